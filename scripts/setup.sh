@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what airlock needs to build, run and test on Debian 12, only where missing.
+# Debian packages through apt-get, test peers from npm into ./node_modules.
+# Safe to run again: does nothing when everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+      libmodbus-dev libyaml-dev libjansson-dev libmicrohttpd-dev
+      python3-pymodbus python3-pytest chromium nodejs npm)
+missing=()
+for p in "${debs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -d node_modules/playwright-core ]; then
+    echo "setup: installing npm test peers (package-lock.json)"
+    npm ci --no-audit --no-fund --loglevel=error
+fi

@@ -1,0 +1,111 @@
+/* The gateway configuration, loaded from YAML (libyaml).
+ *
+ * config_load() parses and validates a whole file; on any error it reports
+ * the first one as file:line:col and what was expected, and returns false
+ * with nothing allocated. Unknown keys are errors. See docs/configuration.md
+ * for every key and examples/ for commented files.
+ *
+ * Layout:
+ *   gateway: {name, data_dir, log_level}
+ *   http:    {listen: "127.0.0.1:8080"}
+ *   devices:
+ *     - name, protocol: modbus-tcp, host, port, unit_id, timeout_ms, retries,
+ *       backoff_initial_ms, backoff_max_ms, addressing: 0-based|1-based,
+ *       max_registers_per_request, max_bits_per_request, max_gap_registers,
+ *       max_gap_bits, namespace: enterprise/site/area/line/cell, enabled,
+ *       poll_groups:
+ *         - name, interval_ms,
+ *           tags: [{name, area, address, type, order, bit, length, value_type,
+ *                   unit, description, scale: {gain, offset} | {raw: [lo, hi],
+ *                   eng: [lo, hi]}, range: [lo, hi], deadband: 0.5 | "1%"}]
+ */
+#ifndef AIRLOCK_CONFIG_CONFIG_H
+#define AIRLOCK_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tag.h"
+#include "drivers/modbus/mb_point.h"
+
+/* Where something was in the file (1-based), for later messages. */
+struct config_pos {
+    int line;
+    int col;
+};
+
+struct config_error {
+    char file[256];
+    int line; /* 1-based; 0 when the error is not tied to a place (file unreadable) */
+    int col;
+    char message[512]; /* "expected ..., found ..." */
+};
+
+/* A tag as configured: its generic model (path is the full UNS path:
+ * device namespace + "/" + name) and where it sits in the device. */
+struct config_tag {
+    struct tag tag;
+    struct mb_point point;
+    struct config_pos pos;
+};
+
+struct config_poll_group {
+    char *name;
+    uint32_t interval_ms; /* default 1000 */
+    struct config_tag *tags;
+    size_t tag_count;
+    struct config_pos pos;
+};
+
+enum config_protocol {
+    PROTOCOL_MODBUS_TCP = 0,
+};
+
+struct config_device {
+    char *name;
+    enum config_protocol protocol;
+    char *host;
+    uint16_t port;            /* default 502 */
+    uint8_t unit_id;          /* default 1 */
+    uint32_t timeout_ms;      /* per request, default 1000 */
+    uint32_t retries;         /* extra attempts of a failed request in one poll, default 1 */
+    uint32_t backoff_initial_ms; /* default 500; doubled per failure */
+    uint32_t backoff_max_ms;     /* default 30000 */
+    bool one_based;           /* addresses in the file are 1-based (converted on load) */
+    uint16_t max_registers_per_request; /* 1..125, default 125 */
+    uint16_t max_bits_per_request;      /* 1..2000, default 2000 */
+    uint16_t max_gap_registers;         /* unrequested registers a merge may span, default 16 */
+    uint16_t max_gap_bits;              /* default 64 */
+    char *namespace_prefix;   /* enterprise/site/area/line/cell (1..7 segments) */
+    bool enabled;             /* default true */
+    struct config_poll_group *groups;
+    size_t group_count;
+    struct config_pos pos;
+};
+
+struct config {
+    char *file;       /* path it was loaded from ("<demo>" for the built-in plant) */
+    char *name;       /* gateway name, default "airlock" */
+    char *data_dir;   /* default "./data" */
+    char *log_level;  /* default "info" */
+    char *http_listen; /* default "127.0.0.1:8080" */
+    struct config_device *devices;
+    size_t device_count;
+};
+
+/* Loads and validates path. On failure fills *err and returns false; *out is
+ * then zeroed and needs no config_free. */
+bool config_load(const char *path, struct config *out, struct config_error *err);
+/* The same from a buffer; name is used in error positions. */
+bool config_load_string(const char *text, size_t len, const char *name, struct config *out,
+                        struct config_error *err);
+void config_free(struct config *c);
+
+/* Formats err as "file:line:col: message" (or "file: message"). */
+void config_error_format(const struct config_error *err, char *buf, size_t len);
+
+/* Total number of tags over every device and group. */
+size_t config_tag_count(const struct config *c);
+
+#endif
