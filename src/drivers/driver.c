@@ -1,0 +1,40 @@
+/* Dispatch from a configured device's protocol to its driver. */
+#include "drivers/driver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "drivers/modbus/mb_driver.h"
+
+struct driver {
+    enum config_protocol protocol;
+    void *impl;
+};
+
+struct driver *driver_start(const struct config_device *dev, const struct driver_env *env,
+                            char *err, size_t err_len)
+{
+    struct driver *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(err, err_len, "out of memory starting device '%s'", dev->name);
+        return NULL;
+    }
+    d->protocol = dev->protocol;
+    switch (dev->protocol) {
+    case PROTOCOL_MODBUS_TCP: d->impl = mb_driver_start(dev, env, err, err_len); break;
+    }
+    if (!d->impl) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void driver_stop(struct driver *d)
+{
+    if (!d) return;
+    switch (d->protocol) {
+    case PROTOCOL_MODBUS_TCP: mb_driver_stop(d->impl); break;
+    }
+    free(d);
+}

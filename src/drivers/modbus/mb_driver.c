@@ -1,0 +1,401 @@
+/* Modbus TCP driver: a worker thread per device over libmodbus.
+ *
+ * Each poll group has a request plan (mb_plan) computed once at start. The
+ * worker sleeps until the next group is due, issues the group's requests
+ * (with retries), decodes every point (mb_codec) and sends one batch per
+ * group poll. Any failure other than a Modbus exception closes the connection
+ * (a late or malformed response would otherwise desynchronise the stream);
+ * the next attempt reconnects, and repeated failure backs off exponentially
+ * from backoff_initial_ms up to backoff_max_ms. libmodbus reports errors
+ * through errno; that is kept inside this file. */
+#include "drivers/modbus/mb_driver.h"
+
+#include <errno.h>
+#include <modbus.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/report.h"
+#include "drivers/modbus/mb_codec.h"
+#include "drivers/modbus/mb_plan.h"
+
+#define STOP_CHECK_SLICE_MS 100
+
+struct group_runtime {
+    const struct config_poll_group *cfg;
+    struct mb_point *points; /* contiguous copy of the group's points, for the planner */
+    struct mb_plan plan;
+    const uint32_t *tag_ids;  /* env tag ids of this group's tags */
+    struct report_state *states;
+    int64_t next_due_ms;
+    quality_t *request_quality; /* outcome of each request of the last poll */
+};
+
+struct mb_driver {
+    const struct config_device *dev;
+    struct driver_env env;
+    pthread_t thread;
+    atomic_bool stop;
+    bool polling; /* a worker thread runs */
+    modbus_t *ctx;
+    bool connected;
+    pthread_mutex_t socket_lock; /* guards ctx's socket against driver_stop's shutdown */
+    int64_t backoff_ms;
+    int64_t retry_at_ms;
+    struct group_runtime *groups;
+    size_t group_count;
+    uint16_t regs[MODBUS_MAX_READ_REGISTERS];
+    uint8_t bits[MODBUS_MAX_READ_BITS];
+};
+
+quality_t mb_error_quality(int modbus_errno)
+{
+    switch (modbus_errno) {
+    case EMBXILFUN:
+    case EMBXILADD:
+    case EMBXILVAL: return QUALITY_BAD_CONFIGURATION_ERROR;
+    case EMBXSFAIL:
+    case EMBXACK:
+    case EMBXSBUSY:
+    case EMBXNACK:
+    case EMBXMEMPAR:
+    case EMBXGPATH:
+    case EMBXGTAR: return QUALITY_BAD_DEVICE_FAILURE;
+    case ETIMEDOUT: return QUALITY_BAD_TIMEOUT;
+    case EMBBADDATA:
+    case EMBBADCRC:
+    case EMBBADEXC:
+    case EMBUNKEXC:
+    case EMBMDATA:
+    case EMBBADSLAVE: return QUALITY_BAD_COMMUNICATION_ERROR;
+    default: return QUALITY_BAD_NO_COMMUNICATION;
+    }
+}
+
+static bool is_exception(int e)
+{
+    return e > MODBUS_ENOBASE && e <= MODBUS_ENOBASE + MODBUS_EXCEPTION_GATEWAY_TARGET;
+}
+
+/* A readable description of a failed request. */
+static void describe_error(int e, char *buf, size_t len)
+{
+    if (is_exception(e))
+        snprintf(buf, len, "Modbus exception %s", mb_exception_name(e - MODBUS_ENOBASE));
+    else if (e == ETIMEDOUT)
+        snprintf(buf, len, "no response within the timeout");
+    else
+        snprintf(buf, len, "%s", modbus_strerror(e));
+}
+
+static void disconnect(struct mb_driver *d)
+{
+    pthread_mutex_lock(&d->socket_lock);
+    if (d->connected) modbus_close(d->ctx);
+    d->connected = false;
+    pthread_mutex_unlock(&d->socket_lock);
+}
+
+/* Connects unless connected or still backing off. Returns connected. */
+static bool ensure_connected(struct mb_driver *d, int64_t now_ms)
+{
+    if (d->connected) return true;
+    if (now_ms < d->retry_at_ms) return false;
+    pthread_mutex_lock(&d->socket_lock);
+    int rc = atomic_load(&d->stop) ? -1 : modbus_connect(d->ctx);
+    int e = errno;
+    if (rc == 0) d->connected = true;
+    pthread_mutex_unlock(&d->socket_lock);
+    if (rc == 0) {
+        atomic_fetch_add(&d->env.stats->reconnects, 1);
+        log_info("modbus", "connected", "device=%s endpoint=\"%s\"", d->dev->name,
+                 d->env.stats->endpoint);
+        return true;
+    }
+    device_stats_set_error(d->env.stats, "cannot connect to %s:%u: %s", d->dev->host,
+                           d->dev->port, modbus_strerror(e));
+    return false;
+}
+
+/* Called after a failure that should slow us down: schedules the next
+ * connection attempt and doubles the back-off. */
+static void back_off(struct mb_driver *d, int64_t now_ms)
+{
+    if (d->backoff_ms == 0)
+        d->backoff_ms = d->dev->backoff_initial_ms;
+    else if (d->backoff_ms < (int64_t)d->dev->backoff_max_ms)
+        d->backoff_ms *= 2;
+    if (d->backoff_ms > (int64_t)d->dev->backoff_max_ms) d->backoff_ms = d->dev->backoff_max_ms;
+    d->retry_at_ms = now_ms + d->backoff_ms;
+    atomic_store(&d->env.stats->state, DEVICE_BACKOFF);
+}
+
+static int issue_request(struct mb_driver *d, const struct mb_request *r)
+{
+    atomic_fetch_add(&d->env.stats->requests, 1);
+    switch (r->area) {
+    case MB_AREA_COIL: return modbus_read_bits(d->ctx, r->start, r->count, d->bits);
+    case MB_AREA_DISCRETE_INPUT: return modbus_read_input_bits(d->ctx, r->start, r->count, d->bits);
+    case MB_AREA_HOLDING: return modbus_read_registers(d->ctx, r->start, r->count, d->regs);
+    case MB_AREA_INPUT: return modbus_read_input_registers(d->ctx, r->start, r->count, d->regs);
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+/* Marks every tag of a group with quality q (keeping the last value). */
+static void report_group_failure(struct group_runtime *g, struct sample_batch *batch, quality_t q,
+                                 int64_t ts_ns)
+{
+    for (size_t i = 0; i < g->cfg->tag_count; i++)
+        report_failure(batch, &g->cfg->tags[i].tag, g->tag_ids[i], &g->states[i], q, ts_ns);
+}
+
+/* Decodes the points of request r from the buffers just read. */
+static void decode_request(struct mb_driver *d, struct group_runtime *g, size_t r,
+                           struct sample_batch *batch, int64_t ts_ns)
+{
+    uint64_t good = 0;
+    char text[MB_STRING_MAX_BYTES + 1];
+    for (size_t i = 0; i < g->plan.point_count; i++) {
+        if (g->plan.point_request[i] != r) continue;
+        const struct config_tag *ct = &g->cfg->tags[i];
+        struct value v;
+        quality_t q = mb_decode_point(&g->points[i], &ct->tag, d->regs, d->bits,
+                                      g->plan.point_offset[i], &v, text, sizeof text);
+        if (quality_is_good(q)) good++;
+        report_reading(batch, &ct->tag, g->tag_ids[i], &g->states[i], &v, q, ts_ns);
+    }
+    atomic_fetch_add(&d->env.stats->values, good);
+}
+
+/* Polls one group: every request of its plan, with retries. */
+static void poll_group(struct mb_driver *d, struct group_runtime *g)
+{
+    int64_t started_ns = clock_mono_ns();
+    struct sample_batch *batch = sample_batch_new((uint32_t)g->cfg->tag_count);
+    if (!batch) return;
+    batch->device_index = d->env.device_index;
+    bool failed_connection = false, any_error = false;
+
+    if (!ensure_connected(d, clock_mono_ms())) {
+        failed_connection = true;
+        report_group_failure(g, batch, QUALITY_BAD_NO_COMMUNICATION, clock_now_ns());
+    } else {
+        for (size_t r = 0; r < g->plan.request_count && !atomic_load(&d->stop); r++) {
+            const struct mb_request *req = &g->plan.requests[r];
+            int rc = -1, e = 0;
+            for (uint32_t attempt = 0; attempt <= d->dev->retries; attempt++) {
+                if (!d->connected && !ensure_connected(d, INT64_MAX)) {
+                    e = ECONNRESET;
+                    break;
+                }
+                rc = issue_request(d, req);
+                if (rc >= 0) break;
+                e = errno;
+                atomic_fetch_add(&d->env.stats->errors, 1);
+                if (e == ETIMEDOUT) atomic_fetch_add(&d->env.stats->timeouts, 1);
+                if (is_exception(e)) {
+                    atomic_fetch_add(&d->env.stats->exceptions, 1);
+                    break; /* the device answered: retrying gets the same answer */
+                }
+                disconnect(d); /* resynchronise: a late reply must not be taken for the next */
+                if (atomic_load(&d->stop)) break;
+            }
+            int64_t ts_ns = clock_now_ns();
+            if (rc >= 0) {
+                decode_request(d, g, r, batch, ts_ns);
+                continue;
+            }
+            any_error = true;
+            char why[160];
+            describe_error(e, why, sizeof why);
+            device_stats_set_error(d->env.stats, "%s %u+%u: %s", mb_area_name(req->area),
+                                   req->start, req->count, why);
+            log_warn("modbus", "request failed", "device=%s area=%s start=%u count=%u error=\"%s\"",
+                     d->dev->name, mb_area_name(req->area), req->start, req->count, why);
+            quality_t q = mb_error_quality(e);
+            for (size_t i = 0; i < g->plan.point_count; i++)
+                if (g->plan.point_request[i] == r)
+                    report_failure(batch, &g->cfg->tags[i].tag, g->tag_ids[i], &g->states[i], q,
+                                   ts_ns);
+            if (!is_exception(e)) {
+                failed_connection = true;
+                /* The rest of this poll would time out as well: mark it and stop. */
+                for (size_t rest = r + 1; rest < g->plan.request_count; rest++)
+                    for (size_t i = 0; i < g->plan.point_count; i++)
+                        if (g->plan.point_request[i] == rest)
+                            report_failure(batch, &g->cfg->tags[i].tag, g->tag_ids[i],
+                                           &g->states[i], q, ts_ns);
+                break;
+            }
+        }
+    }
+    int64_t now_ms = clock_mono_ms();
+    if (failed_connection) {
+        back_off(d, now_ms);
+    } else {
+        d->backoff_ms = 0;
+        atomic_store(&d->env.stats->last_success_ns, clock_now_ns());
+        atomic_store(&d->env.stats->state, any_error ? DEVICE_DEGRADED : DEVICE_CONNECTED);
+        device_stats_observe_latency(d->env.stats, clock_mono_ns() - started_ns);
+    }
+    atomic_fetch_add(&d->env.stats->polls, 1);
+    if (batch->count)
+        boundary_send(d->env.boundary, batch);
+    else
+        sample_batch_free(batch);
+}
+
+static void *worker(void *arg)
+{
+    struct mb_driver *d = arg;
+    int64_t start = clock_mono_ms();
+    for (size_t i = 0; i < d->group_count; i++) d->groups[i].next_due_ms = start;
+    while (!atomic_load(&d->stop)) {
+        /* The group due soonest. */
+        struct group_runtime *due = &d->groups[0];
+        for (size_t i = 1; i < d->group_count; i++)
+            if (d->groups[i].next_due_ms < due->next_due_ms) due = &d->groups[i];
+        int64_t wake = due->next_due_ms;
+        if (!d->connected && d->retry_at_ms > wake) wake = d->retry_at_ms;
+        int64_t now = clock_mono_ms();
+        if (wake > now) {
+            int64_t slice = wake - now < STOP_CHECK_SLICE_MS ? wake - now : STOP_CHECK_SLICE_MS;
+            clock_sleep_until_ms(now + slice);
+            continue;
+        }
+        if (!d->connected && now < d->retry_at_ms) continue;
+        poll_group(d, due);
+        /* Next due time on the group's own grid; cycles that could not start
+         * in time are counted, never silently dropped. */
+        now = clock_mono_ms();
+        due->next_due_ms += due->cfg->interval_ms;
+        if (due->next_due_ms <= now) {
+            int64_t missed = (now - due->next_due_ms) / due->cfg->interval_ms + 1;
+            atomic_fetch_add(&d->env.stats->skipped_polls, (uint64_t)missed);
+            due->next_due_ms += missed * due->cfg->interval_ms;
+        }
+    }
+    disconnect(d);
+    atomic_store(&d->env.stats->state, DEVICE_STOPPED);
+    return NULL;
+}
+
+static void free_driver(struct mb_driver *d)
+{
+    for (size_t i = 0; i < d->group_count; i++) {
+        struct group_runtime *g = &d->groups[i];
+        mb_plan_free(&g->plan);
+        free(g->points);
+        if (g->states)
+            for (size_t t = 0; t < g->cfg->tag_count; t++) report_state_clear(&g->states[t]);
+        free(g->states);
+    }
+    free(d->groups);
+    if (d->ctx) modbus_free(d->ctx);
+    pthread_mutex_destroy(&d->socket_lock);
+    free(d);
+}
+
+static bool build_groups(struct mb_driver *d, char *err, size_t err_len)
+{
+    const struct config_device *dev = d->dev;
+    d->groups = calloc(dev->group_count ? dev->group_count : 1, sizeof *d->groups);
+    if (!d->groups) goto nomem;
+    d->group_count = dev->group_count;
+    struct mb_plan_limits limits = {
+        .max_registers = dev->max_registers_per_request,
+        .max_bits = dev->max_bits_per_request,
+        .max_gap_registers = dev->max_gap_registers,
+        .max_gap_bits = dev->max_gap_bits,
+    };
+    size_t tag_index = 0;
+    for (size_t gi = 0; gi < dev->group_count; gi++) {
+        struct group_runtime *g = &d->groups[gi];
+        g->cfg = &dev->groups[gi];
+        g->tag_ids = d->env.tag_ids + tag_index;
+        tag_index += g->cfg->tag_count;
+        size_t n = g->cfg->tag_count;
+        g->points = calloc(n ? n : 1, sizeof *g->points);
+        g->states = calloc(n ? n : 1, sizeof *g->states);
+        if (!g->points || !g->states) goto nomem;
+        for (size_t t = 0; t < n; t++) g->points[t] = g->cfg->tags[t].point;
+        char why[256];
+        if (!mb_plan_build(g->points, n, &limits, &g->plan, why, sizeof why)) {
+            snprintf(err, err_len, "device '%s' group '%s': %s", dev->name, g->cfg->name, why);
+            return false;
+        }
+    }
+    return true;
+nomem:
+    snprintf(err, err_len, "out of memory setting up device '%s'", dev->name);
+    return false;
+}
+
+struct mb_driver *mb_driver_start(const struct config_device *dev, const struct driver_env *env,
+                                  char *err, size_t err_len)
+{
+    struct mb_driver *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(err, err_len, "out of memory starting device '%s'", dev->name);
+        return NULL;
+    }
+    d->dev = dev;
+    d->env = *env;
+    pthread_mutex_init(&d->socket_lock, NULL);
+    snprintf(env->stats->name, sizeof env->stats->name, "%s", dev->name);
+    snprintf(env->stats->protocol, sizeof env->stats->protocol, "modbus-tcp");
+    snprintf(env->stats->endpoint, sizeof env->stats->endpoint, "%s:%u unit %u", dev->host,
+             dev->port, dev->unit_id);
+    if (!build_groups(d, err, err_len)) {
+        free_driver(d);
+        return NULL;
+    }
+    char port[8];
+    snprintf(port, sizeof port, "%u", dev->port);
+    d->ctx = modbus_new_tcp_pi(dev->host, port);
+    if (!d->ctx) {
+        snprintf(err, err_len, "device '%s': cannot create a Modbus TCP context for %s:%u: %s",
+                 dev->name, dev->host, dev->port, modbus_strerror(errno));
+        free_driver(d);
+        return NULL;
+    }
+    modbus_set_slave(d->ctx, dev->unit_id);
+    modbus_set_response_timeout(d->ctx, dev->timeout_ms / 1000, (dev->timeout_ms % 1000) * 1000);
+    modbus_set_byte_timeout(d->ctx, dev->timeout_ms / 1000, (dev->timeout_ms % 1000) * 1000);
+    if (!dev->enabled || dev->group_count == 0) {
+        atomic_store(&env->stats->state, DEVICE_DISABLED);
+        return d; /* nothing to poll: no thread */
+    }
+    d->polling = true;
+    int rc = pthread_create(&d->thread, NULL, worker, d);
+    if (rc != 0) {
+        snprintf(err, err_len, "device '%s': cannot start its worker thread: %s", dev->name,
+                 strerror(rc));
+        free_driver(d);
+        return NULL;
+    }
+    return d;
+}
+
+void mb_driver_stop(struct mb_driver *d)
+{
+    if (!d) return;
+    atomic_store(&d->stop, true);
+    if (d->polling) {
+        /* Interrupt a request in flight: shutting the socket down makes
+         * libmodbus's select()/recv() return at once. */
+        pthread_mutex_lock(&d->socket_lock);
+        if (d->connected) shutdown(modbus_get_socket(d->ctx), SHUT_RDWR);
+        pthread_mutex_unlock(&d->socket_lock);
+        pthread_join(d->thread, NULL);
+    }
+    free_driver(d);
+}
