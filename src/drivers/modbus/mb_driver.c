@@ -157,14 +157,26 @@ static void report_group_failure(struct group_runtime *g, struct sample_batch *b
         report_failure(batch, &g->cfg->tags[i].tag, g->tag_ids[i], &g->states[i], q, ts_ns);
 }
 
+/* Marks the tags of request r with quality q (keeping their last values). */
+static void report_request_failure(struct group_runtime *g, size_t r, struct sample_batch *batch,
+                                   quality_t q, int64_t ts_ns)
+{
+    const struct mb_request *req = &g->plan.requests[r];
+    for (uint32_t m = 0; m < req->member_count; m++) {
+        uint32_t i = g->plan.members[req->first_member + m];
+        report_failure(batch, &g->cfg->tags[i].tag, g->tag_ids[i], &g->states[i], q, ts_ns);
+    }
+}
+
 /* Decodes the points of request r from the buffers just read. */
 static void decode_request(struct mb_driver *d, struct group_runtime *g, size_t r,
                            struct sample_batch *batch, int64_t ts_ns)
 {
     uint64_t good = 0;
     char text[MB_STRING_MAX_BYTES + 1];
-    for (size_t i = 0; i < g->plan.point_count; i++) {
-        if (g->plan.point_request[i] != r) continue;
+    const struct mb_request *req = &g->plan.requests[r];
+    for (uint32_t m = 0; m < req->member_count; m++) {
+        uint32_t i = g->plan.members[req->first_member + m];
         const struct config_tag *ct = &g->cfg->tags[i];
         struct value v;
         quality_t q = mb_decode_point(&g->points[i], &ct->tag, d->regs, d->bits,
@@ -221,18 +233,12 @@ static void poll_group(struct mb_driver *d, struct group_runtime *g)
             log_warn("modbus", "request failed", "device=%s area=%s start=%u count=%u error=\"%s\"",
                      d->dev->name, mb_area_name(req->area), req->start, req->count, why);
             quality_t q = mb_error_quality(e);
-            for (size_t i = 0; i < g->plan.point_count; i++)
-                if (g->plan.point_request[i] == r)
-                    report_failure(batch, &g->cfg->tags[i].tag, g->tag_ids[i], &g->states[i], q,
-                                   ts_ns);
+            report_request_failure(g, r, batch, q, ts_ns);
             if (!is_exception(e)) {
                 failed_connection = true;
                 /* The rest of this poll would time out as well: mark it and stop. */
                 for (size_t rest = r + 1; rest < g->plan.request_count; rest++)
-                    for (size_t i = 0; i < g->plan.point_count; i++)
-                        if (g->plan.point_request[i] == rest)
-                            report_failure(batch, &g->cfg->tags[i].tag, g->tag_ids[i],
-                                           &g->states[i], q, ts_ns);
+                    report_request_failure(g, rest, batch, q, ts_ns);
                 break;
             }
         }
