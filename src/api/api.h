@@ -1,0 +1,46 @@
+/* The IT side's HTTP server: the REST API under /api/v1/, server-sent events
+ * (/api/v1/stream), Prometheus metrics (/metrics) and the embedded dashboard.
+ *
+ * It only reads: the last-value table, the device statistics and the
+ * boundary's counters. Nothing here reaches the OT side. Routes, response
+ * shapes and limits are documented in docs/api.md. */
+#ifndef AIRLOCK_API_API_H
+#define AIRLOCK_API_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "boundary/boundary.h"
+#include "core/lvt.h"
+#include "core/stats.h"
+
+struct api_context {
+    struct lvt *lvt;              /* the IT side's last-value table (read-only here) */
+    struct stats_registry *stats; /* device statistics (read-only here); may be NULL */
+    struct boundary *boundary;    /* only for boundary_get_counters; may be NULL */
+    const char *gateway_name;
+    const char *version;
+};
+
+struct api_server;
+
+/* Starts listening on listen_addr, "HOST:PORT" where HOST is an IPv4
+ * address, a bracketed IPv6 address ("[::1]:8080") or a host name, and
+ * serves requests from internal threads until api_stop. The context is
+ * copied (its strings too); the lvt, stats and boundary it points to must
+ * outlive the server. Port 0 picks a free port (see api_port).
+ * Returns NULL with a message in err (naming the address and the reason,
+ * e.g. "cannot listen on 127.0.0.1:8080: Address already in use") on
+ * failure; nothing is left running then. */
+struct api_server *api_start(const char *listen_addr, const struct api_context *ctx, char *err,
+                             size_t err_len);
+
+/* Stops the server: open event streams end (within 250 ms), connections are
+ * closed, threads joined and everything freed. Returns within about 1 s.
+ * NULL is accepted and does nothing. */
+void api_stop(struct api_server *s);
+
+/* The TCP port the server listens on (useful after asking for port 0). */
+uint16_t api_port(const struct api_server *s);
+
+#endif

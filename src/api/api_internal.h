@@ -1,0 +1,204 @@
+/* Private to src/api: the server object, limits, the pure text helpers
+ * (tested in tests/unit/test_api.c) and the route handlers each file of the
+ * module provides. Nothing outside src/api includes this. */
+#ifndef AIRLOCK_API_API_INTERNAL_H
+#define AIRLOCK_API_API_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "api/web_assets.h"
+#include "core/lvt.h"
+#include "core/tag.h"
+
+/* Limits. */
+#define API_MAX_URI_BYTES 2048          /* longer request targets get 414 */
+#define API_MAX_CONNECTIONS 256         /* concurrent connections, all clients */
+#define API_MAX_CONNECTIONS_PER_IP 128  /* one client cannot take every slot */
+#define API_MAX_STREAMS 192             /* concurrent event streams (each holds a thread) */
+#define API_CONNECTION_TIMEOUT_S 30     /* idle connections are closed after this */
+#define API_MEMORY_PER_CONNECTION 32768 /* request line + headers must fit */
+#define API_STREAM_BLOCK_BYTES 16384    /* what the event stream hands MHD at once */
+#define API_STREAM_MIN_INTERVAL_MS 250  /* at most one update event per interval */
+#define API_STREAM_KEEPALIVE_MS 15000   /* a comment line when nothing else was sent */
+#define API_STREAM_RETRY_MS 3000        /* reconnect delay suggested to EventSource */
+#define API_STOP_CHECK_MS 250           /* how often blocking code looks at the stop flag */
+#define API_RATE_WINDOW_SAMPLES 11      /* one per second: a 10 s window for values/s */
+#define API_SAMPLER_INTERVAL_MS 1000
+#define API_LOCK_SLICE_TAGS 2048 /* tags serialised per hold of the LVT read lock */
+#define API_TAG_LIST_RETRIES 3   /* tag set replaced while listing: start over this often */
+
+/* A growable text buffer. On allocation failure it stops growing and sets
+ * failed; later appends do nothing, so callers check once at the end. */
+struct api_buf {
+    char *data; /* NUL-terminated when non-NULL */
+    size_t len;
+    size_t cap;
+    bool failed;
+};
+
+void api_buf_init(struct api_buf *b);
+void api_buf_free(struct api_buf *b);
+void api_buf_append(struct api_buf *b, const char *bytes, size_t len);
+void api_buf_puts(struct api_buf *b, const char *s);
+void api_buf_printf(struct api_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Per-device values/s over a sliding window, fed once per second by the
+ * sampler. Series are matched by device name, so a reload keeps the
+ * history of devices that stay. */
+struct api_rate_series {
+    char name[64];
+    int64_t t_ms[API_RATE_WINDOW_SAMPLES];
+    uint64_t count[API_RATE_WINDOW_SAMPLES];
+    unsigned n;    /* samples held, up to API_RATE_WINDOW_SAMPLES */
+    unsigned next; /* where the next sample goes */
+};
+
+struct api_rate_tracker {
+    struct api_rate_series *series;
+    size_t count;
+};
+
+void api_rate_init(struct api_rate_tracker *tr);
+void api_rate_free(struct api_rate_tracker *tr);
+/* Records counts[i] of device names[i] at now_ms. Devices not named are
+ * forgotten; a counter that went backwards restarts its series. Returns
+ * false on ENOMEM (the tracker is then unchanged). */
+bool api_rate_update(struct api_rate_tracker *tr, const char *const *names, const uint64_t *counts,
+                     size_t n, int64_t now_ms);
+/* The rate of the named device over its window, 0 when unknown or when
+ * fewer than two samples are held. */
+double api_rate_get(const struct api_rate_tracker *tr, const char *name);
+
+/* The running server. */
+struct api_server {
+    struct MHD_Daemon *daemon;
+    struct lvt *lvt;
+    struct stats_registry *stats;
+    struct boundary *boundary;
+    char *gateway_name; /* owned copies */
+    char *version;
+    uint16_t port;
+    atomic_bool stopping;
+    atomic_int streams; /* open event streams */
+    int64_t started_ns; /* uptime fallback when there is no stats registry */
+
+    pthread_t sampler;
+    bool sampler_running;
+    /* Held by whoever serialises many tags (listings, snapshots, large
+     * updates): one bulk reader at a time leaves the LVT read lock free
+     * between slices, so the boundary consumer (the only writer) gets in
+     * even though glibc's default rwlock prefers readers. */
+    pthread_mutex_t bulk_lock;
+
+    pthread_mutex_t sampler_lock; /* guards rates and wakes the sampler */
+    pthread_cond_t sampler_wake;
+    struct api_rate_tracker rates;
+};
+
+/* --- Pure text helpers (api_text.c) --- */
+
+/* True when s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+bool api_utf8_valid(const char *s, size_t len);
+/* A JSON string of s[0..len): invalid UTF-8 bytes become U+FFFD, so raw
+ * bytes from a device never break the document. NULL only on ENOMEM. */
+json_t *api_json_string(const char *s, size_t len);
+
+/* Checks a ?prefix= value (decoded) and copies it into out without a
+ * trailing '/'. An empty value means "everything" (out becomes "").
+ * Otherwise it must be 1..8 segments of [A-Za-z0-9_.-] as in a tag path.
+ * On failure writes the reason (which never quotes the input) to why. */
+bool api_prefix_parse(const char *raw, size_t raw_len, char *out, size_t out_len, char *why,
+                      size_t why_len);
+/* True when path is prefix or lies under it, matching whole segments:
+ * "a/b" matches "a/b" and "a/b/c", not "a/bc". "" matches everything. */
+bool api_prefix_matches(const char *prefix, const char *path);
+
+/* Splits "HOST:PORT" / "[V6]:PORT" into host and port. On failure writes
+ * a reason to why and returns false. */
+bool api_listen_addr_parse(const char *addr, char *host, size_t host_len, uint16_t *port, char *why,
+                           size_t why_len);
+
+/* Appends s as a Prometheus label value (backslash, quote and newline
+ * escaped), without the surrounding quotes. */
+void api_prom_label_escape(struct api_buf *b, const char *s);
+
+/* --- JSON of tags (api_json.c) --- */
+
+/* One tag as JSON. full adds type, unit and description (snapshots and
+ * GET routes); without it the object carries what changes: path, value,
+ * quality, quality_code, timestamp, timestamp_ms. NULL on ENOMEM. Call with
+ * the LVT read lock held. */
+json_t *api_tag_json(const struct tag *tag, const struct lvt_entry *e, bool full);
+/* The value of e as JSON: typed, null before the first sample and for
+ * NaN/Inf, a decimal string for uint64 above INT64_MAX. */
+json_t *api_value_json(const struct lvt_entry *e);
+/* An RFC 3339 UTC string with ms, or null for 0. */
+json_t *api_time_json(int64_t ts_ns);
+/* Compact text of j (doubles with 15 significant digits); malloc'd, NULL on
+ * ENOMEM. Does not take j. */
+char *api_json_dump(const json_t *j);
+
+/* Appends the compact JSON text of j to b (b->failed on error). */
+bool api_buf_append_json(struct api_buf *b, const json_t *j);
+/* Appends one tag object (see api_tag_json) to b. Call with the read lock. */
+bool api_buf_append_tag(struct api_buf *b, const struct tag *tag, const struct lvt_entry *e,
+                        bool full);
+/* Appends every tag under prefix as full JSON objects separated by commas
+ * (no brackets) and stores how many in *count. Holds s->bulk_lock and takes
+ * the LVT read lock in slices of API_LOCK_SLICE_TAGS tags so the boundary
+ * consumer never waits long, and starts over if the tag set is replaced meanwhile. When cursor /
+ * generation are non-NULL they receive the change sequence and tag-set
+ * generation the listing starts from. Returns false on ENOMEM. */
+bool api_append_tags(struct api_server *s, const char *prefix, struct api_buf *out, size_t *count,
+                     uint64_t *cursor, uint64_t *generation);
+
+/* --- Responses (api_server.c) --- */
+
+/* Adds the headers every response carries (nosniff, frame denial, no
+ * referrer). */
+void api_add_common_headers(struct MHD_Response *r);
+/* Queues body (taken in every case) as application/json. */
+enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *body);
+/* Queues the text in b (taken in every case) with content_type. */
+enum MHD_Result api_respond_buf(struct MHD_Connection *c, unsigned status, const char *content_type,
+                                struct api_buf *b);
+/* Queues {"error": {"code": status, "message": ...}}. The message must not
+ * quote raw request bytes; it is made valid UTF-8 anyway. */
+enum MHD_Result api_respond_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Reads the ?prefix= argument into out (see api_prefix_parse). On a bad
+ * value queues a 400 naming the parameter, stores the queue result in
+ * *queued and returns false. */
+bool api_query_prefix(struct MHD_Connection *c, char *out, size_t out_len, enum MHD_Result *queued);
+
+/* --- Routes --- */
+enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c); /* api_routes.c */
+enum MHD_Result api_route_tags(struct api_server *s, struct MHD_Connection *c);   /* api_routes.c */
+enum MHD_Result api_route_tag(struct api_server *s, struct MHD_Connection *c,
+                              const char *path); /* api_routes.c */
+enum MHD_Result api_route_stream(struct api_server *s, struct MHD_Connection *c,
+                                 bool head); /* api_stream.c */
+enum MHD_Result api_route_metrics(struct api_server *s,
+                                  struct MHD_Connection *c); /* api_metrics.c */
+/* The embedded file for url ("/" means "/index.html"), or NULL. */
+const struct web_asset *api_find_asset(const char *url); /* api_static.c */
+enum MHD_Result api_route_asset(struct MHD_Connection *c,
+                                const struct web_asset *a); /* api_static.c */
+
+/* --- Metrics (api_metrics.c) --- */
+
+/* Writes the whole Prometheus exposition into out. */
+void api_metrics_render(struct api_server *s, struct api_buf *out);
+/* Starts / stops the once-a-second values/s sampler. */
+bool api_sampler_start(struct api_server *s);
+void api_sampler_stop(struct api_server *s);
+
+#endif

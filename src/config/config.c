@@ -1,0 +1,1351 @@
+/* The configuration loader: turns a YAML file into a validated struct config.
+ *
+ * The YAML text is first parsed into a tree that keeps positions
+ * (yaml_tree.h); this file then walks the tree level by level (top, gateway,
+ * http, device, poll group, tag, scale), refusing unknown and duplicate keys,
+ * checking every value's type and range, filling defaults and validating
+ * what spans levels (tag paths unique across the file, addresses that fit).
+ * The first error found stops the load and is reported as
+ * "file:line:col: expected ..., found ...". See docs/configuration.md. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/yaml_tree.h"
+#include "core/log.h"
+
+#define CONFIG_FILE_MAX_BYTES (64u * 1024u * 1024u)
+#define CONFIG_NAME_MAX_CHARS 64
+#define CONFIG_HOST_MAX_CHARS 253
+#define CONFIG_KEYS_MAX 20
+#define CONFIG_SHOWN_MAX_CHARS 48
+#define NAMESPACE_MAX_SEGMENTS (TAG_PATH_MAX_SEGMENTS - 1)
+#define STRING_MAX_REGISTERS 123
+
+/* ---- loader state and errors ---- */
+
+/* Tag paths seen so far, with the line of their first definition. */
+struct path_entry {
+    const char *path; /* owned by the config being built */
+    int line;
+};
+
+struct path_set {
+    struct path_entry *slots;
+    size_t capacity; /* power of two, or 0 */
+    size_t count;
+};
+
+struct loader {
+    struct config *cfg;
+    struct config_error *err;
+    struct path_set paths;
+    uint32_t next_tag_id;
+};
+
+static bool fail_at(struct loader *ld, const struct ynode *where, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Records the error at where's position (none when where is NULL) and
+ * returns false, so callers can `return fail_at(...)`. */
+static bool fail_at(struct loader *ld, const struct ynode *where, const char *fmt, ...)
+{
+    ld->err->line = where ? where->line : 0;
+    ld->err->col = where ? where->col : 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ld->err->message, sizeof ld->err->message, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+static bool fail_oom(struct loader *ld)
+{
+    return fail_at(ld, NULL, "out of memory");
+}
+
+/* A printable rendering of a node for "found ..." (bounded, escaped). */
+struct shown {
+    char text[CONFIG_SHOWN_MAX_CHARS * 4 + 48];
+};
+
+static void escape_text(const char *s, size_t len, char *out, size_t out_len)
+{
+    size_t take = len > CONFIG_SHOWN_MAX_CHARS ? CONFIG_SHOWN_MAX_CHARS : len;
+    while (take > 0 && take < len && ((unsigned char)s[take] & 0xC0) == 0x80)
+        take--;
+    size_t o = 0;
+    for (size_t i = 0; i < take && o + 5 < out_len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+            o += (size_t)snprintf(out + o, out_len - o, c == '"' || c == '\\' ? "\\%c" : "\\x%02x",
+                                  c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    if (take < len && o + 4 < out_len) memcpy(out + o, "...", 4);
+}
+
+static const char *found(const struct ynode *n, struct shown *s)
+{
+    if (!n) return "nothing";
+    if (n->kind == YNODE_MAPPING) return "a mapping";
+    if (n->kind == YNODE_SEQUENCE) return "a sequence";
+    char text[CONFIG_SHOWN_MAX_CHARS * 4 + 8];
+    escape_text(n->text, n->len, text, sizeof text);
+    switch (yscalar_classify(n)) {
+    case YSCALAR_NULL:
+        return n->len == 0 ? "an empty value" : "null";
+    case YSCALAR_BOOL:
+        snprintf(s->text, sizeof s->text, "%s (a boolean)", text);
+        break;
+    case YSCALAR_INT:
+    case YSCALAR_FLOAT:
+        snprintf(s->text, sizeof s->text, "%s", text);
+        break;
+    case YSCALAR_STRING: {
+        enum yscalar_class as_plain = yscalar_classify_text(n->text, n->len);
+        bool looks_typed = n->quoted && n->len > 0 && as_plain != YSCALAR_STRING;
+        snprintf(s->text, sizeof s->text, "\"%s\"%s", text,
+                 looks_typed ? " (quoted, so a string)" : "");
+        break;
+    }
+    }
+    return s->text;
+}
+
+/* ---- tag path set (open addressing, FNV-1a) ---- */
+
+static uint64_t hash_text(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static bool path_set_grow(struct path_set *set)
+{
+    size_t cap = set->capacity ? set->capacity * 2 : 64;
+    struct path_entry *slots = calloc(cap, sizeof *slots);
+    if (!slots) return false;
+    for (size_t i = 0; i < set->capacity; i++) {
+        if (!set->slots[i].path) continue;
+        size_t j = (size_t)hash_text(set->slots[i].path) & (cap - 1);
+        while (slots[j].path)
+            j = (j + 1) & (cap - 1);
+        slots[j] = set->slots[i];
+    }
+    free(set->slots);
+    set->slots = slots;
+    set->capacity = cap;
+    return true;
+}
+
+/* Adds path; returns 0 when added, the first line when already present, and
+ * -1 when memory ran out. */
+static int path_set_add(struct path_set *set, const char *path, int line)
+{
+    if ((set->count + 1) * 2 > set->capacity && !path_set_grow(set)) return -1;
+    size_t j = (size_t)hash_text(path) & (set->capacity - 1);
+    for (; set->slots[j].path; j = (j + 1) & (set->capacity - 1))
+        if (strcmp(set->slots[j].path, path) == 0) return set->slots[j].line;
+    set->slots[j].path = path;
+    set->slots[j].line = line;
+    set->count++;
+    return 0;
+}
+
+/* ---- mappings: known keys, duplicates, required keys ---- */
+
+/* One level of the schema: the keys a mapping there may hold. */
+struct level {
+    const char *label;    /* "in device": "unknown key 'x' in device" */
+    const char *as_value; /* "a device": "expected a device (a mapping), found ..." */
+    const char *const *names;
+    size_t count;
+};
+
+/* The keys present in one mapping, indexed like level->names. */
+struct map_keys {
+    const struct level *level;
+    const struct ynode *map;
+    const struct ynode *key[CONFIG_KEYS_MAX];
+    const struct ynode *value[CONFIG_KEYS_MAX];
+};
+
+static void join_names(const struct level *lv, char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < lv->count && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", lv->names[i]);
+}
+
+static bool collect_key(struct loader *ld, const struct ynode *key, const struct ynode *value,
+                        struct map_keys *mk)
+{
+    const struct level *lv = mk->level;
+    struct shown s;
+    if (key->kind != YNODE_SCALAR || yscalar_classify(key) == YSCALAR_NULL || key->has_nul)
+        return fail_at(ld, key, "expected a key name %s, found %s", lv->label, found(key, &s));
+    for (size_t i = 0; i < lv->count; i++) {
+        if (strcmp(key->text, lv->names[i]) != 0) continue;
+        if (mk->key[i])
+            return fail_at(ld, key, "duplicate key '%s' %s (first given at line %d)", lv->names[i],
+                           lv->label, mk->key[i]->line);
+        mk->key[i] = key;
+        mk->value[i] = value;
+        return true;
+    }
+    char names[400];
+    join_names(lv, names, sizeof names);
+    char key_text[CONFIG_SHOWN_MAX_CHARS * 4 + 8];
+    escape_text(key->text, key->len, key_text, sizeof key_text);
+    return fail_at(ld, key, "unknown key '%s' %s (expected one of: %s)", key_text, lv->label,
+                   names);
+}
+
+/* Checks node is a mapping whose keys all belong to lv, each at most once,
+ * and records them in *mk. */
+static bool collect_keys(struct loader *ld, const struct ynode *node, const struct level *lv,
+                         struct map_keys *mk)
+{
+    memset(mk, 0, sizeof *mk);
+    mk->level = lv;
+    mk->map = node;
+    struct shown s;
+    if (node->kind != YNODE_MAPPING)
+        return fail_at(ld, node, "expected %s (a mapping), found %s", lv->as_value,
+                       found(node, &s));
+    for (size_t i = 0; i + 1 < node->count; i += 2)
+        if (!collect_key(ld, node->items[i], node->items[i + 1], mk)) return false;
+    return true;
+}
+
+/* Fails at the mapping when key idx is absent. */
+static bool require_key(struct loader *ld, const struct map_keys *mk, size_t idx)
+{
+    if (mk->value[idx]) return true;
+    return fail_at(ld, mk->map, "missing required key '%s' %s", mk->level->names[idx],
+                   mk->level->label);
+}
+
+/* Fails at key idx's key when present: it does not apply here (why says so). */
+static bool refuse_key(struct loader *ld, const struct map_keys *mk, size_t idx, const char *why)
+{
+    if (!mk->key[idx]) return true;
+    return fail_at(ld, mk->key[idx], "unexpected key '%s' %s (%s)", mk->level->names[idx],
+                   mk->level->label, why);
+}
+
+/* ---- scalar readers: each fails at the value with what it expected ---- */
+
+static bool read_int(struct loader *ld, const struct ynode *n, const char *key, int64_t min,
+                     int64_t max, int64_t *out)
+{
+    int64_t v;
+    struct shown s;
+    if (!yscalar_int(n, &v) || v < min || v > max)
+        return fail_at(ld, n, "expected an integer %lld..%lld for '%s', found %s", (long long)min,
+                       (long long)max, key, found(n, &s));
+    *out = v;
+    return true;
+}
+
+static bool read_number(struct loader *ld, const struct ynode *n, const char *key, double *out)
+{
+    double v;
+    struct shown s;
+    if (!yscalar_number(n, &v))
+        return fail_at(ld, n, "expected a number for '%s', found %s", key, found(n, &s));
+    if (!isfinite(v))
+        return fail_at(ld, n, "expected a finite number for '%s', found %s", key, found(n, &s));
+    *out = v;
+    return true;
+}
+
+static bool read_bool(struct loader *ld, const struct ynode *n, const char *key, bool *out)
+{
+    struct shown s;
+    if (!yscalar_bool(n, out))
+        return fail_at(ld, n, "expected true or false for '%s', found %s", key, found(n, &s));
+    return true;
+}
+
+/* Any non-null scalar as text (numbers too: "unit: 1" is the string "1"). */
+static bool read_text(struct loader *ld, const struct ynode *n, const char *key, const char **out)
+{
+    struct shown s;
+    if (n->kind != YNODE_SCALAR || yscalar_classify(n) == YSCALAR_NULL)
+        return fail_at(ld, n, "expected a string for '%s', found %s", key, found(n, &s));
+    if (n->has_nul)
+        return fail_at(ld, n, "expected a string without NUL characters for '%s', found %s", key,
+                       found(n, &s));
+    *out = n->text;
+    return true;
+}
+
+static bool read_nonempty_text(struct loader *ld, const struct ynode *n, const char *key,
+                               const char **out)
+{
+    struct shown s;
+    if (!read_text(ld, n, key, out)) return false;
+    if (**out == '\0')
+        return fail_at(ld, n, "expected a non-empty string for '%s', found %s", key, found(n, &s));
+    return true;
+}
+
+static bool name_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+}
+
+/* A name: 1..64 characters from [A-Za-z0-9_.-]. */
+static bool read_name(struct loader *ld, const struct ynode *n, const char *key, const char **out)
+{
+    struct shown s;
+    if (!read_text(ld, n, key, out)) return false;
+    size_t len = strlen(*out);
+    bool ok = len >= 1 && len <= CONFIG_NAME_MAX_CHARS;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = name_char_ok((*out)[i]);
+    if (!ok)
+        return fail_at(ld, n,
+                       "expected a name of 1 to %d letters, digits, '_', '-' or '.' for '%s', "
+                       "found %s",
+                       CONFIG_NAME_MAX_CHARS, key, found(n, &s));
+    return true;
+}
+
+/* A [low, high] pair of numbers. */
+static bool read_pair(struct loader *ld, const struct ynode *n, const char *key, double out[2])
+{
+    struct shown s;
+    if (n->kind != YNODE_SEQUENCE || n->count != 2)
+        return fail_at(ld, n, "expected a [low, high] pair of numbers for '%s', found %s", key,
+                       n->kind == YNODE_SEQUENCE ? "a sequence of another length" : found(n, &s));
+    return read_number(ld, n->items[0], key, &out[0]) && read_number(ld, n->items[1], key, &out[1]);
+}
+
+static bool copy_text(struct loader *ld, const char *text, char **dst)
+{
+    char *copy = strdup(text);
+    if (!copy) return fail_oom(ld);
+    free(*dst);
+    *dst = copy;
+    return true;
+}
+
+/* ---- integer fields filled from a table ---- */
+
+struct uint_field {
+    size_t key;
+    int64_t min, max;
+    size_t offset;
+    size_t size; /* 1, 2 or 4 bytes */
+};
+
+static void store_uint(void *base, const struct uint_field *f, int64_t v)
+{
+    char *p = (char *)base + f->offset;
+    if (f->size == 1) {
+        uint8_t u = (uint8_t)v;
+        memcpy(p, &u, 1);
+    } else if (f->size == 2) {
+        uint16_t u = (uint16_t)v;
+        memcpy(p, &u, 2);
+    } else {
+        uint32_t u = (uint32_t)v;
+        memcpy(p, &u, 4);
+    }
+}
+
+/* Reads every present key of fields into base; absent keys keep defaults. */
+static bool read_uint_fields(struct loader *ld, const struct map_keys *mk, void *base,
+                             const struct uint_field *fields, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const struct uint_field *f = &fields[i];
+        const struct ynode *n = mk->value[f->key];
+        int64_t v;
+        if (!n) continue;
+        if (!read_int(ld, n, mk->level->names[f->key], f->min, f->max, &v)) return false;
+        store_uint(base, f, v);
+    }
+    return true;
+}
+
+/* ---- gateway and http ---- */
+
+static const char *const gateway_keys[] = {"name", "data_dir", "log_level"};
+enum { GK_NAME, GK_DATA_DIR, GK_LOG_LEVEL, GK_COUNT };
+static const struct level gateway_level = {"in gateway", "'gateway'", gateway_keys, GK_COUNT};
+
+static bool load_gateway(struct loader *ld, const struct ynode *node)
+{
+    struct map_keys mk;
+    const char *text;
+    if (!collect_keys(ld, node, &gateway_level, &mk)) return false;
+    if (mk.value[GK_NAME]) {
+        if (!read_name(ld, mk.value[GK_NAME], "name", &text)) return false;
+        if (!copy_text(ld, text, &ld->cfg->name)) return false;
+    }
+    if (mk.value[GK_DATA_DIR]) {
+        if (!read_nonempty_text(ld, mk.value[GK_DATA_DIR], "data_dir", &text)) return false;
+        if (!copy_text(ld, text, &ld->cfg->data_dir)) return false;
+    }
+    if (mk.value[GK_LOG_LEVEL]) {
+        enum log_level level;
+        struct shown s;
+        if (!read_text(ld, mk.value[GK_LOG_LEVEL], "log_level", &text)) return false;
+        if (!log_level_from_name(text, &level))
+            return fail_at(ld, mk.value[GK_LOG_LEVEL],
+                           "expected one of debug, info, warn, error for 'log_level', found %s",
+                           found(mk.value[GK_LOG_LEVEL], &s));
+        if (!copy_text(ld, text, &ld->cfg->log_level)) return false;
+    }
+    return true;
+}
+
+static bool host_char_ok(char c)
+{
+    return name_char_ok(c) || c == ':' || c == '%' || c == '[' || c == ']';
+}
+
+static bool host_valid(const char *host, size_t len)
+{
+    if (len == 0 || len > CONFIG_HOST_MAX_CHARS) return false;
+    for (size_t i = 0; i < len; i++)
+        if (!host_char_ok(host[i])) return false;
+    return true;
+}
+
+/* "host:port" or "[v6]:port", port 1..65535 in decimal. */
+static bool listen_valid(const char *text)
+{
+    const char *colon = strrchr(text, ':');
+    if (!colon || colon == text) return false;
+    size_t host_len = (size_t)(colon - text);
+    if (text[0] == '[' && text[host_len - 1] != ']') return false;
+    if (text[0] != '[' && memchr(text, ':', host_len)) return false;
+    if (!host_valid(text, host_len)) return false;
+    const char *p = colon + 1;
+    long port = 0;
+    if (*p == '\0' || strlen(p) > 5) return false;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9') return false;
+        port = port * 10 + (*p - '0');
+    }
+    return port >= 1 && port <= 65535;
+}
+
+static const char *const http_keys[] = {"listen"};
+enum { HK_LISTEN, HK_COUNT };
+static const struct level http_level = {"in http", "'http'", http_keys, HK_COUNT};
+
+static bool load_http(struct loader *ld, const struct ynode *node)
+{
+    struct map_keys mk;
+    const char *text;
+    struct shown s;
+    if (!collect_keys(ld, node, &http_level, &mk)) return false;
+    if (!mk.value[HK_LISTEN]) return true;
+    if (!read_text(ld, mk.value[HK_LISTEN], "listen", &text)) return false;
+    if (!listen_valid(text))
+        return fail_at(ld, mk.value[HK_LISTEN],
+                       "expected host:port like 127.0.0.1:8080 (port 1..65535) for 'listen', "
+                       "found %s",
+                       found(mk.value[HK_LISTEN], &s));
+    return copy_text(ld, text, &ld->cfg->http_listen);
+}
+
+/* ---- tags ---- */
+
+static const char *const tag_keys[] = {"name",  "area",   "address",    "type", "order",
+                                       "bit",   "length", "value_type", "unit", "description",
+                                       "scale", "range",  "deadband"};
+enum {
+    TK_NAME,
+    TK_AREA,
+    TK_ADDRESS,
+    TK_TYPE,
+    TK_ORDER,
+    TK_BIT,
+    TK_LENGTH,
+    TK_VALUE_TYPE,
+    TK_UNIT,
+    TK_DESCRIPTION,
+    TK_SCALE,
+    TK_RANGE,
+    TK_DEADBAND,
+    TK_COUNT
+};
+static const struct level tag_level = {"in tag", "a tag", tag_keys, TK_COUNT};
+
+static const char *const scale_keys[] = {"gain", "offset", "raw", "eng"};
+enum { SK_GAIN, SK_OFFSET, SK_RAW, SK_ENG, SK_COUNT };
+static const struct level scale_level = {"in scale", "'scale'", scale_keys, SK_COUNT};
+
+/* What a tag's reading needs from its device. */
+struct device_ctx {
+    const struct config_device *dev;
+    uint32_t index;
+};
+
+/* Scaling facts gathered while a tag is read. */
+struct tag_scaling {
+    bool scaled; /* not the identity */
+    bool has_eng;
+    double eng[2];
+};
+
+static bool is_register_area(enum mb_area a)
+{
+    return a == MB_AREA_HOLDING || a == MB_AREA_INPUT;
+}
+
+static bool is_numeric_wire(enum mb_type t)
+{
+    return t != MB_TYPE_BOOL && t != MB_TYPE_STRING;
+}
+
+static bool is_numeric_value(enum value_type t)
+{
+    return t == VALUE_INT64 || t == VALUE_UINT64 || t == VALUE_DOUBLE;
+}
+
+static bool load_tag_name(struct loader *ld, const struct map_keys *mk, const struct device_ctx *dc,
+                          struct config_tag *ct)
+{
+    const struct ynode *n = mk->value[TK_NAME];
+    const char *name;
+    char why[160];
+    struct shown s;
+    if (!read_text(ld, n, "name", &name)) return false;
+    size_t len = strlen(dc->dev->namespace_prefix) + 1 + strlen(name) + 1;
+    ct->tag.path = malloc(len);
+    if (!ct->tag.path) return fail_oom(ld);
+    snprintf(ct->tag.path, len, "%s/%s", dc->dev->namespace_prefix, name);
+    if (!tag_path_valid(ct->tag.path, why, sizeof why)) {
+        struct ynode shown_path = {
+            .kind = YNODE_SCALAR, .text = ct->tag.path, .len = len - 1, .quoted = true};
+        return fail_at(ld, n, "expected a valid tag path (%s), found %s", why,
+                       found(&shown_path, &s));
+    }
+    int first = path_set_add(&ld->paths, ct->tag.path, n->line);
+    if (first < 0) return fail_oom(ld);
+    if (first > 0)
+        return fail_at(ld, n, "duplicate tag path '%s' (first defined at line %d)", ct->tag.path,
+                       first);
+    return true;
+}
+
+static bool load_tag_texts(struct loader *ld, const struct map_keys *mk, struct config_tag *ct)
+{
+    const char *unit = "", *description = "";
+    if (mk->value[TK_UNIT] && !read_text(ld, mk->value[TK_UNIT], "unit", &unit)) return false;
+    if (mk->value[TK_DESCRIPTION] &&
+        !read_text(ld, mk->value[TK_DESCRIPTION], "description", &description))
+        return false;
+    return copy_text(ld, unit, &ct->tag.unit) && copy_text(ld, description, &ct->tag.description);
+}
+
+static bool load_area_type(struct loader *ld, const struct map_keys *mk, struct mb_point *p)
+{
+    const char *text;
+    struct shown s;
+    const struct ynode *area = mk->value[TK_AREA], *type = mk->value[TK_TYPE];
+    if (!read_text(ld, area, "area", &text)) return false;
+    if (!mb_area_from_name(text, &p->area))
+        return fail_at(ld, area,
+                       "expected one of coil, discrete_input, holding, input for 'area', found %s",
+                       found(area, &s));
+    if (!read_text(ld, type, "type", &text)) return false;
+    if (!mb_type_from_name(text, &p->type))
+        return fail_at(ld, type,
+                       "expected one of bool, int16, uint16, int32, uint32, int64, uint64, "
+                       "float32, float64, string for 'type', found %s",
+                       found(type, &s));
+    if (p->type != MB_TYPE_BOOL && !is_register_area(p->area))
+        return fail_at(ld, type, "expected type bool in area %s (it holds single bits), found %s",
+                       mb_area_name(p->area), found(type, &s));
+    return true;
+}
+
+/* bit: only a bool in a register area takes one, and such a bool needs it. */
+static bool load_bit(struct loader *ld, const struct map_keys *mk, struct mb_point *p)
+{
+    int64_t v;
+    p->bit = -1;
+    bool wants_bit = p->type == MB_TYPE_BOOL && is_register_area(p->area);
+    if (!wants_bit)
+        return refuse_key(ld, mk, TK_BIT, "only a bool in area holding or input takes a bit");
+    if (!mk->value[TK_BIT])
+        return fail_at(ld, mk->map,
+                       "missing required key 'bit' in tag (a bool in area %s is one bit, 0..15, "
+                       "of a register)",
+                       mb_area_name(p->area));
+    if (!read_int(ld, mk->value[TK_BIT], "bit", 0, 15, &v)) return false;
+    p->bit = (int8_t)v;
+    return true;
+}
+
+static bool load_length(struct loader *ld, const struct map_keys *mk, struct mb_point *p)
+{
+    int64_t v;
+    p->length = 0;
+    if (p->type != MB_TYPE_STRING)
+        return refuse_key(ld, mk, TK_LENGTH, "only type string takes a length");
+    if (!mk->value[TK_LENGTH])
+        return fail_at(ld, mk->map,
+                       "missing required key 'length' in tag (type string needs its length in "
+                       "registers, 1..%d)",
+                       STRING_MAX_REGISTERS);
+    if (!read_int(ld, mk->value[TK_LENGTH], "length", 1, STRING_MAX_REGISTERS, &v)) return false;
+    p->length = (uint16_t)v;
+    return true;
+}
+
+static int type_bits(enum mb_type t)
+{
+    switch (t) {
+    case MB_TYPE_INT32:
+    case MB_TYPE_UINT32:
+    case MB_TYPE_FLOAT32:
+        return 32;
+    case MB_TYPE_INT64:
+    case MB_TYPE_UINT64:
+    case MB_TYPE_FLOAT64:
+        return 64;
+    default:
+        return 16;
+    }
+}
+
+static bool load_order(struct loader *ld, const struct map_keys *mk, struct mb_point *p)
+{
+    const struct ynode *n = mk->value[TK_ORDER];
+    const char *text;
+    struct shown s;
+    p->order.word_swap = false;
+    p->order.byte_swap = false;
+    if (p->type == MB_TYPE_BOOL) return refuse_key(ld, mk, TK_ORDER, "a bool has no byte order");
+    if (!n) return true;
+    if (!read_text(ld, n, "order", &text)) return false;
+    int bits = type_bits(p->type);
+    struct mb_order o;
+    bool ok = mb_order_from_name(text, &o);
+    if (bits == 16) ok = ok && strlen(text) == 4 && !o.word_swap;
+    if (bits == 32) ok = ok && strlen(text) == 4;
+    if (!ok) {
+        const char *allowed = bits == 16   ? "ABCD or BADC"
+                              : bits == 32 ? "one of ABCD, CDAB, BADC, DCBA"
+                                           : "one of ABCDEFGH, GHEFCDAB, BADCFEHG, HGFEDCBA "
+                                             "(or ABCD, CDAB, BADC, DCBA)";
+        return fail_at(ld, n, "expected %s for 'order' of a %s, found %s", allowed,
+                       mb_type_name(p->type), found(n, &s));
+    }
+    p->order = o;
+    return true;
+}
+
+/* address: in the device's addressing; stored 0-based; must fit with the
+ * point's width below 65536. */
+static bool load_address(struct loader *ld, const struct map_keys *mk, const struct device_ctx *dc,
+                         struct mb_point *p)
+{
+    const struct ynode *n = mk->value[TK_ADDRESS];
+    int64_t base = dc->dev->one_based ? 1 : 0, v;
+    struct shown s;
+    if (!yscalar_int(n, &v) || v < base || v > 65535 + base)
+        return fail_at(ld, n,
+                       "expected an integer %lld..%lld for 'address' (%s addressing), found %s",
+                       (long long)base, (long long)(65535 + base),
+                       dc->dev->one_based ? "1-based" : "0-based", found(n, &s));
+    int64_t address = v - base;
+    uint16_t width = mb_point_width(p);
+    if (address + width > 65536)
+        return fail_at(ld, n, "expected an address at most %lld for a %u-%s %s, found %s",
+                       (long long)(65536 - width + base), width,
+                       is_register_area(p->area) ? "register" : "bit", mb_type_name(p->type),
+                       found(n, &s));
+    p->address = (uint16_t)address;
+    return true;
+}
+
+static bool load_point(struct loader *ld, const struct map_keys *mk, const struct device_ctx *dc,
+                       struct mb_point *p)
+{
+    return load_area_type(ld, mk, p) && load_bit(ld, mk, p) && load_length(ld, mk, p) &&
+           load_order(ld, mk, p) && load_address(ld, mk, dc, p);
+}
+
+static bool load_scale_points(struct loader *ld, const struct map_keys *sk, struct scaling *sc,
+                              struct tag_scaling *ts)
+{
+    double raw[2], eng[2];
+    if (sk->key[SK_GAIN] || sk->key[SK_OFFSET])
+        return fail_at(ld, sk->key[SK_RAW] ? sk->key[SK_RAW] : sk->key[SK_ENG],
+                       "expected either gain/offset or raw/eng in 'scale', found both");
+    if (!require_key(ld, sk, SK_RAW) || !require_key(ld, sk, SK_ENG)) return false;
+    if (!read_pair(ld, sk->value[SK_RAW], "raw", raw)) return false;
+    if (raw[0] == raw[1])
+        return fail_at(ld, sk->value[SK_RAW],
+                       "expected two different values in 'raw', found [%g, %g]", raw[0], raw[1]);
+    if (!read_pair(ld, sk->value[SK_ENG], "eng", eng)) return false;
+    sc->gain = (eng[1] - eng[0]) / (raw[1] - raw[0]);
+    sc->offset = eng[0] - raw[0] * sc->gain;
+    if (!isfinite(sc->gain) || !isfinite(sc->offset) || sc->gain == 0)
+        return fail_at(ld, sk->map,
+                       "expected raw/eng giving a finite, non-zero gain, found gain %g, offset %g",
+                       sc->gain, sc->offset);
+    ts->has_eng = true;
+    ts->eng[0] = eng[0] < eng[1] ? eng[0] : eng[1];
+    ts->eng[1] = eng[0] < eng[1] ? eng[1] : eng[0];
+    return true;
+}
+
+static bool load_scale(struct loader *ld, const struct ynode *node, struct scaling *sc,
+                       struct tag_scaling *ts)
+{
+    struct map_keys sk;
+    if (!collect_keys(ld, node, &scale_level, &sk)) return false;
+    if (node->count == 0)
+        return fail_at(ld, node,
+                       "expected gain/offset or raw/eng in 'scale', found an empty "
+                       "mapping");
+    if (sk.key[SK_RAW] || sk.key[SK_ENG]) {
+        if (!load_scale_points(ld, &sk, sc, ts)) return false;
+    } else {
+        if (sk.value[SK_GAIN] && !read_number(ld, sk.value[SK_GAIN], "gain", &sc->gain))
+            return false;
+        if (sc->gain == 0)
+            return fail_at(ld, sk.value[SK_GAIN], "expected a non-zero number for 'gain', found 0");
+        if (sk.value[SK_OFFSET] && !read_number(ld, sk.value[SK_OFFSET], "offset", &sc->offset))
+            return false;
+    }
+    ts->scaled = sc->gain != 1.0 || sc->offset != 0.0;
+    return true;
+}
+
+static enum value_type default_value_type(enum mb_type t, bool scaled)
+{
+    if (scaled) return VALUE_DOUBLE;
+    switch (t) {
+    case MB_TYPE_BOOL:
+        return VALUE_BOOL;
+    case MB_TYPE_INT16:
+    case MB_TYPE_INT32:
+    case MB_TYPE_INT64:
+        return VALUE_INT64;
+    case MB_TYPE_UINT16:
+    case MB_TYPE_UINT32:
+    case MB_TYPE_UINT64:
+        return VALUE_UINT64;
+    case MB_TYPE_FLOAT32:
+    case MB_TYPE_FLOAT64:
+        return VALUE_DOUBLE;
+    case MB_TYPE_STRING:
+        return VALUE_STRING;
+    }
+    return VALUE_DOUBLE;
+}
+
+/* Whether a value of type vt holds every value read as wire (after scaling). */
+static bool value_type_holds(enum mb_type wire, bool scaled, enum value_type vt)
+{
+    if (scaled) return vt == VALUE_DOUBLE;
+    switch (wire) {
+    case MB_TYPE_BOOL:
+        return vt != VALUE_STRING;
+    case MB_TYPE_INT16:
+    case MB_TYPE_INT32:
+    case MB_TYPE_INT64:
+        return vt == VALUE_INT64 || vt == VALUE_DOUBLE;
+    case MB_TYPE_UINT16:
+    case MB_TYPE_UINT32:
+        return is_numeric_value(vt);
+    case MB_TYPE_UINT64:
+        return vt == VALUE_UINT64 || vt == VALUE_DOUBLE;
+    case MB_TYPE_FLOAT32:
+    case MB_TYPE_FLOAT64:
+        return vt == VALUE_DOUBLE;
+    case MB_TYPE_STRING:
+        return vt == VALUE_STRING;
+    }
+    return false;
+}
+
+static bool load_value_type(struct loader *ld, const struct map_keys *mk, enum mb_type wire,
+                            bool scaled, enum value_type *out)
+{
+    const struct ynode *n = mk->value[TK_VALUE_TYPE];
+    const char *text;
+    struct shown s;
+    enum value_type vt;
+    *out = default_value_type(wire, scaled);
+    if (!n) return true;
+    if (!read_text(ld, n, "value_type", &text)) return false;
+    if (!value_type_from_name(text, &vt))
+        return fail_at(ld, n,
+                       "expected one of bool, int64, uint64, double, string for 'value_type', "
+                       "found %s",
+                       found(n, &s));
+    if (!value_type_holds(wire, scaled, vt)) {
+        char allowed[64] = "";
+        size_t o = 0;
+        for (int t = VALUE_BOOL; t <= VALUE_STRING; t++)
+            if (value_type_holds(wire, scaled, (enum value_type)t))
+                o += (size_t)snprintf(allowed + o, sizeof allowed - o, "%s%s", o ? " or " : "",
+                                      value_type_name((enum value_type)t));
+        return fail_at(ld, n, "expected %s for 'value_type' of a%s %s, found %s", allowed,
+                       scaled ? " scaled" : "", mb_type_name(wire), found(n, &s));
+    }
+    *out = vt;
+    return true;
+}
+
+static bool load_range(struct loader *ld, const struct map_keys *mk, const struct tag_scaling *ts,
+                       struct tag *t)
+{
+    const struct ynode *n = mk->value[TK_RANGE];
+    double pair[2];
+    if (!n) {
+        t->has_range = ts->has_eng;
+        t->eng_min = ts->has_eng ? ts->eng[0] : 0;
+        t->eng_max = ts->has_eng ? ts->eng[1] : 0;
+        return true;
+    }
+    if (!read_pair(ld, n, "range", pair)) return false;
+    if (!(pair[0] < pair[1]))
+        return fail_at(ld, n, "expected low < high in 'range', found [%g, %g]", pair[0], pair[1]);
+    t->has_range = true;
+    t->eng_min = pair[0];
+    t->eng_max = pair[1];
+    return true;
+}
+
+/* "1.5%" -> 1.5; false when text is not a number followed by '%'. */
+static bool parse_percent(const char *text, double *out)
+{
+    size_t len = strlen(text);
+    char number[64];
+    if (len < 2 || len >= sizeof number || text[len - 1] != '%') return false;
+    memcpy(number, text, len - 1);
+    number[len - 1] = '\0';
+    struct ynode plain = {.kind = YNODE_SCALAR, .text = number, .len = len - 1};
+    return yscalar_number(&plain, out);
+}
+
+static bool load_deadband(struct loader *ld, const struct map_keys *mk, struct tag *t)
+{
+    const struct ynode *n = mk->value[TK_DEADBAND];
+    struct shown s;
+    double v;
+    t->deadband_kind = DEADBAND_NONE;
+    t->deadband = 0;
+    if (!n) return true;
+    bool percent = false;
+    if (yscalar_number(n, &v)) {
+        percent = false;
+    } else if (n->kind == YNODE_SCALAR && !n->has_nul && parse_percent(n->text, &v)) {
+        percent = true;
+    } else {
+        return fail_at(ld, n,
+                       "expected a non-negative number or a percentage like \"1.5%%\" for "
+                       "'deadband', found %s",
+                       found(n, &s));
+    }
+    if (!isfinite(v) || v < 0 || (percent && v > 100))
+        return fail_at(ld, n, "expected %s for 'deadband', found %s",
+                       percent ? "a percentage 0..100%" : "a finite, non-negative number",
+                       found(n, &s));
+    if (percent && !t->has_range)
+        return fail_at(ld, n,
+                       "expected a 'range' (or raw/eng scaling) with a percent deadband, found "
+                       "no range");
+    t->deadband_kind = percent ? DEADBAND_PERCENT : DEADBAND_ABSOLUTE;
+    t->deadband = v;
+    return true;
+}
+
+/* scale, value_type, range and deadband: how raw values become reported ones. */
+static bool load_value(struct loader *ld, const struct map_keys *mk, struct config_tag *ct)
+{
+    struct tag_scaling ts = {0};
+    struct tag *t = &ct->tag;
+    enum mb_type wire = ct->point.type;
+    t->scale.gain = 1.0;
+    t->scale.offset = 0.0;
+    if (mk->value[TK_SCALE]) {
+        if (!is_numeric_wire(wire))
+            return refuse_key(ld, mk, TK_SCALE, "only numeric types take a scale");
+        if (!load_scale(ld, mk->value[TK_SCALE], &t->scale, &ts)) return false;
+    }
+    if (!load_value_type(ld, mk, wire, ts.scaled, &t->type)) return false;
+    if (!is_numeric_value(t->type)) {
+        const char *why = t->type == VALUE_BOOL ? "a bool tag has no range or deadband"
+                                                : "a string tag has no range or deadband";
+        if (!refuse_key(ld, mk, TK_RANGE, why) || !refuse_key(ld, mk, TK_DEADBAND, why))
+            return false;
+    }
+    return load_range(ld, mk, &ts, t) && load_deadband(ld, mk, t);
+}
+
+static bool load_tag(struct loader *ld, const struct ynode *node, const struct device_ctx *dc,
+                     struct config_tag *ct)
+{
+    struct map_keys mk;
+    if (!collect_keys(ld, node, &tag_level, &mk)) return false;
+    static const size_t required[] = {TK_NAME, TK_AREA, TK_ADDRESS, TK_TYPE};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        if (!require_key(ld, &mk, required[i])) return false;
+    ct->pos.line = node->line;
+    ct->pos.col = node->col;
+    ct->tag.id = ld->next_tag_id++;
+    ct->tag.device_index = dc->index;
+    return load_tag_name(ld, &mk, dc, ct) && load_tag_texts(ld, &mk, ct) &&
+           load_point(ld, &mk, dc, &ct->point) && load_value(ld, &mk, ct);
+}
+
+/* ---- poll groups ---- */
+
+static const char *const group_keys[] = {"name", "interval_ms", "tags"};
+enum { PK_NAME, PK_INTERVAL_MS, PK_TAGS, PK_COUNT };
+static const struct level group_level = {"in poll group", "a poll group", group_keys, PK_COUNT};
+
+static bool expect_sequence(struct loader *ld, const struct ynode *n, const char *key)
+{
+    struct shown s;
+    if (n->kind == YNODE_SEQUENCE) return true;
+    return fail_at(ld, n, "expected a sequence for '%s', found %s", key, found(n, &s));
+}
+
+static bool load_group_name(struct loader *ld, const struct map_keys *mk,
+                            const struct config_device *dev, size_t gi)
+{
+    struct config_poll_group *g = &dev->groups[gi];
+    const char *name;
+    char generated[32];
+    if (mk->value[PK_NAME]) {
+        if (!read_name(ld, mk->value[PK_NAME], "name", &name)) return false;
+    } else {
+        snprintf(generated, sizeof generated, "group-%zu", gi + 1);
+        name = generated;
+    }
+    for (size_t i = 0; i < gi; i++)
+        if (strcmp(dev->groups[i].name, name) == 0)
+            return fail_at(ld, mk->value[PK_NAME] ? mk->value[PK_NAME] : mk->map,
+                           "duplicate poll group name '%s' in device (first at line %d)", name,
+                           dev->groups[i].pos.line);
+    return copy_text(ld, name, &g->name);
+}
+
+static bool load_group(struct loader *ld, const struct ynode *node, const struct device_ctx *dc,
+                       size_t gi)
+{
+    static const struct uint_field fields[] = {
+        {PK_INTERVAL_MS, 10, 86400000, offsetof(struct config_poll_group, interval_ms),
+         sizeof(uint32_t)},
+    };
+    struct config_poll_group *g = &dc->dev->groups[gi];
+    struct map_keys mk;
+    if (!collect_keys(ld, node, &group_level, &mk) || !require_key(ld, &mk, PK_TAGS)) return false;
+    g->pos.line = node->line;
+    g->pos.col = node->col;
+    g->interval_ms = 1000;
+    if (!load_group_name(ld, &mk, dc->dev, gi)) return false;
+    if (!read_uint_fields(ld, &mk, g, fields, 1)) return false;
+    const struct ynode *tags = mk.value[PK_TAGS];
+    if (!expect_sequence(ld, tags, "tags")) return false;
+    if (tags->count > 0) {
+        g->tags = calloc(tags->count, sizeof *g->tags);
+        if (!g->tags) return fail_oom(ld);
+        g->tag_count = tags->count;
+    }
+    for (size_t i = 0; i < tags->count; i++)
+        if (!load_tag(ld, tags->items[i], dc, &g->tags[i])) return false;
+    return true;
+}
+
+/* ---- devices ---- */
+
+static const char *const device_keys[] = {"name",
+                                          "protocol",
+                                          "host",
+                                          "port",
+                                          "unit_id",
+                                          "timeout_ms",
+                                          "retries",
+                                          "backoff_initial_ms",
+                                          "backoff_max_ms",
+                                          "addressing",
+                                          "max_registers_per_request",
+                                          "max_bits_per_request",
+                                          "max_gap_registers",
+                                          "max_gap_bits",
+                                          "namespace",
+                                          "enabled",
+                                          "poll_groups"};
+enum {
+    DK_NAME,
+    DK_PROTOCOL,
+    DK_HOST,
+    DK_PORT,
+    DK_UNIT_ID,
+    DK_TIMEOUT_MS,
+    DK_RETRIES,
+    DK_BACKOFF_INITIAL_MS,
+    DK_BACKOFF_MAX_MS,
+    DK_ADDRESSING,
+    DK_MAX_REGISTERS,
+    DK_MAX_BITS,
+    DK_MAX_GAP_REGISTERS,
+    DK_MAX_GAP_BITS,
+    DK_NAMESPACE,
+    DK_ENABLED,
+    DK_POLL_GROUPS,
+    DK_COUNT
+};
+static const struct level device_level = {"in device", "a device", device_keys, DK_COUNT};
+
+#define DEVICE_FIELD(key, min, max, member)                                                        \
+    {                                                                                              \
+        key, min, max, offsetof(struct config_device, member),                                     \
+            sizeof(((struct config_device *)0)->member)                                            \
+    }
+
+static const struct uint_field device_fields[] = {
+    DEVICE_FIELD(DK_PORT, 1, 65535, port),
+    DEVICE_FIELD(DK_UNIT_ID, 0, 255, unit_id),
+    DEVICE_FIELD(DK_TIMEOUT_MS, 10, 60000, timeout_ms),
+    DEVICE_FIELD(DK_RETRIES, 0, 10, retries),
+    DEVICE_FIELD(DK_BACKOFF_INITIAL_MS, 10, 3600000, backoff_initial_ms),
+    DEVICE_FIELD(DK_BACKOFF_MAX_MS, 10, 86400000, backoff_max_ms),
+    DEVICE_FIELD(DK_MAX_REGISTERS, 1, 125, max_registers_per_request),
+    DEVICE_FIELD(DK_MAX_BITS, 1, 2000, max_bits_per_request),
+    DEVICE_FIELD(DK_MAX_GAP_REGISTERS, 0, 125, max_gap_registers),
+    DEVICE_FIELD(DK_MAX_GAP_BITS, 0, 2000, max_gap_bits),
+};
+
+static void device_defaults(struct config_device *dev, const struct ynode *node)
+{
+    dev->protocol = PROTOCOL_MODBUS_TCP;
+    dev->port = 502;
+    dev->unit_id = 1;
+    dev->timeout_ms = 1000;
+    dev->retries = 1;
+    dev->backoff_initial_ms = 500;
+    dev->backoff_max_ms = 30000;
+    dev->one_based = false;
+    dev->max_registers_per_request = 125;
+    dev->max_bits_per_request = 2000;
+    dev->max_gap_registers = 16;
+    dev->max_gap_bits = 64;
+    dev->enabled = true;
+    dev->pos.line = node->line;
+    dev->pos.col = node->col;
+}
+
+static bool load_device_name(struct loader *ld, const struct map_keys *mk, size_t di)
+{
+    const struct ynode *n = mk->value[DK_NAME];
+    const char *name;
+    if (!read_name(ld, n, "name", &name)) return false;
+    for (size_t i = 0; i < di; i++)
+        if (strcmp(ld->cfg->devices[i].name, name) == 0)
+            return fail_at(ld, n, "duplicate device name '%s' (first at line %d)", name,
+                           ld->cfg->devices[i].pos.line);
+    return copy_text(ld, name, &ld->cfg->devices[di].name);
+}
+
+/* namespace: 1..7 segments of a tag path, so that namespace/name fits. */
+static bool load_namespace(struct loader *ld, const struct ynode *n, struct config_device *dev)
+{
+    const char *ns;
+    char probe[TAG_PATH_MAX + 8], why[160];
+    struct shown s;
+    if (!read_text(ld, n, "namespace", &ns)) return false;
+    int segments = 1;
+    for (const char *p = ns; *p; p++)
+        segments += *p == '/';
+    if (segments > NAMESPACE_MAX_SEGMENTS)
+        return fail_at(ld, n, "expected a namespace of 1 to %d segments, found %d segments in %s",
+                       NAMESPACE_MAX_SEGMENTS, segments, found(n, &s));
+    bool fits = strlen(ns) + 2 < TAG_PATH_MAX;
+    snprintf(probe, sizeof probe, "%s/x", fits ? ns : "");
+    if (!fits || !tag_path_valid(probe, why, sizeof why))
+        return fail_at(ld, n,
+                       "expected a namespace like enterprise/site/area/line/cell (%s), found %s",
+                       fits ? why : "at most 253 characters", found(n, &s));
+    return copy_text(ld, ns, &dev->namespace_prefix);
+}
+
+static bool load_device_texts(struct loader *ld, const struct map_keys *mk,
+                              struct config_device *dev)
+{
+    const char *text;
+    struct shown s;
+    if (mk->value[DK_PROTOCOL]) {
+        if (!read_text(ld, mk->value[DK_PROTOCOL], "protocol", &text)) return false;
+        if (strcmp(text, "modbus-tcp") != 0)
+            return fail_at(ld, mk->value[DK_PROTOCOL],
+                           "expected modbus-tcp for 'protocol', found %s",
+                           found(mk->value[DK_PROTOCOL], &s));
+    }
+    if (!read_text(ld, mk->value[DK_HOST], "host", &text)) return false;
+    if (!host_valid(text, strlen(text)))
+        return fail_at(ld, mk->value[DK_HOST],
+                       "expected a host name or IP address for 'host', found %s",
+                       found(mk->value[DK_HOST], &s));
+    if (!copy_text(ld, text, &dev->host)) return false;
+    if (mk->value[DK_ADDRESSING]) {
+        if (!read_text(ld, mk->value[DK_ADDRESSING], "addressing", &text)) return false;
+        if (strcmp(text, "0-based") != 0 && strcmp(text, "1-based") != 0)
+            return fail_at(ld, mk->value[DK_ADDRESSING],
+                           "expected 0-based or 1-based for 'addressing', found %s",
+                           found(mk->value[DK_ADDRESSING], &s));
+        dev->one_based = strcmp(text, "1-based") == 0;
+    }
+    return load_namespace(ld, mk->value[DK_NAMESPACE], dev);
+}
+
+static bool load_device_numbers(struct loader *ld, const struct map_keys *mk,
+                                struct config_device *dev)
+{
+    if (!read_uint_fields(ld, mk, dev, device_fields,
+                          sizeof device_fields / sizeof device_fields[0]))
+        return false;
+    if (mk->value[DK_ENABLED] && !read_bool(ld, mk->value[DK_ENABLED], "enabled", &dev->enabled))
+        return false;
+    if (dev->backoff_initial_ms > dev->backoff_max_ms) {
+        const struct ynode *at = mk->value[DK_BACKOFF_MAX_MS] ? mk->value[DK_BACKOFF_MAX_MS]
+                                                              : mk->value[DK_BACKOFF_INITIAL_MS];
+        return fail_at(ld, at, "expected backoff_initial_ms <= backoff_max_ms, found %u > %u",
+                       (unsigned)dev->backoff_initial_ms, (unsigned)dev->backoff_max_ms);
+    }
+    return true;
+}
+
+static bool load_device_groups(struct loader *ld, const struct ynode *groups, size_t di)
+{
+    struct config_device *dev = &ld->cfg->devices[di];
+    struct device_ctx dc = {.dev = dev, .index = (uint32_t)di};
+    if (!expect_sequence(ld, groups, "poll_groups")) return false;
+    if (groups->count > 0) {
+        dev->groups = calloc(groups->count, sizeof *dev->groups);
+        if (!dev->groups) return fail_oom(ld);
+        dev->group_count = groups->count;
+    }
+    for (size_t i = 0; i < groups->count; i++)
+        if (!load_group(ld, groups->items[i], &dc, i)) return false;
+    return true;
+}
+
+static bool load_device(struct loader *ld, const struct ynode *node, size_t di)
+{
+    struct config_device *dev = &ld->cfg->devices[di];
+    struct map_keys mk;
+    if (!collect_keys(ld, node, &device_level, &mk)) return false;
+    static const size_t required[] = {DK_NAME, DK_HOST, DK_NAMESPACE, DK_POLL_GROUPS};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        if (!require_key(ld, &mk, required[i])) return false;
+    device_defaults(dev, node);
+    return load_device_name(ld, &mk, di) && load_device_texts(ld, &mk, dev) &&
+           load_device_numbers(ld, &mk, dev) &&
+           load_device_groups(ld, mk.value[DK_POLL_GROUPS], di);
+}
+
+static bool load_devices(struct loader *ld, const struct ynode *devices)
+{
+    if (!expect_sequence(ld, devices, "devices")) return false;
+    if (devices->count == 0) return true;
+    ld->cfg->devices = calloc(devices->count, sizeof *ld->cfg->devices);
+    if (!ld->cfg->devices) return fail_oom(ld);
+    ld->cfg->device_count = devices->count;
+    for (size_t i = 0; i < devices->count; i++)
+        if (!load_device(ld, devices->items[i], i)) return false;
+    return true;
+}
+
+/* ---- top level ---- */
+
+static const char *const root_keys[] = {"gateway", "http", "devices"};
+enum { RK_GATEWAY, RK_HTTP, RK_DEVICES, RK_COUNT };
+static const struct level root_level = {"at the top level", "the configuration", root_keys,
+                                        RK_COUNT};
+
+static bool load_root(struct loader *ld, const struct ynode *root)
+{
+    struct config *c = ld->cfg;
+    if (!copy_text(ld, "airlock", &c->name) || !copy_text(ld, "./data", &c->data_dir) ||
+        !copy_text(ld, "info", &c->log_level) || !copy_text(ld, "127.0.0.1:8080", &c->http_listen))
+        return false;
+    if (!root) {
+        ld->err->line = 1;
+        ld->err->col = 1;
+        snprintf(ld->err->message, sizeof ld->err->message,
+                 "expected the configuration (a mapping of gateway, http, devices), found an "
+                 "empty file");
+        return false;
+    }
+    struct map_keys mk;
+    if (!collect_keys(ld, root, &root_level, &mk)) return false;
+    if (mk.value[RK_GATEWAY] && !load_gateway(ld, mk.value[RK_GATEWAY])) return false;
+    if (mk.value[RK_HTTP] && !load_http(ld, mk.value[RK_HTTP])) return false;
+    if (mk.value[RK_DEVICES] && !load_devices(ld, mk.value[RK_DEVICES])) return false;
+    return true;
+}
+
+/* ---- public API ---- */
+
+bool config_load_string(const char *text, size_t len, const char *name, struct config *out,
+                        struct config_error *err)
+{
+    struct config_error scratch;
+    if (!err) err = &scratch;
+    memset(err, 0, sizeof *err);
+    memset(out, 0, sizeof *out);
+    if (!name) name = "<string>";
+    snprintf(err->file, sizeof err->file, "%s", name);
+
+    struct ynode *root;
+    struct ytree_error yerr;
+    if (!ytree_parse(text ? text : "", text ? len : 0, &root, &yerr)) {
+        err->line = yerr.line;
+        err->col = yerr.col;
+        snprintf(err->message, sizeof err->message, "%s", yerr.message);
+        return false;
+    }
+    struct loader ld = {.cfg = out, .err = err};
+    bool ok = copy_text(&ld, name, &out->file) && load_root(&ld, root);
+    ytree_free(root);
+    free(ld.paths.slots);
+    if (!ok) config_free(out);
+    return ok;
+}
+
+/* Reads the whole file into a malloc'd buffer; on failure fills err. */
+static char *read_file(const char *path, size_t *len, struct config_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t used = 0, cap = 0;
+    int e = 0;
+    if (!f) {
+        e = errno;
+        goto fail;
+    }
+    for (;;) {
+        if (used == cap) {
+            if (cap >= CONFIG_FILE_MAX_BYTES) {
+                snprintf(err->message, sizeof err->message,
+                         "expected a file of at most %u MiB, found a larger one",
+                         CONFIG_FILE_MAX_BYTES / (1024u * 1024u));
+                goto fail_quiet;
+            }
+            cap = cap ? cap * 2 : 65536;
+            char *grown = realloc(buf, cap);
+            if (!grown) {
+                e = ENOMEM;
+                goto fail;
+            }
+            buf = grown;
+        }
+        size_t n = fread(buf + used, 1, cap - used, f);
+        used += n;
+        if (n == 0) break;
+    }
+    if (ferror(f)) {
+        e = errno ? errno : EIO;
+        goto fail;
+    }
+    fclose(f);
+    *len = used;
+    return buf ? buf : strdup("");
+fail : {
+    char msg[128];
+    snprintf(err->message, sizeof err->message, "expected a readable file, found an error: %s",
+             strerror_r(e, msg, sizeof msg));
+}
+fail_quiet:
+    if (f) fclose(f);
+    free(buf);
+    return NULL;
+}
+
+bool config_load(const char *path, struct config *out, struct config_error *err)
+{
+    struct config_error scratch;
+    if (!err) err = &scratch;
+    memset(err, 0, sizeof *err);
+    memset(out, 0, sizeof *out);
+    snprintf(err->file, sizeof err->file, "%s", path);
+    size_t len = 0;
+    errno = 0;
+    char *text = read_file(path, &len, err);
+    if (!text) return false;
+    bool ok = config_load_string(text, len, path, out, err);
+    free(text);
+    return ok;
+}
+
+static void free_group(struct config_poll_group *g)
+{
+    for (size_t i = 0; i < g->tag_count; i++) {
+        free(g->tags[i].tag.path);
+        free(g->tags[i].tag.unit);
+        free(g->tags[i].tag.description);
+    }
+    free(g->tags);
+    free(g->name);
+}
+
+void config_free(struct config *c)
+{
+    if (!c) return;
+    for (size_t d = 0; d < c->device_count; d++) {
+        struct config_device *dev = &c->devices[d];
+        for (size_t g = 0; g < dev->group_count; g++)
+            free_group(&dev->groups[g]);
+        free(dev->groups);
+        free(dev->name);
+        free(dev->host);
+        free(dev->namespace_prefix);
+    }
+    free(c->devices);
+    free(c->file);
+    free(c->name);
+    free(c->data_dir);
+    free(c->log_level);
+    free(c->http_listen);
+    memset(c, 0, sizeof *c);
+}
+
+void config_error_format(const struct config_error *err, char *buf, size_t len)
+{
+    if (!buf || len == 0) return;
+    if (err->line > 0)
+        snprintf(buf, len, "%s:%d:%d: %s", err->file, err->line, err->col, err->message);
+    else if (err->file[0])
+        snprintf(buf, len, "%s: %s", err->file, err->message);
+    else
+        snprintf(buf, len, "%s", err->message);
+}
+
+size_t config_tag_count(const struct config *c)
+{
+    size_t n = 0;
+    for (size_t d = 0; d < c->device_count; d++)
+        for (size_t g = 0; g < c->devices[d].group_count; g++)
+            n += c->devices[d].groups[g].tag_count;
+    return n;
+}

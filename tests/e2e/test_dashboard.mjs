@@ -1,0 +1,197 @@
+// The dashboard in a real browser (headless Chromium through playwright-core):
+// `airlock run` serves the demo plant; the page must list a row per tag
+// (data-path), show numbers and Good quality, update live over server-sent
+// events, and log no console errors (CSP violations included). A screenshot
+// goes to /tmp/airlock-dashboard.png for humans; pixels are not asserted.
+//
+// Run alone: AIRLOCK_BIN=build/airlock node --test tests/e2e/test_dashboard.mjs
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = process.env.AIRLOCK_SRC || path.resolve(here, '..', '..');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SCREENSHOT = '/tmp/airlock-dashboard.png';
+const KNOWN_TAG = 'acme/plant1/utilities/pumping/skid1/flow';
+
+function airlockBin() {
+  if (process.env.AIRLOCK_BIN) return process.env.AIRLOCK_BIN;
+  for (const d of ['build-test', 'build', 'build-e2e']) {
+    const p = path.join(repo, d, 'airlock');
+    if (fs.existsSync(p)) return p;
+  }
+  throw new Error('set AIRLOCK_BIN to the airlock executable');
+}
+
+function loadPlaywright() {
+  try {
+    return require('playwright-core');
+  } catch {
+    return require(path.join(repo, 'node_modules', 'playwright-core'));
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Resolves true when port can be bound on 127.0.0.1 right now.
+function portFree(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// The first of count consecutive free ports, from a random base (ctest runs
+// two jobs at once), below Linux's ephemeral ports (32768 and up).
+async function freePortRange(count) {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * (12000 - count));
+    let ok = true;
+    for (let p = base; p < base + count && ok; p++) ok = await portFree(p);
+    if (ok) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports`);
+}
+
+async function waitUntil(cond, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last}`);
+    await sleep(100);
+  }
+}
+
+async function getJson(base, p) {
+  const r = await fetch(base + p);
+  assert.equal(r.status, 200, `GET ${p}`);
+  return r.json();
+}
+
+// A leading number in a cell's text ("21.4 degC", "-3", "1,234.5").
+function numberIn(text) {
+  const m = /[-+]?\d[\d,]*(\.\d+)?([eE][-+]?\d+)?/.exec(text || '');
+  return m ? Number(m[0].replace(/,/g, '')) : NaN;
+}
+
+test('dashboard lists every tag, shows Good numbers and updates live', { timeout: 120000 }, async (t) => {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install -y --no-install-recommends chromium`);
+  const { chromium } = loadPlaywright();
+  const httpPort = await freePort();
+  const simBase = await freePortRange(16);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-e2e-dash-'));
+  const base = `http://127.0.0.1:${httpPort}`;
+
+  let stderr = '';
+  const gw = spawn(airlockBin(), ['run', '--sim-port-base', String(simBase),
+    '--http', `127.0.0.1:${httpPort}`, '--data', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  gw.stderr.on('data', (d) => { stderr += d.toString(); });
+  let exited = null;
+  gw.on('exit', (code, signal) => { exited = { code, signal }; });
+  process.on('exit', () => { if (exited === null) gw.kill('SIGKILL'); }); // never outlive the test
+
+  let browser = null;
+  t.after(async () => {
+    if (browser) await browser.close().catch(() => {});
+    if (exited === null) {
+      gw.kill('SIGTERM');
+      const deadline = Date.now() + 3000;
+      while (exited === null && Date.now() < deadline) await sleep(50);
+      if (exited === null) gw.kill('SIGKILL');
+    }
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  await waitUntil(async () => {
+    if (exited) throw new Error(`airlock exited ${JSON.stringify(exited)}: ${stderr.slice(-2000)}`);
+    const r = await fetch(`${base}/api/v1/health`);
+    return r.status === 200;
+  }, 30000, 'airlock HTTP');
+  const tags = await waitUntil(async () => {
+    const body = await getJson(base, '/api/v1/tags');
+    return body.tags.length && body.tags.every((x) => x.quality === 'Good') ? body.tags : null;
+  }, 20000, 'demo tags Good');
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`); });
+
+  // CSP violations also show as console errors; record them directly too.
+  await page.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  await page.goto(base + '/', { waitUntil: 'load' });
+
+  // A row per tag.
+  await page.waitForFunction((n) => document.querySelectorAll('[data-path]').length >= n,
+    tags.length, { timeout: 20000 });
+  const paths = await page.$$eval('[data-path]', (rows) => rows.map((r) => r.getAttribute('data-path')));
+  for (const tag of tags) assert.ok(paths.includes(tag.path), `no row for ${tag.path}`);
+
+  // A known numeric tag: its value cell is a number and its quality Good.
+  // The pump's flow (docs/demo-plant.md); any numeric tag if the plant changed.
+  const numeric = tags.find((x) => x.path === KNOWN_TAG) || tags.find((x) => x.type === 'double');
+  assert.ok(numeric, 'the demo plant has numeric tags');
+  const row = page.locator(`[data-path="${numeric.path}"]`);
+  await waitUntil(async () => {
+    const v = await row.locator('.value').first().textContent();
+    return Number.isFinite(numberIn(v));
+  }, 10000, `a number in the value cell of ${numeric.path}`);
+  const quality = await row.locator('.quality').first().textContent();
+  assert.match(quality, /Good/, `quality cell of ${numeric.path}: ${quality}`);
+
+  // Live updates: some value cell changes without reloading the page.
+  const before = await page.$$eval('[data-path] .value', (cells) => cells.map((c) => c.textContent));
+  await page.waitForFunction((old) => {
+    const now = [...document.querySelectorAll('[data-path] .value')].map((c) => c.textContent);
+    return now.some((v, i) => v !== old[i]);
+  }, before, { timeout: 15000 });
+
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  const csp = await page.evaluate(() => window.__cspViolations);
+  for (const v of csp) problems.push(`CSP violation: ${v}`);
+  assert.deepEqual(problems, [], `the page logged errors:\n${problems.join('\n')}`);
+
+  // Clean stop.
+  gw.kill('SIGTERM');
+  await waitUntil(() => exited !== null, 5000, 'airlock exit after SIGTERM');
+  assert.equal(exited.code, 0, `exit ${JSON.stringify(exited)}: ${stderr.slice(-2000)}`);
+  assert.ok(!/ERROR: (Address|Leak)Sanitizer|runtime error:/.test(stderr), `sanitizer report:\n${stderr.slice(-4000)}`);
+});

@@ -1,0 +1,743 @@
+/* Unit tests of the configuration loader (src/config/config.c): a full valid
+ * file with every key, defaults, 1-based addresses, both scaling forms, value
+ * types, the example files, and error cases with their exact positions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "testlib.h"
+
+static bool load(const char *yaml, struct config *c, struct config_error *err)
+{
+    return config_load_string(yaml, strlen(yaml), "t.yaml", c, err);
+}
+
+static bool config_is_zero(const struct config *c)
+{
+    static const struct config zero;
+    return memcmp(c, &zero, sizeof zero) == 0;
+}
+
+/* Loads yaml, expects failure at line:col with message containing substr. */
+static void expect_error_at(int caller_line, const char *yaml, int line, int col,
+                            const char *substr)
+{
+    struct config c;
+    struct config_error err;
+    bool ok = load(yaml, &c, &err);
+    bool good = !ok && err.line == line && err.col == col && strstr(err.message, substr) &&
+                config_is_zero(&c) && strcmp(err.file, "t.yaml") == 0;
+    CHECK(good);
+    if (!good) {
+        char buf[1024];
+        config_error_format(&err, buf, sizeof buf);
+        fprintf(stderr, "  (test at line %d) wanted %d:%d '%s', got %s: %s\n", caller_line, line,
+                col, substr, ok ? "success" : "error", ok ? "" : buf);
+    }
+    if (ok) config_free(&c);
+}
+#define EXPECT_ERROR(yaml, line, col, substr) expect_error_at(__LINE__, yaml, line, col, substr)
+
+/* A device whose only tag is written in flow style on line 7 from column 7;
+ * errors in it are located by the column of needle inside the tag text. */
+#define TAG_PREFIX                                                                                 \
+    "devices:\n- name: d\n  host: h\n  namespace: a/b\n  poll_groups:\n  - tags:\n    - "
+
+static void expect_tag_error_at(int caller_line, const char *tag, const char *needle,
+                                const char *substr)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml, "%s%s\n", TAG_PREFIX, tag);
+    const char *at = strstr(tag, needle);
+    if (!at) {
+        fprintf(stderr, "  (test at line %d) needle '%s' not in tag\n", caller_line, needle);
+        CHECK(at != NULL);
+        return;
+    }
+    expect_error_at(caller_line, yaml, 7, 7 + (int)(at - tag), substr);
+}
+#define EXPECT_TAG_ERROR(tag, needle, substr) expect_tag_error_at(__LINE__, tag, needle, substr)
+
+/* Loads a single tag (as above) and returns it in *c; false on error. */
+static bool load_tag(const char *tag, struct config *c)
+{
+    char yaml[1024];
+    struct config_error err;
+    snprintf(yaml, sizeof yaml, "%s%s\n", TAG_PREFIX, tag);
+    if (load(yaml, c, &err)) return true;
+    fprintf(stderr, "  unexpected error: %d:%d: %s\n", err.line, err.col, err.message);
+    return false;
+}
+
+static const char *full_yaml =
+    "gateway:\n"                                                           /* 1 */
+    "  name: gw-1\n"                                                       /* 2 */
+    "  data_dir: /var/lib/airlock\n"                                       /* 3 */
+    "  log_level: debug\n"                                                 /* 4 */
+    "http:\n"                                                              /* 5 */
+    "  listen: 0.0.0.0:9090\n"                                             /* 6 */
+    "devices:\n"                                                           /* 7 */
+    "  - name: plc1\n"                                                     /* 8 */
+    "    protocol: modbus-tcp\n"                                           /* 9 */
+    "    host: 10.0.0.5\n"                                                 /* 10 */
+    "    port: 5020\n"                                                     /* 11 */
+    "    unit_id: 255\n"                                                   /* 12 */
+    "    timeout_ms: 250\n"                                                /* 13 */
+    "    retries: 3\n"                                                     /* 14 */
+    "    backoff_initial_ms: 100\n"                                        /* 15 */
+    "    backoff_max_ms: 60000\n"                                          /* 16 */
+    "    addressing: 0-based\n"                                            /* 17 */
+    "    max_registers_per_request: 100\n"                                 /* 18 */
+    "    max_bits_per_request: 1000\n"                                     /* 19 */
+    "    max_gap_registers: 4\n"                                           /* 20 */
+    "    max_gap_bits: 8\n"                                                /* 21 */
+    "    namespace: acme/site/area/line\n"                                 /* 22 */
+    "    enabled: false\n"                                                 /* 23 */
+    "    poll_groups:\n"                                                   /* 24 */
+    "      - name: fast\n"                                                 /* 25 */
+    "        interval_ms: 100\n"                                           /* 26 */
+    "        tags:\n"                                                      /* 27 */
+    "          - name: run\n"                                              /* 28 */
+    "            area: coil\n"                                             /* 29 */
+    "            address: 7\n"                                             /* 30 */
+    "            type: bool\n"                                             /* 31 */
+    "          - name: temp\n"                                             /* 32 */
+    "            area: input\n"                                            /* 33 */
+    "            address: 0x10\n"                                          /* 34 */
+    "            type: float32\n"                                          /* 35 */
+    "            order: CDAB\n"                                            /* 36 */
+    "            unit: degC\n"                                             /* 37 */
+    "            description: Oven temperature\n"                          /* 38 */
+    "            range: [0, 300]\n"                                        /* 39 */
+    "            deadband: 2%\n"                                           /* 40 */
+    "          - name: alarm\n"                                            /* 41 */
+    "            area: holding\n"                                          /* 42 */
+    "            address: 20\n"                                            /* 43 */
+    "            type: bool\n"                                             /* 44 */
+    "            bit: 15\n"                                                /* 45 */
+    "      - name: slow\n"                                                 /* 46 */
+    "        tags:\n"                                                      /* 47 */
+    "          - name: recipe\n"                                           /* 48 */
+    "            area: holding\n"                                          /* 49 */
+    "            address: 100\n"                                           /* 50 */
+    "            type: string\n"                                           /* 51 */
+    "            length: 10\n"                                             /* 52 */
+    "            order: BADC\n"                                            /* 53 */
+    "          - name: energy\n"                                           /* 54 */
+    "            area: holding\n"                                          /* 55 */
+    "            address: 200\n"                                           /* 56 */
+    "            type: uint64\n"                                           /* 57 */
+    "            order: HGFEDCBA\n"                                        /* 58 */
+    "            deadband: 10\n"                                           /* 59 */
+    "  - name: plc2\n"                                                     /* 60 */
+    "    host: plc2.local\n"                                               /* 61 */
+    "    namespace: acme/site\n"                                           /* 62 */
+    "    poll_groups:\n"                                                   /* 63 */
+    "      - tags:\n"                                                      /* 64 */
+    "          - {name: count, area: holding, address: 0, type: int32}\n"; /* 65 */
+
+static void test_full_config(void)
+{
+    struct config c;
+    struct config_error err;
+    bool ok = load(full_yaml, &c, &err);
+    CHECK(ok);
+    if (!ok) {
+        fprintf(stderr, "  %d:%d: %s\n", err.line, err.col, err.message);
+        return;
+    }
+    CHECK_STR(c.file, "t.yaml");
+    CHECK_STR(c.name, "gw-1");
+    CHECK_STR(c.data_dir, "/var/lib/airlock");
+    CHECK_STR(c.log_level, "debug");
+    CHECK_STR(c.http_listen, "0.0.0.0:9090");
+    CHECK_EQ_INT(c.device_count, 2);
+    CHECK_EQ_INT(config_tag_count(&c), 6);
+
+    const struct config_device *d = &c.devices[0];
+    CHECK_STR(d->name, "plc1");
+    CHECK_EQ_INT(d->protocol, PROTOCOL_MODBUS_TCP);
+    CHECK_STR(d->host, "10.0.0.5");
+    CHECK_EQ_INT(d->port, 5020);
+    CHECK_EQ_INT(d->unit_id, 255);
+    CHECK_EQ_INT(d->timeout_ms, 250);
+    CHECK_EQ_INT(d->retries, 3);
+    CHECK_EQ_INT(d->backoff_initial_ms, 100);
+    CHECK_EQ_INT(d->backoff_max_ms, 60000);
+    CHECK(!d->one_based);
+    CHECK_EQ_INT(d->max_registers_per_request, 100);
+    CHECK_EQ_INT(d->max_bits_per_request, 1000);
+    CHECK_EQ_INT(d->max_gap_registers, 4);
+    CHECK_EQ_INT(d->max_gap_bits, 8);
+    CHECK_STR(d->namespace_prefix, "acme/site/area/line");
+    CHECK(!d->enabled);
+    CHECK_EQ_INT(d->pos.line, 8);
+    CHECK_EQ_INT(d->pos.col, 5);
+    CHECK_EQ_INT(d->group_count, 2);
+
+    const struct config_poll_group *g = &d->groups[0];
+    CHECK_STR(g->name, "fast");
+    CHECK_EQ_INT(g->interval_ms, 100);
+    CHECK_EQ_INT(g->tag_count, 3);
+    CHECK_EQ_INT(g->pos.line, 25);
+
+    const struct config_tag *run = &g->tags[0];
+    CHECK_STR(run->tag.path, "acme/site/area/line/run");
+    CHECK_EQ_INT(run->tag.type, VALUE_BOOL);
+    CHECK_EQ_INT(run->point.area, MB_AREA_COIL);
+    CHECK_EQ_INT(run->point.address, 7);
+    CHECK_EQ_INT(run->point.type, MB_TYPE_BOOL);
+    CHECK_EQ_INT(run->point.bit, -1);
+    CHECK_STR(run->tag.unit, "");
+    CHECK_STR(run->tag.description, "");
+    CHECK_EQ_INT(run->tag.deadband_kind, DEADBAND_NONE);
+    CHECK(!run->tag.has_range);
+    CHECK_EQ_DBL(run->tag.scale.gain, 1.0, 0);
+    CHECK_EQ_DBL(run->tag.scale.offset, 0.0, 0);
+    CHECK_EQ_INT(run->tag.device_index, 0);
+    CHECK_EQ_INT(run->pos.line, 28);
+    CHECK_EQ_INT(run->pos.col, 13);
+
+    const struct config_tag *temp = &g->tags[1];
+    CHECK_STR(temp->tag.path, "acme/site/area/line/temp");
+    CHECK_EQ_INT(temp->point.area, MB_AREA_INPUT);
+    CHECK_EQ_INT(temp->point.address, 16);
+    CHECK_EQ_INT(temp->point.type, MB_TYPE_FLOAT32);
+    CHECK(temp->point.order.word_swap);
+    CHECK(!temp->point.order.byte_swap);
+    CHECK_EQ_INT(temp->tag.type, VALUE_DOUBLE);
+    CHECK_STR(temp->tag.unit, "degC");
+    CHECK_STR(temp->tag.description, "Oven temperature");
+    CHECK(temp->tag.has_range);
+    CHECK_EQ_DBL(temp->tag.eng_min, 0, 0);
+    CHECK_EQ_DBL(temp->tag.eng_max, 300, 0);
+    CHECK_EQ_INT(temp->tag.deadband_kind, DEADBAND_PERCENT);
+    CHECK_EQ_DBL(temp->tag.deadband, 2.0, 0);
+
+    const struct config_tag *alarm = &g->tags[2];
+    CHECK_EQ_INT(alarm->point.area, MB_AREA_HOLDING);
+    CHECK_EQ_INT(alarm->point.bit, 15);
+    CHECK_EQ_INT(alarm->tag.type, VALUE_BOOL);
+
+    g = &d->groups[1];
+    CHECK_STR(g->name, "slow");
+    CHECK_EQ_INT(g->interval_ms, 1000);
+    const struct config_tag *recipe = &g->tags[0];
+    CHECK_EQ_INT(recipe->point.type, MB_TYPE_STRING);
+    CHECK_EQ_INT(recipe->point.length, 10);
+    CHECK(recipe->point.order.byte_swap);
+    CHECK(!recipe->point.order.word_swap);
+    CHECK_EQ_INT(recipe->tag.type, VALUE_STRING);
+    const struct config_tag *energy = &g->tags[1];
+    CHECK_EQ_INT(energy->point.type, MB_TYPE_UINT64);
+    CHECK(energy->point.order.byte_swap && energy->point.order.word_swap);
+    CHECK_EQ_INT(energy->tag.type, VALUE_UINT64);
+    CHECK_EQ_INT(energy->tag.deadband_kind, DEADBAND_ABSOLUTE);
+    CHECK_EQ_DBL(energy->tag.deadband, 10, 0);
+
+    /* Defaults of a device with only the required keys. */
+    d = &c.devices[1];
+    CHECK_STR(d->name, "plc2");
+    CHECK_EQ_INT(d->port, 502);
+    CHECK_EQ_INT(d->unit_id, 1);
+    CHECK_EQ_INT(d->timeout_ms, 1000);
+    CHECK_EQ_INT(d->retries, 1);
+    CHECK_EQ_INT(d->backoff_initial_ms, 500);
+    CHECK_EQ_INT(d->backoff_max_ms, 30000);
+    CHECK(!d->one_based);
+    CHECK_EQ_INT(d->max_registers_per_request, 125);
+    CHECK_EQ_INT(d->max_bits_per_request, 2000);
+    CHECK_EQ_INT(d->max_gap_registers, 16);
+    CHECK_EQ_INT(d->max_gap_bits, 64);
+    CHECK(d->enabled);
+    CHECK_STR(d->groups[0].name, "group-1");
+    CHECK_EQ_INT(d->groups[0].interval_ms, 1000);
+    const struct config_tag *count = &d->groups[0].tags[0];
+    CHECK_STR(count->tag.path, "acme/site/count");
+    CHECK_EQ_INT(count->tag.type, VALUE_INT64);
+    CHECK_EQ_INT(count->tag.device_index, 1);
+    CHECK_EQ_INT(count->tag.id, 5);
+    CHECK(!count->point.order.word_swap && !count->point.order.byte_swap);
+    config_free(&c);
+    CHECK(config_is_zero(&c));
+}
+
+static void test_gateway_defaults(void)
+{
+    struct config c;
+    struct config_error err;
+    CHECK(load("devices: []\n", &c, &err));
+    CHECK_STR(c.name, "airlock");
+    CHECK_STR(c.data_dir, "./data");
+    CHECK_STR(c.log_level, "info");
+    CHECK_STR(c.http_listen, "127.0.0.1:8080");
+    CHECK_EQ_INT(c.device_count, 0);
+    CHECK_EQ_INT(config_tag_count(&c), 0);
+    config_free(&c);
+
+    CHECK(load("{}", &c, &err));
+    CHECK_STR(c.name, "airlock");
+    config_free(&c);
+
+    CHECK(load("http: {listen: \"[::1]:8443\"}\n", &c, &err));
+    CHECK_STR(c.http_listen, "[::1]:8443");
+    config_free(&c);
+}
+
+static void test_one_based(void)
+{
+    struct config c;
+    struct config_error err;
+    const char *yaml = "devices:\n"
+                       "- name: m\n"
+                       "  host: h\n"
+                       "  addressing: 1-based\n"
+                       "  namespace: a/b\n"
+                       "  poll_groups:\n"
+                       "  - tags:\n"
+                       "    - {name: first, area: holding, address: 1, type: uint16}\n"
+                       "    - {name: last, area: holding, address: 65536, type: uint16}\n"
+                       "    - {name: coil, area: coil, address: 10, type: bool}\n"
+                       "    - {name: wide, area: input, address: 65533, type: float64}\n";
+    bool ok = load(yaml, &c, &err);
+    CHECK(ok);
+    if (!ok) return;
+    const struct config_tag *t = c.devices[0].groups[0].tags;
+    CHECK(c.devices[0].one_based);
+    CHECK_EQ_INT(t[0].point.address, 0);
+    CHECK_EQ_INT(t[1].point.address, 65535);
+    CHECK_EQ_INT(t[2].point.address, 9);
+    CHECK_EQ_INT(t[3].point.address, 65532);
+    config_free(&c);
+}
+
+static void test_scaling_forms(void)
+{
+    struct config c;
+    if (load_tag("{name: t, area: holding, address: 0, type: int16, scale: {gain: 0.1, offset: "
+                 "-5}}",
+                 &c)) {
+        const struct tag *t = &c.devices[0].groups[0].tags[0].tag;
+        CHECK_EQ_DBL(t->scale.gain, 0.1, 1e-12);
+        CHECK_EQ_DBL(t->scale.offset, -5, 1e-12);
+        CHECK_EQ_INT(t->type, VALUE_DOUBLE);
+        CHECK(!t->has_range);
+        config_free(&c);
+    }
+    if (load_tag("{name: t, area: input, address: 0, type: uint16, scale: {raw: [4000, 20000], "
+                 "eng: [0, 16]}, deadband: 1%}",
+                 &c)) {
+        const struct tag *t = &c.devices[0].groups[0].tags[0].tag;
+        CHECK_EQ_DBL(t->scale.gain, 0.001, 1e-12);
+        CHECK_EQ_DBL(t->scale.offset, -4, 1e-9);
+        CHECK_EQ_DBL(scaling_apply(&t->scale, 20000), 16, 1e-9);
+        CHECK(t->has_range);
+        CHECK_EQ_DBL(t->eng_min, 0, 0);
+        CHECK_EQ_DBL(t->eng_max, 16, 0);
+        CHECK_EQ_INT(t->type, VALUE_DOUBLE);
+        CHECK_EQ_INT(t->deadband_kind, DEADBAND_PERCENT);
+        CHECK_EQ_DBL(t->deadband, 1, 0);
+        config_free(&c);
+    }
+    /* Decreasing eng, and an explicit range winning over eng. */
+    if (load_tag("{name: t, area: input, address: 0, type: int16, scale: {raw: [0, 100], eng: "
+                 "[10, 0]}, range: [-1, 11]}",
+                 &c)) {
+        const struct tag *t = &c.devices[0].groups[0].tags[0].tag;
+        CHECK_EQ_DBL(t->scale.gain, -0.1, 1e-12);
+        CHECK_EQ_DBL(t->scale.offset, 10, 1e-12);
+        CHECK_EQ_DBL(t->eng_min, -1, 0);
+        CHECK_EQ_DBL(t->eng_max, 11, 0);
+        config_free(&c);
+    }
+    /* Identity scaling keeps the integer type; gain alone defaults offset. */
+    if (load_tag("{name: t, area: holding, address: 0, type: int32, scale: {gain: 1}}", &c)) {
+        CHECK_EQ_INT(c.devices[0].groups[0].tags[0].tag.type, VALUE_INT64);
+        config_free(&c);
+    }
+    if (load_tag("{name: t, area: holding, address: 0, type: uint32, scale: {offset: 2.5}}", &c)) {
+        const struct tag *t = &c.devices[0].groups[0].tags[0].tag;
+        CHECK_EQ_DBL(t->scale.gain, 1, 0);
+        CHECK_EQ_DBL(t->scale.offset, 2.5, 0);
+        CHECK_EQ_INT(t->type, VALUE_DOUBLE);
+        config_free(&c);
+    }
+}
+
+static void test_value_types(void)
+{
+    struct config c;
+    if (load_tag("{name: t, area: holding, address: 0, type: uint16, value_type: int64}", &c)) {
+        CHECK_EQ_INT(c.devices[0].groups[0].tags[0].tag.type, VALUE_INT64);
+        config_free(&c);
+    }
+    if (load_tag("{name: t, area: coil, address: 0, type: bool, value_type: double}", &c)) {
+        CHECK_EQ_INT(c.devices[0].groups[0].tags[0].tag.type, VALUE_DOUBLE);
+        config_free(&c);
+    }
+    if (load_tag("{name: t, area: holding, address: 0, type: int16, deadband: 3, order: badc}",
+                 &c)) {
+        const struct config_tag *t = &c.devices[0].groups[0].tags[0];
+        CHECK_EQ_INT(t->tag.type, VALUE_INT64);
+        CHECK_EQ_INT(t->tag.deadband_kind, DEADBAND_ABSOLUTE);
+        CHECK(t->point.order.byte_swap);
+        config_free(&c);
+    }
+    /* A 64-bit type takes the 4-letter order names too. */
+    if (load_tag("{name: t, area: holding, address: 0, type: float64, order: CDAB}", &c)) {
+        CHECK(c.devices[0].groups[0].tags[0].point.order.word_swap);
+        config_free(&c);
+    }
+    /* A tag name may add segments of its own. */
+    if (load_tag("{name: motor/speed, area: holding, address: 0, type: int16}", &c)) {
+        CHECK_STR(c.devices[0].groups[0].tags[0].tag.path, "a/b/motor/speed");
+        config_free(&c);
+    }
+}
+
+static void test_top_level_errors(void)
+{
+    EXPECT_ERROR("gatway:\n  name: x\n", 1, 1, "unknown key 'gatway' at the top level");
+    EXPECT_ERROR("gateway:\n  name: x\n  name: y\n", 3, 3,
+                 "duplicate key 'name' in gateway (first given at line 2)");
+    EXPECT_ERROR("gateway:\n  log_level: loud\n", 2, 14, "expected one of debug, info, warn");
+    EXPECT_ERROR("gateway:\n  name: \"my gw\"\n", 2, 9, "expected a name of 1 to 64");
+    EXPECT_ERROR("gateway: [a]\n", 1, 10, "expected 'gateway' (a mapping), found a sequence");
+    EXPECT_ERROR("http:\n  listen: localhost\n", 2, 11, "expected host:port");
+    EXPECT_ERROR("http:\n  listen: 1.2.3.4:65536\n", 2, 11, "expected host:port");
+    EXPECT_ERROR("devices: {a: 1}\n", 1, 10, "expected a sequence for 'devices', found a mapping");
+    EXPECT_ERROR("devices:\n", 1, 9, "expected a sequence for 'devices', found an empty value");
+    EXPECT_ERROR("- a\n- b\n", 1, 1, "expected the configuration (a mapping)");
+    EXPECT_ERROR("", 1, 1, "found an empty file");
+    EXPECT_ERROR("# only a comment\n", 1, 1, "found an empty file");
+}
+
+static void test_yaml_errors(void)
+{
+    EXPECT_ERROR("gateway:\n  name: x\n bad\n", 3, 2, "expected valid YAML");
+    EXPECT_ERROR("gateway: {name: x\n", 2, 1, "did not find expected ',' or '}'");
+    EXPECT_ERROR("a: b\n  c: d\n", 2, 4, "mapping values are not allowed");
+    EXPECT_ERROR("a: 1\n---\nb: 2\n", 2, 1, "expected a single YAML document");
+    EXPECT_ERROR("gateway: &g {name: x}\nhttp: *g\n", 2, 7, "found an alias");
+    EXPECT_ERROR("gateway: !!int 5\n", 1, 10, "expected no YAML tag");
+    EXPECT_ERROR("gateway:\n  name: \"a\x01\"\n", 2, 11, "expected valid UTF-8 text");
+    EXPECT_ERROR("gateway:\n  name: \xc3\x28\n", 2, 10, "expected valid UTF-8 text");
+    EXPECT_ERROR("gateway:\n  name: \"a\\0b\"\n", 2, 9, "without NUL characters");
+    EXPECT_ERROR("gateway:\n  ? [a]\n  : b\n", 2, 5, "expected a key name in gateway");
+    /* Nesting is bounded. */
+    char deep[200];
+    memset(deep, '[', 100);
+    deep[100] = '\0';
+    EXPECT_ERROR(deep, 1, 33, "levels of nesting");
+}
+
+#define DEVICE_HEAD "devices:\n  - name: a\n    host: h\n    namespace: x/y\n    poll_groups: []\n"
+
+static void test_device_errors(void)
+{
+    EXPECT_ERROR(DEVICE_HEAD "    timout_ms: 5\n", 6, 5,
+                 "unknown key 'timout_ms' in device (expected one of: name, protocol, host");
+    EXPECT_ERROR(DEVICE_HEAD "    host: h2\n", 6, 5,
+                 "duplicate key 'host' in device (first given at line 3)");
+    EXPECT_ERROR(DEVICE_HEAD "    port: abc\n", 6, 11,
+                 "expected an integer 1..65535 for 'port', found \"abc\"");
+    EXPECT_ERROR(DEVICE_HEAD "    port: 70000\n", 6, 11,
+                 "expected an integer 1..65535 for 'port', found 70000");
+    EXPECT_ERROR(DEVICE_HEAD "    port: \"502\"\n", 6, 11, "found \"502\" (quoted, so a string)");
+    EXPECT_ERROR(DEVICE_HEAD "    port: 502.0\n", 6, 11, "found 502.0");
+    EXPECT_ERROR(DEVICE_HEAD "    port: true\n", 6, 11, "found true (a boolean)");
+    EXPECT_ERROR(DEVICE_HEAD "    port:\n", 6, 10, "found an empty value");
+    EXPECT_ERROR(DEVICE_HEAD "    port: 99999999999999999999999\n", 6, 11, "for 'port'");
+    EXPECT_ERROR(DEVICE_HEAD "    unit_id: 256\n", 6, 14,
+                 "expected an integer 0..255 for 'unit_id'");
+    EXPECT_ERROR(DEVICE_HEAD "    timeout_ms: 5\n", 6, 17, "10..60000 for 'timeout_ms'");
+    EXPECT_ERROR(DEVICE_HEAD "    max_registers_per_request: 126\n", 6, 32, "1..125");
+    EXPECT_ERROR(DEVICE_HEAD "    max_bits_per_request: 0\n", 6, 27, "1..2000");
+    EXPECT_ERROR(DEVICE_HEAD "    enabled: yes\n", 6, 14,
+                 "expected true or false for 'enabled', found \"yes\"");
+    EXPECT_ERROR(DEVICE_HEAD "    protocol: opcua\n", 6, 15, "expected modbus-tcp for 'protocol'");
+    EXPECT_ERROR(DEVICE_HEAD "    addressing: 2-based\n", 6, 17, "expected 0-based or 1-based");
+    EXPECT_ERROR(DEVICE_HEAD "    backoff_initial_ms: 60000\n", 6, 25,
+                 "expected backoff_initial_ms <= backoff_max_ms, found 60000 > 30000");
+    EXPECT_ERROR("devices:\n  - host: h\n    namespace: x/y\n    poll_groups: []\n", 2, 5,
+                 "missing required key 'name' in device");
+    EXPECT_ERROR("devices:\n  - name: a\n    namespace: x/y\n    poll_groups: []\n", 2, 5,
+                 "missing required key 'host' in device");
+    EXPECT_ERROR("devices:\n  - name: a\n    host: h\n    poll_groups: []\n", 2, 5,
+                 "missing required key 'namespace' in device");
+    EXPECT_ERROR("devices:\n  - name: a\n    host: h\n    namespace: x/y\n", 2, 5,
+                 "missing required key 'poll_groups' in device");
+    EXPECT_ERROR("devices:\n  - {name: a, host: h, namespace: x/y}\n", 2, 5,
+                 "missing required key 'poll_groups'");
+    EXPECT_ERROR(DEVICE_HEAD "  - name: a\n    host: h2\n    namespace: x/z\n    poll_groups: []\n",
+                 6, 11, "duplicate device name 'a' (first at line 2)");
+    EXPECT_ERROR("devices:\n  - name: \"\"\n    host: h\n    namespace: x/y\n    poll_groups: []\n",
+                 2, 11, "expected a name of 1 to 64");
+    EXPECT_ERROR("devices:\n  - name: a\n    host: \"h h\"\n    namespace: x/y\n    poll_groups: "
+                 "[]\n",
+                 3, 11, "expected a host name or IP address");
+    EXPECT_ERROR("devices:\n  - name: a\n    host: h\n    namespace: a/b/c/d/e/f/g/h\n    "
+                 "poll_groups: []\n",
+                 4, 16, "expected a namespace of 1 to 7 segments, found 8");
+    EXPECT_ERROR("devices:\n  - name: a\n    host: h\n    namespace: a//b\n    poll_groups: []\n",
+                 4, 16, "no empty segment");
+    EXPECT_ERROR("devices:\n  - name: a\n    host: h\n    namespace: x/y\n    poll_groups: {}\n", 5,
+                 18, "expected a sequence for 'poll_groups'");
+    EXPECT_ERROR("devices:\n  - 5\n", 2, 5, "expected a device (a mapping), found 5");
+}
+
+static void test_group_errors(void)
+{
+    EXPECT_ERROR(DEVICE_HEAD "  - name: b\n    host: h\n    namespace: x/z\n    poll_groups:\n"
+                             "      - {name: g, interval_ms: 5, tags: []}\n",
+                 10, 32, "expected an integer 10..86400000 for 'interval_ms', found 5");
+    EXPECT_ERROR("devices:\n- name: a\n  host: h\n  namespace: x/y\n  poll_groups:\n"
+                 "  - {name: g, tags: []}\n  - {name: g, tags: []}\n",
+                 7, 12, "duplicate poll group name 'g' in device (first at line 6)");
+    EXPECT_ERROR("devices:\n- name: a\n  host: h\n  namespace: x/y\n  poll_groups:\n"
+                 "  - {name: g}\n",
+                 6, 5, "missing required key 'tags' in poll group");
+    EXPECT_ERROR("devices:\n- name: a\n  host: h\n  namespace: x/y\n  poll_groups:\n"
+                 "  - {name: g, tags: [], every: 5}\n",
+                 6, 25, "unknown key 'every' in poll group");
+}
+
+static void test_tag_errors(void)
+{
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, unitt: x}", "unitt",
+                     "unknown key 'unitt' in tag");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, type: int32}",
+                     "type: int32", "duplicate key 'type' in tag (first given at line 7)");
+    EXPECT_ERROR(TAG_PREFIX "{name: t, area: holding, address: 0}\n", 7, 7,
+                 "missing required key 'type' in tag");
+    EXPECT_ERROR(TAG_PREFIX "{area: holding, address: 0, type: int16}\n", 7, 7,
+                 "missing required key 'name' in tag");
+    EXPECT_ERROR(TAG_PREFIX "{name: t, type: int16, address: 0}\n", 7, 7,
+                 "missing required key 'area' in tag");
+    EXPECT_ERROR(TAG_PREFIX "{name: t, type: int16, area: coil}\n", 7, 7,
+                 "missing required key 'address' in tag");
+    EXPECT_TAG_ERROR("{name: bad name, area: holding, address: 0, type: int16}", "bad name",
+                     "expected a valid tag path (only letters, digits");
+    EXPECT_TAG_ERROR("{name: \"\", area: holding, address: 0, type: int16}", "\"\"",
+                     "no empty segment");
+    EXPECT_TAG_ERROR("{name: t, area: coils, address: 0, type: bool}", "coils",
+                     "expected one of coil, discrete_input, holding, input for 'area'");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: float}", "float}",
+                     "expected one of bool, int16");
+    EXPECT_TAG_ERROR("{name: t, area: coil, address: 0, type: bool, bit: 3}", "bit",
+                     "unexpected key 'bit' in tag (only a bool in area holding or input");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, bit: 3}", "bit",
+                     "unexpected key 'bit'");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: bool, bit: 16}", "16",
+                     "expected an integer 0..15 for 'bit', found 16");
+    EXPECT_ERROR(TAG_PREFIX "{name: t, area: input, address: 0, type: bool}\n", 7, 7,
+                 "missing required key 'bit' in tag");
+    EXPECT_TAG_ERROR("{name: t, area: coil, address: 0, type: int16}", "int16",
+                     "expected type bool in area coil");
+    EXPECT_TAG_ERROR("{name: t, area: discrete_input, address: 0, type: float32}", "float32",
+                     "expected type bool in area discrete_input");
+    EXPECT_ERROR(TAG_PREFIX "{name: t, area: holding, address: 0, type: string}\n", 7, 7,
+                 "missing required key 'length' in tag");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: string, length: 124}", "124",
+                     "expected an integer 1..123 for 'length'");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, length: 2}", "length",
+                     "unexpected key 'length' in tag (only type string");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, order: CDAB}", "CDAB",
+                     "expected ABCD or BADC for 'order' of a int16");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: string, length: 2, order: DCBA}",
+                     "DCBA", "expected ABCD or BADC");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int32, order: ABCDEFGH}",
+                     "ABCDEFGH", "expected one of ABCD, CDAB, BADC, DCBA");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int64, order: XYZ}", "XYZ",
+                     "expected one of ABCDEFGH");
+    EXPECT_TAG_ERROR("{name: t, area: coil, address: 0, type: bool, order: ABCD}", "order",
+                     "unexpected key 'order' in tag (a bool has no byte order)");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 65535, type: float32}", "65535",
+                     "expected an address at most 65534 for a 2-register float32");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 65500, type: string, length: 40}", "65500",
+                     "expected an address at most 65496 for a 40-register string");
+    EXPECT_TAG_ERROR("{name: t, area: coil, address: -1, type: bool}", "-1",
+                     "expected an integer 0..65535 for 'address' (0-based addressing)");
+    EXPECT_TAG_ERROR("{name: t, area: coil, address: 65536, type: bool}", "65536",
+                     "expected an integer 0..65535");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, scale: {gain: 0}}", "0}}",
+                     "expected a non-zero number for 'gain', found 0");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, scale: {gain: x}}", "x}}",
+                     "expected a number for 'gain', found \"x\"");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, scale: {gain: .inf}}",
+                     ".inf", "expected a finite number for 'gain'");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, scale: {raw: [1, 1], eng: "
+                     "[0, 1]}}",
+                     "[1, 1]", "expected two different values in 'raw'");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, scale: {raw: [1, 2, 3], "
+                     "eng: [0, 1]}}",
+                     "[1, 2, 3]", "expected a [low, high] pair of numbers for 'raw'");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, scale: {raw: [0, 1]}}",
+                     "{raw", "missing required key 'eng' in scale");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, scale: {gain: 2, raw: [0, "
+                     "1], eng: [0, 1]}}",
+                     "raw", "expected either gain/offset or raw/eng in 'scale', found both");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, scale: {gian: 2}}", "gian",
+                     "unknown key 'gian' in scale");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, scale: {}}", "{}",
+                     "expected gain/offset or raw/eng in 'scale'");
+    EXPECT_TAG_ERROR("{name: t, area: coil, address: 0, type: bool, scale: {gain: 2}}", "scale",
+                     "unexpected key 'scale' in tag (only numeric types");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, range: [5, 1]}", "[5, 1]",
+                     "expected low < high in 'range'");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, range: 5}", "5}",
+                     "expected a [low, high] pair of numbers for 'range', found 5");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, deadband: 1%}", "1%",
+                     "expected a 'range' (or raw/eng scaling) with a percent deadband");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, deadband: -1}", "-1",
+                     "expected a finite, non-negative number for 'deadband', found -1");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, deadband: \"0.5\"}",
+                     "\"0.5\"", "for 'deadband', found \"0.5\" (quoted, so a string)");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, range: [0, 1], deadband: "
+                     "150%}",
+                     "150%", "expected a percentage 0..100%");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: string, length: 2, deadband: 1}",
+                     "deadband", "unexpected key 'deadband' in tag (a string tag has no range");
+    EXPECT_TAG_ERROR("{name: t, area: coil, address: 0, type: bool, range: [0, 1]}", "range",
+                     "unexpected key 'range' in tag (a bool tag");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: float32, value_type: bool}",
+                     "bool}", "expected double for 'value_type' of a float32, found \"bool\"");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, value_type: string}",
+                     "string}", "expected int64 or double for 'value_type' of a int16");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: uint64, value_type: int64}",
+                     "int64}", "expected uint64 or double");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, scale: {gain: 2}, "
+                     "value_type: int64}",
+                     "int64}", "expected double for 'value_type' of a scaled int16");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, value_type: float}",
+                     "float}", "expected one of bool, int64, uint64, double, string");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, unit: [a]}", "[a]",
+                     "expected a string for 'unit', found a sequence");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 0, type: int16, description: ~}", "~",
+                     "expected a string for 'description', found null");
+}
+
+static void test_cross_checks(void)
+{
+    /* Duplicate paths across devices: the error is at the second one and
+     * names the first one's line. */
+    EXPECT_ERROR("devices:\n"
+                 "- name: a\n"
+                 "  host: h\n"
+                 "  namespace: x/y\n"
+                 "  poll_groups:\n"
+                 "  - tags:\n"
+                 "    - {name: t, area: coil, address: 0, type: bool}\n"
+                 "- name: b\n"
+                 "  host: h\n"
+                 "  namespace: x\n"
+                 "  poll_groups:\n"
+                 "  - tags:\n"
+                 "    - {name: y/t, area: coil, address: 1, type: bool}\n",
+                 13, 14, "duplicate tag path 'x/y/t' (first defined at line 7)");
+    /* 1-based addressing refuses address 0 and moves the upper bound. */
+    EXPECT_ERROR("devices:\n- name: a\n  host: h\n  namespace: x/y\n  addressing: 1-based\n"
+                 "  poll_groups:\n  - tags:\n    - {name: t, area: coil, address: 0, type: bool}\n",
+                 8, 38, "expected an integer 1..65536 for 'address' (1-based addressing), found 0");
+    EXPECT_ERROR("devices:\n- name: a\n  host: h\n  namespace: x/y\n  addressing: 1-based\n"
+                 "  poll_groups:\n  - tags:\n"
+                 "    - {name: t, area: input, address: 65536, type: int32}\n",
+                 8, 39, "expected an address at most 65535 for a 2-register int32");
+    /* Tag path too deep: the namespace has 7 segments, the name adds 2. */
+    EXPECT_ERROR("devices:\n- name: a\n  host: h\n  namespace: a/b/c/d/e/f/g\n  poll_groups:\n"
+                 "  - tags:\n    - {name: m/n, area: coil, address: 0, type: bool}\n",
+                 7, 14, "2 to 8 segments");
+}
+
+static void test_error_format_and_files(void)
+{
+    struct config c;
+    struct config_error err;
+    char buf[1024];
+    CHECK(!config_load("/nonexistent/airlock.yaml", &c, &err));
+    CHECK_EQ_INT(err.line, 0);
+    CHECK(config_is_zero(&c));
+    config_error_format(&err, buf, sizeof buf);
+    CHECK(strncmp(buf, "/nonexistent/airlock.yaml: expected a readable file", 51) == 0);
+    CHECK(strstr(buf, "No such file or directory") != NULL);
+
+    CHECK(!config_load("/", &c, &err));
+    CHECK_EQ_INT(err.line, 0);
+
+    CHECK(!load(DEVICE_HEAD "    port: abc\n", &c, &err));
+    config_error_format(&err, buf, sizeof buf);
+    CHECK_STR(buf, "t.yaml:6:11: expected an integer 1..65535 for 'port', found \"abc\"");
+
+    /* A real file: written, loaded, removed. */
+    char path[] = "/tmp/airlock_test_config_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        FILE *f = fdopen(fd, "w");
+        fputs("gateway:\n  name: from-file\n  data_dir: 5\n  log_level: warn\n", f);
+        fclose(f);
+        CHECK(config_load(path, &c, &err));
+        CHECK_STR(c.name, "from-file");
+        CHECK_STR(c.data_dir, "5");
+        CHECK_STR(c.file, path);
+        config_free(&c);
+        remove(path);
+    }
+}
+
+/* The source tree: AIRLOCK_SRC, else derived from this file's path. */
+static void source_root(char *buf, size_t len)
+{
+    const char *env = getenv("AIRLOCK_SRC");
+    if (env && *env) {
+        snprintf(buf, len, "%s", env);
+        return;
+    }
+    const char *this_file = __FILE__, *suffix = "tests/unit/test_config.c";
+    size_t file_len = strlen(this_file), suffix_len = strlen(suffix);
+    if (file_len >= suffix_len && strcmp(this_file + file_len - suffix_len, suffix) == 0)
+        snprintf(buf, len, "%.*s.", (int)(file_len - suffix_len), this_file);
+    else
+        snprintf(buf, len, ".");
+}
+
+static void test_examples_load(void)
+{
+    static const char *const examples[] = {"examples/modbus-tcp.yaml", "examples/minimal.yaml"};
+    char root[512], path[1024], msg[1024];
+    source_root(root, sizeof root);
+    for (size_t i = 0; i < sizeof examples / sizeof examples[0]; i++) {
+        struct config c;
+        struct config_error err;
+        snprintf(path, sizeof path, "%s/%s", root, examples[i]);
+        bool ok = config_load(path, &c, &err);
+        CHECK(ok);
+        if (!ok) {
+            config_error_format(&err, msg, sizeof msg);
+            fprintf(stderr, "  %s\n", msg);
+            continue;
+        }
+        CHECK(c.device_count >= 1);
+        CHECK(config_tag_count(&c) >= 1);
+        config_free(&c);
+    }
+}
+
+int main(void)
+{
+    test_full_config();
+    test_gateway_defaults();
+    test_one_based();
+    test_scaling_forms();
+    test_value_types();
+    test_top_level_errors();
+    test_yaml_errors();
+    test_device_errors();
+    test_group_errors();
+    test_tag_errors();
+    test_cross_checks();
+    test_error_format_and_files();
+    test_examples_load();
+    return test_summary();
+}
