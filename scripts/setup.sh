@@ -7,11 +7,16 @@ cd "$(dirname "$0")/.."
 
 debs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libmodbus-dev libyaml-dev libjansson-dev libmicrohttpd-dev
-      python3-pymodbus python3-pytest chromium nodejs npm)
+      python3-pymodbus python3-pytest chromium)
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm may come from elsewhere (NodeSource ships npm inside its
+# nodejs package, which conflicts with Debian's npm): ask for the commands,
+# not for the Debian package names, and install Debian's only when absent.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}"
     sudo_cmd=""
