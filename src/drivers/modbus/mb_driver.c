@@ -1,6 +1,10 @@
 /* Modbus TCP driver: a worker thread per device over libmodbus.
  *
- * Each poll group has a request plan (mb_plan) computed once at start. The
+ * libmodbus carries the bytes (connect with timeout, framed receive with the
+ * response and byte timeouts); the requests are built and the responses
+ * checked by our own codec (mb_frame), which checks what libmodbus 3.1.6 does
+ * not: that the answer comes from the unit asked, for the transaction asked,
+ * with the byte count the quantity needs. Each poll group has a request plan (mb_plan) computed once at start. The
  * worker sleeps until the next group is due, issues the group's requests
  * (with retries), decodes every point (mb_codec) and sends one batch per
  * group poll. Any failure other than a Modbus exception closes the connection
@@ -23,6 +27,7 @@
 #include "core/log.h"
 #include "core/report.h"
 #include "drivers/modbus/mb_codec.h"
+#include "drivers/modbus/mb_frame.h"
 #include "drivers/modbus/mb_plan.h"
 
 #define STOP_CHECK_SLICE_MS 100
@@ -48,6 +53,7 @@ struct mb_driver {
     pthread_mutex_t socket_lock; /* guards ctx's socket against driver_stop's shutdown */
     int64_t backoff_ms;
     int64_t retry_at_ms;
+    uint16_t transaction_id; /* of the last request sent */
     struct group_runtime *groups;
     size_t group_count;
     uint16_t regs[MODBUS_MAX_READ_REGISTERS];
@@ -136,17 +142,88 @@ static void back_off(struct mb_driver *d, int64_t now_ms)
     atomic_store(&d->env.stats->state, DEVICE_BACKOFF);
 }
 
-static int issue_request(struct mb_driver *d, const struct mb_request *r)
+/* Sends the whole of buf on the connection's socket. */
+static int send_all(struct mb_driver *d, const uint8_t *buf, size_t len)
 {
-    atomic_fetch_add(&d->env.stats->requests, 1);
-    switch (r->area) {
-    case MB_AREA_COIL: return modbus_read_bits(d->ctx, r->start, r->count, d->bits);
-    case MB_AREA_DISCRETE_INPUT: return modbus_read_input_bits(d->ctx, r->start, r->count, d->bits);
-    case MB_AREA_HOLDING: return modbus_read_registers(d->ctx, r->start, r->count, d->regs);
-    case MB_AREA_INPUT: return modbus_read_input_registers(d->ctx, r->start, r->count, d->regs);
+    int fd = modbus_get_socket(d->ctx);
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        buf += n;
+        len -= (size_t)n;
     }
-    errno = EINVAL;
-    return -1;
+    return 0;
+}
+
+static uint8_t area_function(enum mb_area area)
+{
+    switch (area) {
+    case MB_AREA_COIL: return MB_FRAME_READ_COILS;
+    case MB_AREA_DISCRETE_INPUT: return MB_FRAME_READ_DISCRETE_INPUTS;
+    case MB_AREA_HOLDING: return MB_FRAME_READ_HOLDING_REGISTERS;
+    case MB_AREA_INPUT: return MB_FRAME_READ_INPUT_REGISTERS;
+    }
+    return 0;
+}
+
+/* Issues one read request and checks its answer. Returns the quantity read
+ * (into d->regs or d->bits), or -1 with errno: MODBUS_ENOBASE + code for an
+ * exception response, ETIMEDOUT, EMBBADSLAVE for an answer from another
+ * unit, EMBBADDATA for a frame that is malformed or answers another request
+ * (why says which), or a socket error. */
+static int issue_request(struct mb_driver *d, const struct mb_request *r, char *why,
+                         size_t why_len)
+{
+    why[0] = '\0';
+    atomic_fetch_add(&d->env.stats->requests, 1);
+    struct mb_frame_request req = {
+        .header = {.transaction_id = ++d->transaction_id, .unit_id = d->dev->unit_id},
+        .function = area_function(r->area),
+        .address = r->start,
+        .quantity = r->count,
+    };
+    uint8_t out[MB_FRAME_MAX_ADU_BYTES];
+    size_t n = mb_frame_encode_read_request(out, sizeof out, req.header.transaction_id,
+                                            req.header.unit_id, req.function, req.address,
+                                            req.quantity);
+    if (n == 0) {
+        snprintf(why, why_len, "request cannot be encoded");
+        errno = EINVAL;
+        return -1;
+    }
+    if (send_all(d, out, n) != 0) return -1;
+    uint8_t in[MODBUS_TCP_MAX_ADU_LENGTH];
+    int got = modbus_receive_confirmation(d->ctx, in);
+    if (got < 0) return -1;
+    struct mb_frame_response rsp;
+    struct mb_frame_result res = mb_frame_parse_response(in, (size_t)got, &rsp);
+    if (res.status != MB_FRAME_COMPLETE || res.consumed != (size_t)got) {
+        snprintf(why, why_len, "malformed response: %s",
+                 res.status == MB_FRAME_COMPLETE ? "trailing bytes" : res.reason);
+        errno = EMBBADDATA;
+        return -1;
+    }
+    char mismatch[96];
+    if (!mb_frame_check_response(&req, &rsp, mismatch, sizeof mismatch)) {
+        snprintf(why, why_len, "response does not answer the request: %s", mismatch);
+        errno = rsp.header.unit_id != req.header.unit_id ? EMBBADSLAVE : EMBBADDATA;
+        return -1;
+    }
+    if (rsp.is_exception) {
+        if (rsp.exception >= 1 && rsp.exception <= MODBUS_EXCEPTION_GATEWAY_TARGET) {
+            errno = MODBUS_ENOBASE + rsp.exception;
+        } else {
+            snprintf(why, why_len, "Modbus exception code %u (not a known code)", rsp.exception);
+            errno = EMBUNKEXC;
+        }
+        return -1;
+    }
+    if (req.function == MB_FRAME_READ_COILS || req.function == MB_FRAME_READ_DISCRETE_INPUTS)
+        for (uint16_t i = 0; i < r->count; i++) d->bits[i] = mb_frame_response_bit(&rsp, i);
+    else
+        for (uint16_t i = 0; i < r->count; i++) d->regs[i] = mb_frame_response_register(&rsp, i);
+    return r->count;
 }
 
 /* Marks every tag of a group with quality q (keeping the last value). */
@@ -203,12 +280,13 @@ static void poll_group(struct mb_driver *d, struct group_runtime *g)
         for (size_t r = 0; r < g->plan.request_count && !atomic_load(&d->stop); r++) {
             const struct mb_request *req = &g->plan.requests[r];
             int rc = -1, e = 0;
+            char detail[160] = "";
             for (uint32_t attempt = 0; attempt <= d->dev->retries; attempt++) {
                 if (!d->connected && !ensure_connected(d, INT64_MAX)) {
                     e = ECONNRESET;
                     break;
                 }
-                rc = issue_request(d, req);
+                rc = issue_request(d, req, detail, sizeof detail);
                 if (rc >= 0) break;
                 e = errno;
                 atomic_fetch_add(&d->env.stats->errors, 1);
@@ -227,7 +305,10 @@ static void poll_group(struct mb_driver *d, struct group_runtime *g)
             }
             any_error = true;
             char why[160];
-            describe_error(e, why, sizeof why);
+            if (detail[0] && !is_exception(e))
+                snprintf(why, sizeof why, "%s", detail);
+            else
+                describe_error(e, why, sizeof why);
             device_stats_set_error(d->env.stats, "%s %u+%u: %s", mb_area_name(req->area),
                                    req->start, req->count, why);
             log_warn("modbus", "request failed", "device=%s area=%s start=%u count=%u error=\"%s\"",
