@@ -107,6 +107,12 @@ struct api_server {
 /* True when s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no
  * surrogates, nothing above U+10FFFF). */
 bool api_utf8_valid(const char *s, size_t len);
+
+/* Decodes %XX escapes of s in place and returns the new length. An escape
+ * that is not two hex digits, and %00 (which would cut the string short and
+ * make "/api/v1/health%00junk" look like "/api/v1/health"), are left as
+ * they are, so such a path matches no route. */
+size_t api_percent_decode(char *s);
 /* A JSON string of s[0..len): invalid UTF-8 bytes become U+FFFD, so raw
  * bytes from a device never break the document. NULL only on ENOMEM. */
 json_t *api_json_string(const char *s, size_t len);

@@ -258,6 +258,13 @@ static bool still_our_listener(int fd, uint16_t port)
     return bound_port(fd) == port;
 }
 
+static size_t unescape(void *cls, struct MHD_Connection *c, char *uri)
+{
+    (void)cls;
+    (void)c;
+    return api_percent_decode(uri);
+}
+
 static struct MHD_Daemon *start_daemon(struct api_server *s, int fd)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
@@ -269,7 +276,7 @@ static struct MHD_Daemon *start_daemon(struct api_server *s, int fd)
                             (unsigned)API_MAX_CONNECTIONS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                             (size_t)API_MEMORY_PER_CONNECTION, MHD_OPTION_STRICT_FOR_CLIENT, 1,
-                            MHD_OPTION_END);
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 }
 
 static void server_free(struct api_server *s)

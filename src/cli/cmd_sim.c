@@ -155,6 +155,11 @@ static int parse_args(int argc, char **argv, struct sim_options *opt, bool *prin
         return 2;
     }
     if (opt->bench_devices && !registers_given) opt->bench_registers = 1000;
+    char why[256];
+    if (!sim_check_options(opt, why, sizeof why)) {
+        fprintf(stderr, "airlock sim: %s\n", why);
+        return 2;
+    }
     size_t count = opt->bench_devices ? opt->bench_devices : 6;
     if (opt->port_base + count - 1 > 65535) {
         fprintf(stderr, "airlock sim: %zu devices from port %u would pass port 65535\n", count,

@@ -77,6 +77,11 @@ struct sim_plant;
  * running then. The caller owns the result and ends it with sim_stop(). */
 struct sim_plant *sim_start(const struct sim_options *opt, char *err, size_t err_len);
 
+/* Checks opt as sim_start would (fault devices and kinds, ports, sizes)
+ * without binding anything. False with a message in err when sim_start
+ * would refuse opt for a reason in opt itself. */
+bool sim_check_options(const struct sim_options *opt, char *err, size_t err_len);
+
 /* Stops the thread, closes every socket and frees the plant (within about
  * 100 ms). Safe with NULL. */
 void sim_stop(struct sim_plant *p);

@@ -155,6 +155,15 @@ struct sim_plant *sim_start(const struct sim_options *opt, char *err, size_t err
     return p;
 }
 
+bool sim_check_options(const struct sim_options *opt, char *err, size_t err_len)
+{
+    struct sim_options model = *opt;
+    model.model_only = true;
+    struct sim_plant *p = sim_start(&model, err, err_len);
+    sim_stop(p);
+    return p != NULL;
+}
+
 void sim_stop(struct sim_plant *p)
 {
     if (!p) return;

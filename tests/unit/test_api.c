@@ -1251,9 +1251,30 @@ static void test_stream_lifecycle(struct lvt *lvt)
     CHECK(gone);
 }
 
+static void check_decode(const char *in, const char *want)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", in);
+    size_t n = api_percent_decode(buf);
+    CHECK_EQ_INT(n, strlen(want));
+    CHECK_STR(buf, want);
+}
+
+static void test_percent_decode(void)
+{
+    check_decode("/api/v1/tags", "/api/v1/tags");
+    check_decode("/a%2Fb%20c", "/a/b c");
+    check_decode("%c3%a9", "\xC3\xA9");
+    check_decode("/api/v1/health%00junk", "/api/v1/health%00junk"); /* never a NUL */
+    check_decode("%zz%4", "%zz%4");                                 /* not escapes */
+    check_decode("%", "%");
+    check_decode("", "");
+}
+
 int main(void)
 {
     test_utf8();
+    test_percent_decode();
     test_prefix();
     test_listen_addr();
     test_text_buffers();
