@@ -35,6 +35,7 @@ struct gateway {
     atomic_bool consumer_stop;
     struct api_server *api;
     char *http_listen;
+    bool http_listen_pinned; /* given on the command line: a reload keeps it */
     char *name;
 };
 
@@ -185,6 +186,7 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
     g->lvt = lvt_create();
     g->name = strdup(cfg->name ? cfg->name : "airlock");
     g->http_listen = strdup(opt && opt->http_listen ? opt->http_listen : cfg->http_listen);
+    g->http_listen_pinned = opt && opt->http_listen;
     if (!g->boundary || !g->lvt || !g->name || !g->http_listen) {
         config_free(cfg);
         snprintf(err, err_len, "out of memory");
@@ -235,7 +237,8 @@ bool gateway_reload(struct gateway *g, struct config *cfg, char *err, size_t err
     tag_table_clear(&probe);
     free(probe_ids);
 
-    bool listen_changed = strcmp(cfg->http_listen, g->http_listen) != 0;
+    bool listen_changed =
+        !g->http_listen_pinned && strcmp(cfg->http_listen, g->http_listen) != 0;
 
     ot_stop(&g->ot);
     drain_boundary(g);

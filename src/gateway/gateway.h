@@ -17,8 +17,9 @@
 struct gateway;
 
 struct gateway_options {
-    const char *http_listen; /* overrides the configuration's http.listen when non-NULL */
-    bool no_http;            /* start no HTTP server (benchmarks) */
+    const char
+        *http_listen; /* overrides the configuration's http.listen when non-NULL, also on reload */
+    bool no_http;     /* start no HTTP server (benchmarks) */
 };
 
 /* Starts everything for cfg, taking ownership of its contents (cfg is left
