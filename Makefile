@@ -1,7 +1,8 @@
 # airlock: the two commands a person needs are `make run` and `make test`.
 # Both install what is missing (scripts/setup.sh), then build with CMake.
 #   make run    build (release) and start the demo plant + gateway on http://127.0.0.1:8080
-#   make test   build with ASan+UBSan (clang, with fuzz targets) and run every test
+#   make test   build the release (gcc, so `make run` is known to build) and the
+#               ASan+UBSan build (clang, with fuzz targets), then run every test
 #   make bench  build (release) and run the benchmarks; results in bench/results/
 #   make fuzz   run each fuzz target for FUZZ_SECONDS (default 300)
 #   make clean  remove build trees
@@ -28,7 +29,7 @@ build-test: setup
 run: build
 	@./$(BUILD)/airlock run $(ARGS)
 
-test: build-test
+test: build build-test
 	@cd $(TEST_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j 2 $(CTEST_ARGS)
 

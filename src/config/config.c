@@ -250,8 +250,9 @@ static bool refuse_key(struct loader *ld, const struct map_keys *mk, size_t idx,
 static bool read_int(struct loader *ld, const struct ynode *n, const char *key, int64_t min,
                      int64_t max, int64_t *out)
 {
-    int64_t v;
+    int64_t v = 0;
     struct shown s;
+    *out = 0; /* defined on failure too */
     if (!yscalar_int(n, &v) || v < min || v > max)
         return fail_at(ld, n, "expected an integer %lld..%lld for '%s', found %s", (long long)min,
                        (long long)max, key, found(n, &s));
@@ -261,8 +262,9 @@ static bool read_int(struct loader *ld, const struct ynode *n, const char *key, 
 
 static bool read_number(struct loader *ld, const struct ynode *n, const char *key, double *out)
 {
-    double v;
+    double v = 0;
     struct shown s;
+    *out = 0; /* defined on failure too */
     if (!yscalar_number(n, &v))
         return fail_at(ld, n, "expected a number for '%s', found %s", key, found(n, &s));
     if (!isfinite(v))

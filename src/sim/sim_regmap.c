@@ -83,11 +83,16 @@ static bool byte_swapped(enum sim_order o)
     return o == SIM_ORDER_BADC || o == SIM_ORDER_DCBA;
 }
 
-/* Places a big-endian value of 2 * nregs bytes into registers in order o. */
+/* Numbers span at most four registers (64 bits). */
+#define MAX_NUMBER_REGS 4u
+
+/* Places a big-endian value of 2 * nregs bytes (nregs <= 4) into registers
+ * in order o. */
 static void put_ordered(uint16_t *regs, const uint8_t *be, unsigned nregs, enum sim_order o)
 {
+    if (nregs > MAX_NUMBER_REGS) nregs = MAX_NUMBER_REGS;
     for (unsigned i = 0; i < nregs; i++) {
-        unsigned src = word_swapped(o) ? nregs - 1 - i : i;
+        unsigned src = (word_swapped(o) ? nregs - 1 - i : i) % MAX_NUMBER_REGS;
         uint8_t hi = be[2 * src], lo = be[2 * src + 1];
         regs[i] = byte_swapped(o) ? (uint16_t)(lo << 8 | hi) : (uint16_t)(hi << 8 | lo);
     }
@@ -96,8 +101,9 @@ static void put_ordered(uint16_t *regs, const uint8_t *be, unsigned nregs, enum 
 /* The inverse of put_ordered. */
 static void get_ordered(const uint16_t *regs, uint8_t *be, unsigned nregs, enum sim_order o)
 {
+    if (nregs > MAX_NUMBER_REGS) nregs = MAX_NUMBER_REGS;
     for (unsigned i = 0; i < nregs; i++) {
-        unsigned dst = word_swapped(o) ? nregs - 1 - i : i;
+        unsigned dst = (word_swapped(o) ? nregs - 1 - i : i) % MAX_NUMBER_REGS;
         uint16_t r = byte_swapped(o) ? (uint16_t)(regs[i] << 8 | regs[i] >> 8) : regs[i];
         be[2 * dst] = (uint8_t)(r >> 8);
         be[2 * dst + 1] = (uint8_t)r;
@@ -216,7 +222,8 @@ double sim_point_load(struct sim_device *d, const struct sim_point_def *p)
         if (p->area == MB_AREA_COIL || p->area == MB_AREA_DISCRETE_INPUT) return regs[0] != 0;
         return (regs[0] >> p->bit) & 1u;
     }
-    uint8_t be[8];
+    uint8_t be[2 * MAX_NUMBER_REGS] = {0};
+    if (width > MAX_NUMBER_REGS) return NAN;
     get_ordered(regs, be, width, width > 1 ? p->order : SIM_ORDER_ABCD);
     uint64_t bits = be_to_u64(be, 2u * width);
     double raw;
