@@ -9,6 +9,7 @@
  * resident memory. Prints a Markdown table.
  *
  * Usage: bench_modbus AIRLOCK_BIN [devices] [registers] [seconds] [interval_ms] */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,8 @@ int main(int argc, char **argv)
         return 1;
     }
     free(yaml);
+    malloc_trim(0);
+    long rss_config_kb = status_kb("VmRSS:");
     struct gateway_options opt = {.no_http = true};
     char err[512];
     struct gateway *g = gateway_start(&cfg, &opt, err, sizeof err);
@@ -126,6 +129,7 @@ int main(int argc, char **argv)
         kill(sim, SIGTERM);
         return 1;
     }
+    long rss_started_kb = status_kb("VmRSS:");
     struct lvt *lvt = gateway_lvt(g);
     struct stats_registry *st = gateway_stats(g);
     clock_sleep_until_ms(clock_mono_ms() + 2000); /* warm up: connect, first polls */
@@ -163,6 +167,8 @@ int main(int argc, char **argv)
     printf("| resident memory (now / peak) | %.1f MB / %.1f MB |\n", rss_kb / 1024.0,
            hwm_kb / 1024.0);
     printf("| resident memory before the gateway | %.1f MB |\n", rss_before_kb / 1024.0);
+    printf("| resident memory with the configuration loaded | %.1f MB |\n", rss_config_kb / 1024.0);
+    printf("| resident memory with the gateway started | %.1f MB |\n", rss_started_kb / 1024.0);
 
     gateway_stop(g);
     kill(sim, SIGTERM);

@@ -532,10 +532,13 @@ static bool load_tag_name(struct loader *ld, const struct map_keys *mk, const st
     char why[160];
     struct shown s;
     if (!read_text(ld, n, "name", &name)) return false;
-    size_t len = strlen(dc->dev->namespace_prefix) + 1 + strlen(name) + 1;
-    ct->tag.path = malloc(len);
+    size_t prefix_len = strlen(dc->dev->namespace_prefix), name_len = strlen(name);
+    size_t len = prefix_len + 1 + name_len + 1;
+    ct->tag.path = strpool_alloc(&ld->cfg->strings, len - 1);
     if (!ct->tag.path) return fail_oom(ld);
-    snprintf(ct->tag.path, len, "%s/%s", dc->dev->namespace_prefix, name);
+    memcpy(ct->tag.path, dc->dev->namespace_prefix, prefix_len);
+    ct->tag.path[prefix_len] = '/';
+    memcpy(ct->tag.path + prefix_len + 1, name, name_len);
     if (!tag_path_valid(ct->tag.path, why, sizeof why)) {
         struct ynode shown_path = {
             .kind = YNODE_SCALAR, .text = ct->tag.path, .len = len - 1, .quoted = true};
@@ -557,7 +560,9 @@ static bool load_tag_texts(struct loader *ld, const struct map_keys *mk, struct 
     if (mk->value[TK_DESCRIPTION] &&
         !read_text(ld, mk->value[TK_DESCRIPTION], "description", &description))
         return false;
-    return copy_text(ld, unit, &ct->tag.unit) && copy_text(ld, description, &ct->tag.description);
+    ct->tag.unit = strpool_copy(&ld->cfg->strings, unit);
+    ct->tag.description = strpool_copy(&ld->cfg->strings, description);
+    return ct->tag.unit && ct->tag.description ? true : fail_oom(ld);
 }
 
 static bool load_area_type(struct loader *ld, const struct map_keys *mk, struct mb_point *p)
@@ -1302,12 +1307,7 @@ bool config_load(const char *path, struct config *out, struct config_error *err)
 
 static void free_group(struct config_poll_group *g)
 {
-    for (size_t i = 0; i < g->tag_count; i++) {
-        free(g->tags[i].tag.path);
-        free(g->tags[i].tag.unit);
-        free(g->tags[i].tag.description);
-    }
-    free(g->tags);
+    free(g->tags); /* their strings are in the configuration's pool */
     free(g->name);
 }
 
@@ -1329,6 +1329,7 @@ void config_free(struct config *c)
     free(c->data_dir);
     free(c->log_level);
     free(c->http_listen);
+    strpool_clear(&c->strings);
     memset(c, 0, sizeof *c);
 }
 

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/strpool.h"
 #include "core/tag.h"
 #include "drivers/modbus/mb_point.h"
 
@@ -66,32 +67,33 @@ struct config_device {
     char *name;
     enum config_protocol protocol;
     char *host;
-    uint16_t port;            /* default 502 */
-    uint8_t unit_id;          /* default 1 */
-    uint32_t timeout_ms;      /* per request, default 1000 */
-    uint32_t retries;         /* extra attempts of a failed request in one poll, default 1 */
+    uint16_t port;               /* default 502 */
+    uint8_t unit_id;             /* default 1 */
+    uint32_t timeout_ms;         /* per request, default 1000 */
+    uint32_t retries;            /* extra attempts of a failed request in one poll, default 1 */
     uint32_t backoff_initial_ms; /* default 500; doubled per failure */
     uint32_t backoff_max_ms;     /* default 30000 */
-    bool one_based;           /* addresses in the file are 1-based (converted on load) */
+    bool one_based;              /* addresses in the file are 1-based (converted on load) */
     uint16_t max_registers_per_request; /* 1..125, default 125 */
     uint16_t max_bits_per_request;      /* 1..2000, default 2000 */
     uint16_t max_gap_registers;         /* unrequested registers a merge may span, default 16 */
     uint16_t max_gap_bits;              /* default 64 */
-    char *namespace_prefix;   /* enterprise/site/area/line/cell (1..7 segments) */
-    bool enabled;             /* default true */
+    char *namespace_prefix;             /* enterprise/site/area/line/cell (1..7 segments) */
+    bool enabled;                       /* default true */
     struct config_poll_group *groups;
     size_t group_count;
     struct config_pos pos;
 };
 
 struct config {
-    char *file;       /* path it was loaded from ("<demo>" for the built-in plant) */
-    char *name;       /* gateway name, default "airlock" */
-    char *data_dir;   /* default "./data" */
-    char *log_level;  /* default "info" */
+    char *file;        /* path it was loaded from ("<demo>" for the built-in plant) */
+    char *name;        /* gateway name, default "airlock" */
+    char *data_dir;    /* default "./data" */
+    char *log_level;   /* default "info" */
     char *http_listen; /* default "127.0.0.1:8080" */
     struct config_device *devices;
     size_t device_count;
+    struct strpool strings; /* every tag's path, unit and description */
 };
 
 /* Loads and validates path. On failure fills *err and returns false; *out is

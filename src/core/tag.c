@@ -10,7 +10,8 @@
 static uint32_t path_hash(const char *s)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
     return h;
 }
 
@@ -21,30 +22,47 @@ void tag_table_init(struct tag_table *t)
 
 void tag_table_clear(struct tag_table *t)
 {
-    for (uint32_t i = 0; i < t->count; i++) {
-        free(t->tags[i].path);
-        free(t->tags[i].unit);
-        free(t->tags[i].description);
-    }
+    strpool_clear(&t->strings);
     free(t->tags);
     free(t->index);
     tag_table_init(t);
 }
 
-static bool index_grow(struct tag_table *t)
+/* Rebuilds the index with slots slots (a power of two above 2 * count). */
+static bool index_resize(struct tag_table *t, uint32_t slots)
 {
-    uint32_t slots = t->index_slots ? t->index_slots * 2 : 64;
     uint32_t *index = calloc(slots, sizeof *index);
     if (!index) return false;
     for (uint32_t id = 0; id < t->count; id++) {
         uint32_t s = path_hash(t->tags[id].path) & (slots - 1);
-        while (index[s]) s = (s + 1) & (slots - 1);
+        while (index[s])
+            s = (s + 1) & (slots - 1);
         index[s] = id + 1;
     }
     free(t->index);
     t->index = index;
     t->index_slots = slots;
     return true;
+}
+
+static bool index_grow(struct tag_table *t)
+{
+    return index_resize(t, t->index_slots ? t->index_slots * 2 : 64);
+}
+
+bool tag_table_reserve(struct tag_table *t, uint32_t count)
+{
+    if (count > UINT32_MAX / 4) return false;
+    if (count > t->capacity) {
+        struct tag *tags = realloc(t->tags, (size_t)count * sizeof *tags);
+        if (!tags) return false;
+        t->tags = tags;
+        t->capacity = count;
+    }
+    uint32_t slots = t->index_slots ? t->index_slots : 64;
+    while (slots < 2 * count + 2)
+        slots *= 2;
+    return slots == t->index_slots || index_resize(t, slots);
 }
 
 const struct tag *tag_table_find(const struct tag_table *t, const char *path)
@@ -75,18 +93,15 @@ int64_t tag_table_add(struct tag_table *t, const struct tag *tag)
     }
     struct tag copy = *tag;
     copy.id = t->count;
-    copy.path = strdup(tag->path);
-    copy.unit = strdup(tag->unit ? tag->unit : "");
-    copy.description = strdup(tag->description ? tag->description : "");
-    if (!copy.path || !copy.unit || !copy.description) {
-        free(copy.path);
-        free(copy.unit);
-        free(copy.description);
-        goto nomem;
-    }
+    /* On failure a string already copied stays in the pool until clear. */
+    copy.path = strpool_copy(&t->strings, tag->path);
+    copy.unit = copy.path ? strpool_copy(&t->strings, tag->unit) : NULL;
+    copy.description = copy.unit ? strpool_copy(&t->strings, tag->description) : NULL;
+    if (!copy.description) goto nomem;
     t->tags[t->count++] = copy;
     uint32_t s = path_hash(copy.path) & (t->index_slots - 1);
-    while (t->index[s]) s = (s + 1) & (t->index_slots - 1);
+    while (t->index[s])
+        s = (s + 1) & (t->index_slots - 1);
     t->index[s] = copy.id + 1;
     return copy.id;
 nomem:
@@ -96,8 +111,8 @@ nomem:
 
 static bool segment_char_ok(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
 }
 
 bool tag_path_valid(const char *path, char *why, size_t why_len)
@@ -146,8 +161,7 @@ bool tag_path_valid(const char *path, char *why, size_t why_len)
     return true;
 }
 
-bool tag_deadband_exceeded(const struct tag *tag, const struct value *last,
-                           const struct value *now)
+bool tag_deadband_exceeded(const struct tag *tag, const struct value *last, const struct value *now)
 {
     if (tag->deadband_kind == DEADBAND_NONE) return true;
     if (now->type == VALUE_STRING || now->type == VALUE_BOOL || last->type != now->type)

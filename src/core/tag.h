@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/strpool.h"
 #include "core/value.h"
 
 #define TAG_PATH_MAX 256
@@ -52,13 +53,18 @@ struct tag_table {
     struct tag *tags;
     uint32_t count;
     uint32_t capacity;
-    uint32_t *index;      /* open-addressing hash of path -> id+1 (0 = empty) */
-    uint32_t index_slots; /* power of two */
+    uint32_t *index;        /* open-addressing hash of path -> id+1 (0 = empty) */
+    uint32_t index_slots;   /* power of two */
+    struct strpool strings; /* every tag's path, unit and description */
 };
 
 void tag_table_init(struct tag_table *t);
 /* Frees every tag and the table's storage; the table is left empty. */
 void tag_table_clear(struct tag_table *t);
+
+/* Makes room for count tags in all, so that adding them allocates nothing
+ * but their strings (no growth by doubling). False when out of memory. */
+bool tag_table_reserve(struct tag_table *t, uint32_t count);
 
 /* Adds a copy of *tag (path, unit and description are copied; id is
  * assigned). Returns the new id, or -1 when the path is already present

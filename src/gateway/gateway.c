@@ -73,7 +73,10 @@ static bool build_tags(const struct config *cfg, struct tag_table *tags, uint32_
 {
     size_t n = config_tag_count(cfg);
     uint32_t *ids = calloc(n ? n : 1, sizeof *ids);
-    if (!ids) goto nomem;
+    if (!ids || n > UINT32_MAX / 4 || !tag_table_reserve(tags, (uint32_t)n)) {
+        free(ids);
+        goto nomem;
+    }
     size_t k = 0;
     for (size_t d = 0; d < cfg->device_count; d++)
         for (size_t gi = 0; gi < cfg->devices[d].group_count; gi++) {
@@ -99,7 +102,8 @@ nomem:
 
 static void ot_stop(struct ot_side *ot)
 {
-    for (size_t i = 0; i < ot->driver_count; i++) driver_stop(ot->drivers[i]);
+    for (size_t i = 0; i < ot->driver_count; i++)
+        driver_stop(ot->drivers[i]);
     free(ot->drivers);
     free(ot->tag_ids);
     config_free(&ot->cfg);
@@ -125,7 +129,8 @@ static bool ot_start(struct gateway *g, struct ot_side *ot, char *err, size_t er
             .device_index = (uint32_t)d,
             .tag_ids = ot->tag_ids + first_tag,
         };
-        for (size_t gi = 0; gi < dev->group_count; gi++) first_tag += dev->groups[gi].tag_count;
+        for (size_t gi = 0; gi < dev->group_count; gi++)
+            first_tag += dev->groups[gi].tag_count;
         ot->drivers[d] = driver_start(dev, &env, err, err_len);
         if (!ot->drivers[d]) return false;
         ot->driver_count = d + 1;
@@ -237,8 +242,7 @@ bool gateway_reload(struct gateway *g, struct config *cfg, char *err, size_t err
     tag_table_clear(&probe);
     free(probe_ids);
 
-    bool listen_changed =
-        !g->http_listen_pinned && strcmp(cfg->http_listen, g->http_listen) != 0;
+    bool listen_changed = !g->http_listen_pinned && strcmp(cfg->http_listen, g->http_listen) != 0;
 
     ot_stop(&g->ot);
     drain_boundary(g);

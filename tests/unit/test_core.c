@@ -11,6 +11,7 @@
 #include "core/quality.h"
 #include "core/report.h"
 #include "core/sample.h"
+#include "core/strpool.h"
 #include "core/tag.h"
 #include "testlib.h"
 
@@ -71,6 +72,54 @@ static void test_tag_table(void)
     CHECK(tag_table_find(&t, "acme/site/area/line/cell/t1000") == NULL);
     tag_table_clear(&t);
     CHECK_EQ_INT(t.count, 0);
+
+    /* Reserved up front: adding allocates no tag array or index again. */
+    CHECK(tag_table_reserve(&t, 5000));
+    struct tag *array = t.tags;
+    uint32_t *index = t.index;
+    for (int i = 0; i < 5000; i++) {
+        snprintf(path, sizeof path, "acme/site/area/line/r%d", i);
+        struct tag tag = {.path = path, .type = VALUE_INT64, .description = "a counter"};
+        CHECK_EQ_INT(tag_table_add(&t, &tag), i);
+    }
+    CHECK(t.tags == array && t.index == index);
+    found = tag_table_find(&t, "acme/site/area/line/r4999");
+    CHECK(found && found->id == 4999);
+    CHECK_STR(found ? found->unit : NULL, ""); /* NULL unit is stored as "" */
+    CHECK_STR(found ? found->description : NULL, "a counter");
+    tag_table_clear(&t);
+}
+
+static void test_strpool(void)
+{
+    struct strpool p;
+    strpool_init(&p);
+    char *strings[3000];
+    char text[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(text, sizeof text, "string-%d", i);
+        strings[i] = strpool_copy(&p, text);
+        CHECK(strings[i] != NULL);
+    }
+    /* A long one gets its own block and the shared block stays in use. */
+    static char long_text[40000];
+    memset(long_text, 'x', sizeof long_text - 1);
+    char *big = strpool_copy(&p, long_text);
+    char *after = strpool_copy(&p, "after");
+    CHECK(big && strlen(big) == sizeof long_text - 1);
+    CHECK_STR(after, "after");
+    for (int i = 0; i < 3000; i++) {
+        snprintf(text, sizeof text, "string-%d", i);
+        CHECK_STR(strings[i], text);
+    }
+    CHECK_STR(strpool_copy(&p, NULL), "");
+    CHECK_STR(strpool_copy_len(&p, "abcdef", 3), "abc");
+    char *room = strpool_alloc(&p, 4);
+    CHECK(room && room[4] == '\0');
+    CHECK(p.bytes >= 3000 * 12 + sizeof long_text);
+    strpool_clear(&p);
+    CHECK(p.head == NULL && p.bytes == 0);
+    strpool_clear(&p); /* clear twice is fine */
 }
 
 static void test_scaling_and_deadband(void)
@@ -113,9 +162,9 @@ static void test_quality_transitions(void)
     struct value v = value_double(5);
     CHECK(report_reading(b, &t, 3, &st, &v, QUALITY_GOOD, 100)); /* first: reported */
     v = value_double(5.5);
-    CHECK(!report_reading(b, &t, 3, &st, &v, QUALITY_GOOD, 200)); /* inside deadband */
-    CHECK(report_failure(b, &t, 3, &st, QUALITY_BAD_TIMEOUT, 300)); /* Good -> Bad */
-    CHECK(!report_failure(b, &t, 3, &st, QUALITY_BAD_TIMEOUT, 400)); /* still Bad: quiet */
+    CHECK(!report_reading(b, &t, 3, &st, &v, QUALITY_GOOD, 200));            /* inside deadband */
+    CHECK(report_failure(b, &t, 3, &st, QUALITY_BAD_TIMEOUT, 300));          /* Good -> Bad */
+    CHECK(!report_failure(b, &t, 3, &st, QUALITY_BAD_TIMEOUT, 400));         /* still Bad: quiet */
     CHECK(report_failure(b, &t, 3, &st, QUALITY_BAD_NO_COMMUNICATION, 450)); /* other Bad */
     v = value_double(5.2);
     CHECK(report_reading(b, &t, 3, &st, &v, QUALITY_GOOD, 500)); /* Bad -> Good, in deadband */
@@ -182,7 +231,8 @@ static void test_boundary(void)
         received++;
         sample_batch_free(batch);
     }
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
     CHECK_EQ_INT(received, 800);
     struct boundary_counters c;
     boundary_get_counters(b, &c);
@@ -284,6 +334,7 @@ int main(void)
     test_quality();
     test_paths();
     test_tag_table();
+    test_strpool();
     test_scaling_and_deadband();
     test_quality_transitions();
     test_boundary();

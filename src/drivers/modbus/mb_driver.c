@@ -4,14 +4,13 @@
  * response and byte timeouts); the requests are built and the responses
  * checked by our own codec (mb_frame), which checks what libmodbus 3.1.6 does
  * not: that the answer comes from the unit asked, for the transaction asked,
- * with the byte count the quantity needs. Each poll group has a request plan (mb_plan) computed once at start. The
- * worker sleeps until the next group is due, issues the group's requests
- * (with retries), decodes every point (mb_codec) and sends one batch per
- * group poll. Any failure other than a Modbus exception closes the connection
- * (a late or malformed response would otherwise desynchronise the stream);
- * the next attempt reconnects, and repeated failure backs off exponentially
- * from backoff_initial_ms up to backoff_max_ms. libmodbus reports errors
- * through errno; that is kept inside this file. */
+ * with the byte count the quantity needs. Each poll group has a request plan (mb_plan) computed
+ * once at start. The worker sleeps until the next group is due, issues the group's requests (with
+ * retries), decodes every point (mb_codec) and sends one batch per group poll. Any failure other
+ * than a Modbus exception closes the connection (a late or malformed response would otherwise
+ * desynchronise the stream); the next attempt reconnects, and repeated failure backs off
+ * exponentially from backoff_initial_ms up to backoff_max_ms. libmodbus reports errors through
+ * errno; that is kept inside this file. */
 #include "drivers/modbus/mb_driver.h"
 
 #include <errno.h>
@@ -36,7 +35,7 @@ struct group_runtime {
     const struct config_poll_group *cfg;
     struct mb_point *points; /* contiguous copy of the group's points, for the planner */
     struct mb_plan plan;
-    const uint32_t *tag_ids;  /* env tag ids of this group's tags */
+    const uint32_t *tag_ids; /* env tag ids of this group's tags */
     struct report_state *states;
     int64_t next_due_ms;
     quality_t *request_quality; /* outcome of each request of the last poll */
@@ -65,22 +64,27 @@ quality_t mb_error_quality(int modbus_errno)
     switch (modbus_errno) {
     case EMBXILFUN:
     case EMBXILADD:
-    case EMBXILVAL: return QUALITY_BAD_CONFIGURATION_ERROR;
+    case EMBXILVAL:
+        return QUALITY_BAD_CONFIGURATION_ERROR;
     case EMBXSFAIL:
     case EMBXACK:
     case EMBXSBUSY:
     case EMBXNACK:
     case EMBXMEMPAR:
     case EMBXGPATH:
-    case EMBXGTAR: return QUALITY_BAD_DEVICE_FAILURE;
-    case ETIMEDOUT: return QUALITY_BAD_TIMEOUT;
+    case EMBXGTAR:
+        return QUALITY_BAD_DEVICE_FAILURE;
+    case ETIMEDOUT:
+        return QUALITY_BAD_TIMEOUT;
     case EMBBADDATA:
     case EMBBADCRC:
     case EMBBADEXC:
     case EMBUNKEXC:
     case EMBMDATA:
-    case EMBBADSLAVE: return QUALITY_BAD_COMMUNICATION_ERROR;
-    default: return QUALITY_BAD_NO_COMMUNICATION;
+    case EMBBADSLAVE:
+        return QUALITY_BAD_COMMUNICATION_ERROR;
+    default:
+        return QUALITY_BAD_NO_COMMUNICATION;
     }
 }
 
@@ -124,8 +128,8 @@ static bool ensure_connected(struct mb_driver *d, int64_t now_ms)
                  d->env.stats->endpoint);
         return true;
     }
-    device_stats_set_error(d->env.stats, "cannot connect to %s:%u: %s", d->dev->host,
-                           d->dev->port, modbus_strerror(e));
+    device_stats_set_error(d->env.stats, "cannot connect to %s:%u: %s", d->dev->host, d->dev->port,
+                           modbus_strerror(e));
     return false;
 }
 
@@ -159,10 +163,14 @@ static int send_all(struct mb_driver *d, const uint8_t *buf, size_t len)
 static uint8_t area_function(enum mb_area area)
 {
     switch (area) {
-    case MB_AREA_COIL: return MB_FRAME_READ_COILS;
-    case MB_AREA_DISCRETE_INPUT: return MB_FRAME_READ_DISCRETE_INPUTS;
-    case MB_AREA_HOLDING: return MB_FRAME_READ_HOLDING_REGISTERS;
-    case MB_AREA_INPUT: return MB_FRAME_READ_INPUT_REGISTERS;
+    case MB_AREA_COIL:
+        return MB_FRAME_READ_COILS;
+    case MB_AREA_DISCRETE_INPUT:
+        return MB_FRAME_READ_DISCRETE_INPUTS;
+    case MB_AREA_HOLDING:
+        return MB_FRAME_READ_HOLDING_REGISTERS;
+    case MB_AREA_INPUT:
+        return MB_FRAME_READ_INPUT_REGISTERS;
     }
     return 0;
 }
@@ -172,8 +180,7 @@ static uint8_t area_function(enum mb_area area)
  * exception response, ETIMEDOUT, EMBBADSLAVE for an answer from another
  * unit, EMBBADDATA for a frame that is malformed or answers another request
  * (why says which), or a socket error. */
-static int issue_request(struct mb_driver *d, const struct mb_request *r, char *why,
-                         size_t why_len)
+static int issue_request(struct mb_driver *d, const struct mb_request *r, char *why, size_t why_len)
 {
     why[0] = '\0';
     atomic_fetch_add(&d->env.stats->requests, 1);
@@ -184,9 +191,9 @@ static int issue_request(struct mb_driver *d, const struct mb_request *r, char *
         .quantity = r->count,
     };
     uint8_t out[MB_FRAME_MAX_ADU_BYTES];
-    size_t n = mb_frame_encode_read_request(out, sizeof out, req.header.transaction_id,
-                                            req.header.unit_id, req.function, req.address,
-                                            req.quantity);
+    size_t n =
+        mb_frame_encode_read_request(out, sizeof out, req.header.transaction_id, req.header.unit_id,
+                                     req.function, req.address, req.quantity);
     if (n == 0) {
         snprintf(why, why_len, "request cannot be encoded");
         errno = EINVAL;
@@ -220,9 +227,11 @@ static int issue_request(struct mb_driver *d, const struct mb_request *r, char *
         return -1;
     }
     if (req.function == MB_FRAME_READ_COILS || req.function == MB_FRAME_READ_DISCRETE_INPUTS)
-        for (uint16_t i = 0; i < r->count; i++) d->bits[i] = mb_frame_response_bit(&rsp, i);
+        for (uint16_t i = 0; i < r->count; i++)
+            d->bits[i] = mb_frame_response_bit(&rsp, i);
     else
-        for (uint16_t i = 0; i < r->count; i++) d->regs[i] = mb_frame_response_register(&rsp, i);
+        for (uint16_t i = 0; i < r->count; i++)
+            d->regs[i] = mb_frame_response_register(&rsp, i);
     return r->count;
 }
 
@@ -344,7 +353,8 @@ static void *worker(void *arg)
 {
     struct mb_driver *d = arg;
     int64_t start = clock_mono_ms();
-    for (size_t i = 0; i < d->group_count; i++) d->groups[i].next_due_ms = start;
+    for (size_t i = 0; i < d->group_count; i++)
+        d->groups[i].next_due_ms = start;
     while (!atomic_load(&d->stop)) {
         /* The group due soonest. */
         struct group_runtime *due = &d->groups[0];
@@ -382,7 +392,8 @@ static void free_driver(struct mb_driver *d)
         mb_plan_free(&g->plan);
         free(g->points);
         if (g->states)
-            for (size_t t = 0; t < g->cfg->tag_count; t++) report_state_clear(&g->states[t]);
+            for (size_t t = 0; t < g->cfg->tag_count; t++)
+                report_state_clear(&g->states[t]);
         free(g->states);
     }
     free(d->groups);
@@ -413,7 +424,8 @@ static bool build_groups(struct mb_driver *d, char *err, size_t err_len)
         g->points = calloc(n ? n : 1, sizeof *g->points);
         g->states = calloc(n ? n : 1, sizeof *g->states);
         if (!g->points || !g->states) goto nomem;
-        for (size_t t = 0; t < n; t++) g->points[t] = g->cfg->tags[t].point;
+        for (size_t t = 0; t < n; t++)
+            g->points[t] = g->cfg->tags[t].point;
         char why[256];
         if (!mb_plan_build(g->points, n, &limits, &g->plan, why, sizeof why)) {
             snprintf(err, err_len, "device '%s' group '%s': %s", dev->name, g->cfg->name, why);
