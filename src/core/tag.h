@@ -37,16 +37,16 @@ enum deadband_kind {
 
 struct tag {
     uint32_t id;
-    char *path;
+    uint32_t device_index; /* index of the producing device in the configuration */
     enum value_type type;
+    enum deadband_kind deadband_kind;
+    char *path;
     char *unit;        /* "" when none; UCUM-style symbols suggested: "degC", "bar", "m3/h" */
     char *description; /* "" when none */
     struct scaling scale;
-    bool has_range; /* eng_min/eng_max are set (needed for percent deadband) */
     double eng_min, eng_max;
-    enum deadband_kind deadband_kind;
     double deadband;
-    uint32_t device_index; /* index of the producing device in the configuration */
+    bool has_range; /* eng_min/eng_max are set (needed for percent deadband) */
 };
 
 struct tag_table {

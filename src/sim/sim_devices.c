@@ -16,6 +16,13 @@
 #define DI MB_AREA_DISCRETE_INPUT
 #define GAIN(g) .scale = {(g), 0}
 #define RANGE(lo, hi) .range = {true, (lo), (hi)}
+/* A constant string of the nameplate (holding registers from 9000, in the
+ * slow "info" group): serial number, firmware version. */
+#define NAMEPLATE(point, addr, regs, what, value)                                                  \
+    {                                                                                              \
+        .name = (point), .area = HR, .address = (addr), .type = MB_TYPE_STRING, .length = (regs),  \
+        .description = (what), .role = SIM_ROLE_CONSTANT, .text = (value), .group = 1              \
+    }
 
 static const struct sim_group_def fast_and_info[] = {{"fast", 500}, {"info", 60000}};
 static const struct sim_group_def normal_and_info[] = {{"normal", 1000}, {"info", 60000}};
@@ -141,24 +148,8 @@ static const struct sim_point_def pump_points[] = {
      .type = MB_TYPE_BOOL,
      .description = "Bearing temperature above 90 degC",
      .var = PUMP_OVERTEMP},
-    {.name = "serial_number",
-     .area = HR,
-     .address = 9000,
-     .type = MB_TYPE_STRING,
-     .length = 8,
-     .description = "Serial number",
-     .role = SIM_ROLE_CONSTANT,
-     .text = "P101-24-0042187",
-     .group = 1},
-    {.name = "firmware",
-     .area = HR,
-     .address = 9008,
-     .type = MB_TYPE_STRING,
-     .length = 4,
-     .description = "Drive firmware version",
-     .role = SIM_ROLE_CONSTANT,
-     .text = "2.4.1",
-     .group = 1},
+    NAMEPLATE("serial_number", 9000, 8, "Serial number", "P101-24-0042187"),
+    NAMEPLATE("firmware", 9008, 4, "Drive firmware version", "2.4.1"),
 };
 
 /* ---- buffer tank T-201 ---- */
@@ -268,15 +259,7 @@ static const struct sim_point_def tank_points[] = {
      .type = MB_TYPE_BOOL,
      .description = "Low-level switch (level at or below 5 %)",
      .var = TANK_LOW_SWITCH},
-    {.name = "serial_number",
-     .area = HR,
-     .address = 9000,
-     .type = MB_TYPE_STRING,
-     .length = 8,
-     .description = "Level transmitter serial number",
-     .role = SIM_ROLE_CONSTANT,
-     .text = "T201-LT-0042817",
-     .group = 1},
+    NAMEPLATE("serial_number", 9000, 8, "Level transmitter serial number", "T201-LT-0042817"),
 };
 
 /* ---- energy meter EM-01 ---- */
@@ -366,24 +349,8 @@ static const struct sim_point_def meter_points[] = {
      .initial = 400,
      .var = METER_CT_RATIO,
      .group = 1},
-    {.name = "serial_number",
-     .area = HR,
-     .address = 9000,
-     .type = MB_TYPE_STRING,
-     .length = 8,
-     .description = "Serial number",
-     .role = SIM_ROLE_CONSTANT,
-     .text = "EM01-7731-0925",
-     .group = 1},
-    {.name = "firmware",
-     .area = HR,
-     .address = 9008,
-     .type = MB_TYPE_STRING,
-     .length = 4,
-     .description = "Firmware version",
-     .role = SIM_ROLE_CONSTANT,
-     .text = "4.12",
-     .group = 1},
+    NAMEPLATE("serial_number", 9000, 8, "Serial number", "EM01-7731-0925"),
+    NAMEPLATE("firmware", 9008, 4, "Firmware version", "4.12"),
 };
 
 /* ---- filler FL-1, packaging line 1 ---- */
@@ -471,15 +438,7 @@ static const struct sim_point_def filler_points[] = {
      .type = MB_TYPE_BOOL,
      .description = "Outfeed conveyor backed up",
      .var = FILLER_OUTFEED_BLOCKED},
-    {.name = "serial_number",
-     .area = HR,
-     .address = 9000,
-     .type = MB_TYPE_STRING,
-     .length = 8,
-     .description = "Serial number",
-     .role = SIM_ROLE_CONSTANT,
-     .text = "FL1-2022-00318",
-     .group = 1},
+    NAMEPLATE("serial_number", 9000, 8, "Serial number", "FL1-2022-00318"),
     {.name = "product_code",
      .area = HR,
      .address = 9008,
@@ -521,15 +480,7 @@ static const struct sim_point_def tt101_points[] = {
      .bit = 1,
      .description = "Status word bit 1: reading outside -50..150 degC",
      .var = TT_OUT_OF_RANGE},
-    {.name = "serial_number",
-     .area = HR,
-     .address = 9000,
-     .type = MB_TYPE_STRING,
-     .length = 8,
-     .description = "Serial number",
-     .role = SIM_ROLE_CONSTANT,
-     .text = "TT101-8841-22",
-     .group = 1},
+    NAMEPLATE("serial_number", 9000, 8, "Serial number", "TT101-8841-22"),
 };
 
 static const struct sim_point_def tt102_points[] = {
@@ -559,24 +510,8 @@ static const struct sim_point_def tt102_points[] = {
      .bit = 0,
      .description = "Status word bit 0: sensor or wiring fault",
      .var = TT_SENSOR_FAULT},
-    {.name = "serial_number",
-     .area = HR,
-     .address = 9000,
-     .type = MB_TYPE_STRING,
-     .length = 8,
-     .description = "Serial number",
-     .role = SIM_ROLE_CONSTANT,
-     .text = "TT102-9112-23",
-     .group = 1},
-    {.name = "firmware",
-     .area = HR,
-     .address = 9008,
-     .type = MB_TYPE_STRING,
-     .length = 4,
-     .description = "Firmware version",
-     .role = SIM_ROLE_CONSTANT,
-     .text = "1.7.0",
-     .group = 1},
+    NAMEPLATE("serial_number", 9000, 8, "Serial number", "TT102-9112-23"),
+    NAMEPLATE("firmware", 9008, 4, "Firmware version", "1.7.0"),
 };
 
 #define DEVICE_TABLES(g, b, p)                                                                     \

@@ -54,23 +54,9 @@ uint16_t *sim_device_span(struct sim_device *d, enum mb_area area, uint32_t addr
 
 uint16_t sim_point_width(const struct sim_point_def *p)
 {
-    switch (p->type) {
-    case MB_TYPE_BOOL:
-    case MB_TYPE_INT16:
-    case MB_TYPE_UINT16:
-        return 1;
-    case MB_TYPE_INT32:
-    case MB_TYPE_UINT32:
-    case MB_TYPE_FLOAT32:
-        return 2;
-    case MB_TYPE_INT64:
-    case MB_TYPE_UINT64:
-    case MB_TYPE_FLOAT64:
-        return 4;
-    case MB_TYPE_STRING:
-        return p->length;
-    }
-    return 1;
+    if (p->type == MB_TYPE_BOOL) return 1;
+    if (p->type == MB_TYPE_STRING) return p->length;
+    return mb_type_registers(p->type);
 }
 
 static bool word_swapped(enum sim_order o)

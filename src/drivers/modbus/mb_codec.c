@@ -68,26 +68,6 @@ static inline int64_t sign_extend(uint64_t v, unsigned bits)
     return (int64_t)v;
 }
 
-/* Registers occupied by a numeric wire type; 0 for bool and string. */
-static unsigned numeric_registers(enum mb_type t)
-{
-    switch (t) {
-    case MB_TYPE_INT16:
-    case MB_TYPE_UINT16:
-        return 1;
-    case MB_TYPE_INT32:
-    case MB_TYPE_UINT32:
-    case MB_TYPE_FLOAT32:
-        return 2;
-    case MB_TYPE_INT64:
-    case MB_TYPE_UINT64:
-    case MB_TYPE_FLOAT64:
-        return 4;
-    default:
-        return 0;
-    }
-}
-
 static bool is_bit_area(enum mb_area a)
 {
     return a == MB_AREA_COIL || a == MB_AREA_DISCRETE_INPUT;
@@ -269,7 +249,7 @@ static bool decode_registers_trusted(const struct mb_point *p, const uint16_t *r
                                      struct mb_raw *out, char *text, size_t text_len, char *why,
                                      size_t why_len)
 {
-    unsigned n = numeric_registers(p->type);
+    unsigned n = mb_type_registers(p->type);
     if (n) {
         decode_number(p, regs, n, out);
         return true;
@@ -286,7 +266,7 @@ static bool decode_registers_trusted(const struct mb_point *p, const uint16_t *r
 /* Width in registers of a register-area point the codec accepts. */
 static size_t register_width(const struct mb_point *p)
 {
-    unsigned n = numeric_registers(p->type);
+    unsigned n = mb_type_registers(p->type);
     if (n) return n;
     return p->type == MB_TYPE_STRING ? p->length : 1;
 }

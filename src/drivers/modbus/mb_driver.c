@@ -307,6 +307,9 @@ static void poll_group(struct mb_driver *d, struct group_runtime *g)
                 disconnect(d); /* resynchronise: a late reply must not be taken for the next */
                 if (atomic_load(&d->stop)) break;
             }
+            /* Failures caused by stopping (the socket is shut down under the
+             * request) are not the device's: report nothing. */
+            if (rc < 0 && atomic_load(&d->stop)) break;
             int64_t ts_ns = clock_now_ns();
             if (rc >= 0) {
                 decode_request(d, g, r, batch, ts_ns);

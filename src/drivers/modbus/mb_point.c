@@ -26,12 +26,9 @@ static const char *const type_names[] = {
 static const char *const order_names_32[] = {"ABCD", "BADC", "CDAB", "DCBA"};
 static const char *const order_names_64[] = {"ABCDEFGH", "BADCFEHG", "GHEFCDAB", "HGFEDCBA"};
 
-/* Width in registers (register areas) or bits (bit areas). A bool is one
- * bit of a bit area or one register (one of its bits) of a register area. */
-uint16_t mb_point_width(const struct mb_point *p)
+uint16_t mb_type_registers(enum mb_type t)
 {
-    switch (p->type) {
-    case MB_TYPE_BOOL:
+    switch (t) {
     case MB_TYPE_INT16:
     case MB_TYPE_UINT16:
         return 1;
@@ -43,10 +40,20 @@ uint16_t mb_point_width(const struct mb_point *p)
     case MB_TYPE_UINT64:
     case MB_TYPE_FLOAT64:
         return 4;
+    case MB_TYPE_BOOL:
     case MB_TYPE_STRING:
-        return p->length;
+        break;
     }
     return 0;
+}
+
+/* Width in registers (register areas) or bits (bit areas). A bool is one
+ * bit of a bit area or one register (one of its bits) of a register area. */
+uint16_t mb_point_width(const struct mb_point *p)
+{
+    if (p->type == MB_TYPE_BOOL) return 1;
+    if (p->type == MB_TYPE_STRING) return p->length;
+    return mb_type_registers(p->type);
 }
 
 /* Static name of an area; "unknown" for a value outside the enum. */

@@ -40,19 +40,23 @@ struct mb_order {
 
 struct mb_point {
     enum mb_area area;
-    uint16_t address;  /* 0-based protocol address (config's 1-based is converted) */
+    uint16_t address; /* 0-based protocol address (config's 1-based is converted) */
     enum mb_type type;
     struct mb_order order;
-    int8_t bit;        /* 0..15 for a bool taken from a register bit, else -1 */
-    uint16_t length;   /* registers, for MB_TYPE_STRING */
+    int8_t bit;      /* 0..15 for a bool taken from a register bit, else -1 */
+    uint16_t length; /* registers, for MB_TYPE_STRING */
 };
 
 /* Number of 16-bit registers (register areas) or bits (bit areas) the point
  * occupies. */
 uint16_t mb_point_width(const struct mb_point *p);
 
-const char *mb_area_name(enum mb_area a);   /* "coil", "discrete_input", "holding", "input" */
-const char *mb_type_name(enum mb_type t);   /* "bool", "int16", ... "string" */
+/* Registers a numeric wire type occupies (1, 2 or 4); 0 for bool and
+ * string, whose width depends on the point. */
+uint16_t mb_type_registers(enum mb_type t);
+
+const char *mb_area_name(enum mb_area a); /* "coil", "discrete_input", "holding", "input" */
+const char *mb_type_name(enum mb_type t); /* "bool", "int16", ... "string" */
 bool mb_area_from_name(const char *name, enum mb_area *out);
 bool mb_type_from_name(const char *name, enum mb_type *out);
 /* Accepts ABCD/CDAB/BADC/DCBA and the 64-bit spellings (case-insensitive). */
