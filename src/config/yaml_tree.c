@@ -1,5 +1,12 @@
 /* Builds a position-keeping YAML tree from libyaml events and resolves plain
- * scalars under the YAML 1.2 core schema. See yaml_tree.h. */
+ * scalars under the YAML 1.2 core schema. See yaml_tree.h.
+ *
+ * Memory: a configuration of 100,000 tags is over a million nodes, so nodes
+ * and scalar texts are bump-allocated in an arena of large blocks (no
+ * per-node allocation overhead), and a collection's item array is made
+ * once, of the exact size, when the collection ends (children wait on one
+ * shared stack meanwhile). The root is the first node of the first block,
+ * which is how ytree_free finds the arena from the root. */
 #include "config/yaml_tree.h"
 
 #include <math.h>
@@ -14,10 +21,23 @@
 #define TAG_SEQ "tag:yaml.org,2002:seq"
 #define TAG_MAP "tag:yaml.org,2002:map"
 
+#define ARENA_BLOCK_BYTES (256u * 1024u)
+
+struct arena_block {
+    struct arena_block *next;
+    size_t used, size;
+    _Alignas(max_align_t) unsigned char data[];
+};
+
 struct builder {
     struct ynode *root;
     struct ynode *stack[YTREE_MAX_DEPTH];
+    size_t first_child[YTREE_MAX_DEPTH]; /* where each open collection's children start */
     int depth;
+    struct arena_block *arena;      /* oldest block first: the root's */
+    struct arena_block *arena_tail; /* where allocation happens */
+    struct ynode **children;   /* children of open collections, in order */
+    size_t child_count, child_capacity;
     int documents;
     struct ytree_error *err;
     const char *text;
@@ -38,25 +58,73 @@ static bool set_error(struct ytree_error *err, int line, int col, const char *fm
     return false;
 }
 
-void ytree_free(struct ynode *n)
+static void free_blocks(struct arena_block *b)
 {
-    if (!n) return;
-    for (size_t i = 0; i < n->count; i++)
-        ytree_free(n->items[i]);
-    free(n->items);
-    free(n);
+    while (b) {
+        struct arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
 }
 
-static bool append_child(struct ynode *parent, struct ynode *child)
+void ytree_free(struct ynode *root)
 {
-    if (parent->count == parent->capacity) {
-        size_t cap = parent->capacity ? parent->capacity * 2 : 8;
-        struct ynode **items = realloc(parent->items, cap * sizeof *items);
-        if (!items) return false;
-        parent->items = items;
-        parent->capacity = cap;
+    if (!root) return;
+    /* The root was the first allocation: it opens the first block, which
+     * links to every later one. */
+    free_blocks((struct arena_block *)((unsigned char *)root - offsetof(struct arena_block, data)));
+}
+
+/* size bytes from the arena, aligned for any object. NULL on ENOMEM. */
+static void *arena_alloc(struct builder *b, size_t size)
+{
+    size = (size + _Alignof(max_align_t) - 1) & ~(size_t)(_Alignof(max_align_t) - 1);
+    struct arena_block *blk = b->arena_tail;
+    if (!blk || blk->size - blk->used < size) {
+        size_t cap = size > ARENA_BLOCK_BYTES ? size : ARENA_BLOCK_BYTES;
+        blk = malloc(sizeof *blk + cap);
+        if (!blk) return NULL;
+        blk->used = 0;
+        blk->size = cap;
+        blk->next = NULL;
+        if (b->arena_tail)
+            b->arena_tail->next = blk;
+        else
+            b->arena = blk;
+        b->arena_tail = blk;
     }
-    parent->items[parent->count++] = child;
+    void *p = blk->data + blk->used;
+    blk->used += size;
+    return p;
+}
+
+static bool push_child(struct builder *b, struct ynode *child)
+{
+    if (b->child_count == b->child_capacity) {
+        size_t cap = b->child_capacity ? b->child_capacity * 2 : 256;
+        struct ynode **grown = realloc(b->children, cap * sizeof *grown);
+        if (!grown) return false;
+        b->children = grown;
+        b->child_capacity = cap;
+    }
+    b->children[b->child_count++] = child;
+    return true;
+}
+
+/* Ends the innermost open collection: its children get their array. */
+static bool close_collection(struct builder *b)
+{
+    if (b->depth == 0) return true;
+    b->depth--;
+    struct ynode *n = b->stack[b->depth];
+    size_t first = b->first_child[b->depth], count = b->child_count - first;
+    n->count = count;
+    if (count) {
+        n->items = arena_alloc(b, count * sizeof *n->items);
+        if (!n->items) return false;
+        memcpy(n->items, b->children + first, count * sizeof *n->items);
+    }
+    b->child_count = first;
     return true;
 }
 
@@ -94,10 +162,14 @@ static bool add_node(struct builder *b, const yaml_event_t *ev, enum ynode_kind 
     if (kind != YNODE_SCALAR && b->depth >= YTREE_MAX_DEPTH)
         return set_error(b->err, line, col, "expected at most %d levels of nesting, found more",
                          YTREE_MAX_DEPTH);
-    /* A scalar's text is stored right after its node, in the same block. */
+    /* A scalar's text is stored right after its node. */
     size_t len = kind == YNODE_SCALAR ? ev->data.scalar.length : 0;
-    struct ynode *n = calloc(1, sizeof *n + (kind == YNODE_SCALAR ? len + 1 : 0));
+    if (len >= YTREE_MAX_BYTES)
+        return set_error(b->err, line, col, "expected a scalar shorter than %u bytes",
+                         YTREE_MAX_BYTES);
+    struct ynode *n = arena_alloc(b, sizeof *n + (kind == YNODE_SCALAR ? len + 1 : 0));
     if (!n) return set_error(b->err, 0, 0, "out of memory");
+    memset(n, 0, sizeof *n);
     n->kind = kind;
     n->line = line;
     n->col = col;
@@ -109,12 +181,12 @@ static bool add_node(struct builder *b, const yaml_event_t *ev, enum ynode_kind 
         n->has_nul = strlen(n->text) != len;
         n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || tag != NULL;
     }
-    bool attached = b->depth == 0 ? (b->root = n, true) : append_child(b->stack[b->depth - 1], n);
-    if (!attached) {
-        ytree_free(n);
-        return set_error(b->err, 0, 0, "out of memory");
+    bool attached = b->depth == 0 ? (b->root = n, true) : push_child(b, n);
+    if (!attached) return set_error(b->err, 0, 0, "out of memory");
+    if (kind != YNODE_SCALAR) {
+        b->first_child[b->depth] = b->child_count;
+        b->stack[b->depth++] = n;
     }
-    if (kind != YNODE_SCALAR) b->stack[b->depth++] = n;
     return true;
 }
 
@@ -172,8 +244,7 @@ static bool handle_event(struct builder *b, const yaml_event_t *ev, bool *done)
         return add_node(b, ev, YNODE_MAPPING, ev->data.mapping_start.tag);
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT:
-        if (b->depth > 0) b->depth--;
-        return true;
+        return close_collection(b) ? true : set_error(b->err, 0, 0, "out of memory");
     case YAML_ALIAS_EVENT:
         return set_error(b->err, line, col,
                          "expected a value, found an alias (anchors and aliases are not "
@@ -190,6 +261,8 @@ bool ytree_parse(const char *text, size_t len, struct ynode **root, struct ytree
 {
     struct builder b = {.err = err, .text = text, .len = len};
     *root = NULL;
+    if (len >= YTREE_MAX_BYTES)
+        return set_error(err, 0, 0, "expected a file smaller than %u MiB", YTREE_MAX_BYTES >> 20);
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) return set_error(err, 0, 0, "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -204,9 +277,10 @@ bool ytree_parse(const char *text, size_t len, struct ynode **root, struct ytree
         yaml_event_delete(&ev);
     }
     yaml_parser_delete(&parser);
-    if (!ok) {
-        ytree_free(b.root);
-        return false;
+    free(b.children);
+    if (!ok || !b.root) {
+        free_blocks(b.arena);
+        return ok;
     }
     *root = b.root;
     return true;

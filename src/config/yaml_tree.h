@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #define YTREE_MAX_DEPTH 32
+/* Largest document accepted (scalar lengths and counts fit in 32 bits). */
+#define YTREE_MAX_BYTES (512u << 20)
 
 enum ynode_kind {
     YNODE_SCALAR = 0,
@@ -35,17 +37,15 @@ struct ynode {
     enum ynode_kind kind;
     int line; /* 1-based position of the node's first character */
     int col;
-    /* Scalars: NUL-terminated text (len bytes; has_nul when the text itself
-     * contains a NUL byte, e.g. from a "\0" escape). */
+    bool quoted;  /* quoted or block scalar, or tagged !!str: never a number */
+    bool has_nul; /* the text itself contains a NUL byte (e.g. from a "\0" escape) */
+    /* Scalars: NUL-terminated text of len bytes. */
     char *text;
     size_t len;
-    bool quoted; /* quoted or block scalar, or tagged !!str: never a number */
-    bool has_nul;
     /* Sequences: count items. Mappings: count is twice the number of pairs,
      * items alternate key, value. */
-    struct ynode **items;
     size_t count;
-    size_t capacity;
+    struct ynode **items;
 };
 
 struct ytree_error {
@@ -60,7 +60,8 @@ struct ytree_error {
  * to NULL, fills *err ("expected ..., found ...") and allocates nothing. */
 bool ytree_parse(const char *text, size_t len, struct ynode **root, struct ytree_error *err);
 
-/* Frees a tree from ytree_parse (NULL is fine). */
+/* Frees a tree from ytree_parse (NULL is fine). The nodes of a tree live
+ * in one arena, so this frees the whole tree: pass its root. */
 void ytree_free(struct ynode *root);
 
 /* The core-schema class of a scalar node (quoted scalars are strings). */
