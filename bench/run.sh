@@ -14,3 +14,15 @@ out=bench/results/modbus-$(date -u +%Y%m%dT%H%M%SZ).md
     "$build/bench_modbus" "$build/airlock" 100 1000 10 10
 } | tee "$out"
 echo "written to $out"
+
+# The historian: bytes per point (real ALP series and a generated plant mix)
+# against Gorilla, ingest and read rates, the one-year hourly aggregate.
+# Stores go to a temporary directory under ${TMPDIR:-/tmp}, removed at the end.
+datasets=${AIRLOCK_DATASETS:-../shared/datasets/alp}
+out=bench/results/historian-$(date -u +%Y%m%dT%H%M%SZ).md
+{
+    echo "# Historian benchmark ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores)"
+    echo
+    "$build/bench_historian" --alp "$datasets" --tmp "${TMPDIR:-/tmp}"
+} | tee "$out"
+echo "written to $out"

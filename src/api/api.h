@@ -1,8 +1,9 @@
 /* The IT side's HTTP server: the REST API under /api/v1/, server-sent events
- * (/api/v1/stream), Prometheus metrics (/metrics) and the embedded dashboard.
+ * (/api/v1/stream), history queries (/api/v1/history), Prometheus metrics
+ * (/metrics) and the embedded dashboard.
  *
- * It only reads: the last-value table, the device statistics and the
- * boundary's counters. Nothing here reaches the OT side. Routes, response
+ * It only reads: the last-value table, the device statistics, the
+ * boundary's counters and the historian. Nothing here reaches the OT side. Routes, response
  * shapes and limits are documented in docs/api.md. */
 #ifndef AIRLOCK_API_API_H
 #define AIRLOCK_API_API_H
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 #include "boundary/boundary.h"
+#include "historian/historian.h"
 #include "core/lvt.h"
 #include "core/stats.h"
 
@@ -18,6 +20,7 @@ struct api_context {
     struct lvt *lvt;              /* the IT side's last-value table (read-only here) */
     struct stats_registry *stats; /* device statistics (read-only here); may be NULL */
     struct boundary *boundary;    /* only for boundary_get_counters; may be NULL */
+    struct historian *historian;  /* history queries and stats; NULL: history disabled */
     const char *gateway_name;
     const char *version;
 };
@@ -27,8 +30,8 @@ struct api_server;
 /* Starts listening on listen_addr, "HOST:PORT" where HOST is an IPv4
  * address, a bracketed IPv6 address ("[::1]:8080") or a host name, and
  * serves requests from internal threads until api_stop. The context is
- * copied (its strings too); the lvt, stats and boundary it points to must
- * outlive the server. Port 0 picks a free port (see api_port).
+ * copied (its strings too); the lvt, stats, boundary and historian it
+ * points to must outlive the server. Port 0 picks a free port (see api_port).
  * Returns NULL with a message in err (naming the address and the reason,
  * e.g. "cannot listen on 127.0.0.1:8080: Address already in use") on
  * failure; nothing is left running then. */

@@ -82,7 +82,8 @@ struct api_server {
     struct lvt *lvt;
     struct stats_registry *stats;
     struct boundary *boundary;
-    char *gateway_name; /* owned copies */
+    struct historian *historian; /* NULL when history is disabled */
+    char *gateway_name;          /* owned copies */
     char *version;
     uint16_t port;
     atomic_bool stopping;
@@ -194,6 +195,15 @@ enum MHD_Result api_route_stream(struct api_server *s, struct MHD_Connection *c,
                                  bool head); /* api_stream.c */
 enum MHD_Result api_route_metrics(struct api_server *s,
                                   struct MHD_Connection *c); /* api_metrics.c */
+enum MHD_Result api_route_history(struct api_server *s,
+                                  struct MHD_Connection *c); /* api_history.c */
+enum MHD_Result api_route_history_at(struct api_server *s,
+                                     struct MHD_Connection *c); /* api_history.c */
+/* The "history" object of /api/v1/health; *degraded tells whether the
+ * historian reports a write problem. api_history.c */
+json_t *api_history_health_json(struct api_server *s, bool *degraded);
+/* The airlock_history_* families of /metrics. api_history.c */
+void api_history_metrics_render(struct api_server *s, struct api_buf *out);
 /* The embedded file for url ("/" means "/index.html"), or NULL. */
 const struct web_asset *api_find_asset(const char *url); /* api_static.c */
 enum MHD_Result api_route_asset(struct MHD_Connection *c,

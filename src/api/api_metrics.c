@@ -1,5 +1,5 @@
 /* GET /metrics: Prometheus text exposition format 0.0.4 of the device
- * statistics, the last-value table and the boundary; plus the values/s
+ * statistics, the last-value table, the boundary and the historian; plus the values/s
  * sampler that keeps a short per-device history of the values counter. */
 #include <stddef.h>
 #include <stdio.h>
@@ -307,6 +307,7 @@ void api_metrics_render(struct api_server *s, struct api_buf *out)
 {
     render_devices(s, out);
     render_gateway(s, out);
+    api_history_metrics_render(s, out);
 }
 
 enum MHD_Result api_route_metrics(struct api_server *s, struct MHD_Connection *c)

@@ -150,6 +150,8 @@ static enum MHD_Result route(struct api_server *s, struct MHD_Connection *c, con
     if (strncmp(url, tag_prefix, sizeof tag_prefix - 1) == 0)
         return api_route_tag(s, c, url + sizeof tag_prefix - 1);
     if (strcmp(url, "/api/v1/stream") == 0) return api_route_stream(s, c, head);
+    if (strcmp(url, "/api/v1/history") == 0) return api_route_history(s, c);
+    if (strcmp(url, "/api/v1/history/at") == 0) return api_route_history_at(s, c);
     if (strcmp(url, "/metrics") == 0) return api_route_metrics(s, c);
     const struct web_asset *asset = api_find_asset(url);
     if (asset) return api_route_asset(c, asset);
@@ -297,6 +299,7 @@ static struct api_server *server_new(const struct api_context *ctx)
     s->lvt = ctx->lvt;
     s->stats = ctx->stats;
     s->boundary = ctx->boundary;
+    s->historian = ctx->historian;
     s->gateway_name = strdup(ctx->gateway_name ? ctx->gateway_name : "airlock");
     s->version = strdup(ctx->version ? ctx->version : "unknown");
     s->started_ns = clock_now_ns();

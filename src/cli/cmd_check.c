@@ -27,9 +27,15 @@ int cmd_check(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
         switch (opt) {
-        case 'c': file = optarg; break;
-        case 'h': check_usage(stdout); return 0;
-        default: check_usage(stderr); return 2;
+        case 'c':
+            file = optarg;
+            break;
+        case 'h':
+            check_usage(stdout);
+            return 0;
+        default:
+            check_usage(stderr);
+            return 2;
         }
     }
     if (!file || optind != argc) {
@@ -45,7 +51,8 @@ int cmd_check(int argc, char **argv)
         return 2;
     }
     size_t groups = 0;
-    for (size_t i = 0; i < cfg.device_count; i++) groups += cfg.devices[i].group_count;
+    for (size_t i = 0; i < cfg.device_count; i++)
+        groups += cfg.devices[i].group_count;
     printf("%s: valid: %zu device(s), %zu poll group(s), %zu tag(s)\n", file, cfg.device_count,
            groups, config_tag_count(&cfg));
     config_free(&cfg);

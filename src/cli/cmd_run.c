@@ -24,7 +24,8 @@ static void run_usage(FILE *out)
             "devices served over Modbus TCP on loopback) and polls it.\n"
             "Dashboard and API: http://127.0.0.1:8080 unless --http or the file says otherwise.\n\n"
             "Options:\n"
-            "  -c, --config FILE     configuration to run (see `airlock check`, docs/configuration.md)\n"
+            "  -c, --config FILE     configuration to run (see `airlock check`, "
+            "docs/configuration.md)\n"
             "      --http ADDR:PORT  HTTP listen address (overrides http.listen)\n"
             "      --data DIR        data directory (overrides gateway.data_dir)\n"
             "      --log-level L     debug, info, warn or error (overrides gateway.log_level)\n"
@@ -62,10 +63,18 @@ static int parse_args(int argc, char **argv, struct run_args *a)
     while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
         char *end;
         switch (opt) {
-        case 'c': a->config_file = optarg; break;
-        case OPT_HTTP: a->http = optarg; break;
-        case OPT_DATA: a->data_dir = optarg; break;
-        case OPT_LOG: a->log_level = optarg; break;
+        case 'c':
+            a->config_file = optarg;
+            break;
+        case OPT_HTTP:
+            a->http = optarg;
+            break;
+        case OPT_DATA:
+            a->data_dir = optarg;
+            break;
+        case OPT_LOG:
+            a->log_level = optarg;
+            break;
         case OPT_SEED:
             a->seed = strtoull(optarg, &end, 10);
             if (*end || !*optarg) {
@@ -82,8 +91,12 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 return 2;
             }
             break;
-        case 'h': run_usage(stdout); return 0;
-        default: run_usage(stderr); return 2;
+        case 'h':
+            run_usage(stdout);
+            return 0;
+        default:
+            run_usage(stderr);
+            return 2;
         }
     }
     if (optind != argc) {
@@ -96,9 +109,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 static bool load_config(const struct run_args *a, const char *demo_yaml, struct config *cfg)
 {
     struct config_error err;
-    bool ok = demo_yaml ? config_load_string(demo_yaml, strlen(demo_yaml), "<demo plant>", cfg,
-                                             &err)
-                        : config_load(a->config_file, cfg, &err);
+    bool ok = demo_yaml
+                  ? config_load_string(demo_yaml, strlen(demo_yaml), "<demo plant>", cfg, &err)
+                  : config_load(a->config_file, cfg, &err);
     if (!ok) {
         char msg[1024];
         config_error_format(&err, msg, sizeof msg);
@@ -196,7 +209,8 @@ int cmd_run(int argc, char **argv)
             if (!config_load(a.config_file, &next, &cerr)) {
                 char msg[1024];
                 config_error_format(&cerr, msg, sizeof msg);
-                log_error("gateway", "reload refused: the new configuration is invalid; the "
+                log_error("gateway",
+                          "reload refused: the new configuration is invalid; the "
                           "running one is kept",
                           "error=\"%s\"", msg);
                 continue;

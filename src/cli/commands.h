@@ -4,8 +4,10 @@
 #ifndef AIRLOCK_CLI_COMMANDS_H
 #define AIRLOCK_CLI_COMMANDS_H
 
-int cmd_run(int argc, char **argv);   /* cmd_run.c: the gateway (demo plant without -c) */
-int cmd_check(int argc, char **argv); /* cmd_check.c: validate a configuration file */
-int cmd_sim(int argc, char **argv);   /* cmd_sim.c: the demo plant's devices alone */
+int cmd_run(int argc, char **argv);    /* cmd_run.c: the gateway (demo plant without -c) */
+int cmd_check(int argc, char **argv);  /* cmd_check.c: validate a configuration file */
+int cmd_sim(int argc, char **argv);    /* cmd_sim.c: the demo plant's devices alone */
+int cmd_query(int argc, char **argv);  /* cmd_query.c: one tag's history from the store */
+int cmd_export(int argc, char **argv); /* cmd_export.c: many tags' history as CSV */
 
 #endif

@@ -16,6 +16,8 @@ static const struct command commands[] = {
     {"run", cmd_run, "run the gateway (the built-in demo plant when no -c FILE is given)"},
     {"check", cmd_check, "validate a configuration file and exit"},
     {"sim", cmd_sim, "serve the demo plant's simulated devices over Modbus TCP"},
+    {"query", cmd_query, "print one tag's history from the store (table, CSV, JSON)"},
+    {"export", cmd_export, "write many tags' history over a range as CSV"},
 };
 
 static void usage(FILE *out)

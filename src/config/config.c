@@ -1183,10 +1183,318 @@ static bool load_devices(struct loader *ld, const struct ynode *devices)
     return true;
 }
 
+/* ---- history ---- */
+
+#define NS_PER_MS 1000000LL
+#define NS_PER_S 1000000000LL
+#define HISTORY_GROUPS_MAX 64
+
+static const char *const history_keys[] = {
+    "enabled",     "dir",       "durability", "fsync_interval_ms",
+    "late_window", "partition", "chunk_span", "checkpoint_interval",
+    "groups"};
+enum {
+    HIK_ENABLED,
+    HIK_DIR,
+    HIK_DURABILITY,
+    HIK_FSYNC_INTERVAL_MS,
+    HIK_LATE_WINDOW,
+    HIK_PARTITION,
+    HIK_CHUNK_SPAN,
+    HIK_CHECKPOINT_INTERVAL,
+    HIK_GROUPS,
+    HIK_COUNT
+};
+static const struct level history_level = {"in history", "'history'", history_keys, HIK_COUNT};
+
+static const char *const history_group_keys[] = {"name", "prefix", "max_age", "max_size"};
+enum { HGK_NAME, HGK_PREFIX, HGK_MAX_AGE, HGK_MAX_SIZE, HGK_COUNT };
+static const struct level history_group_level = {"in history group", "a history group",
+                                                 history_group_keys, HGK_COUNT};
+
+/* Multiplies and adds with overflow checks: *acc += count * unit. */
+static bool add_term(int64_t *acc, int64_t count, int64_t unit)
+{
+    int64_t term;
+    if (__builtin_mul_overflow(count, unit, &term)) return false;
+    return !__builtin_add_overflow(*acc, term, acc);
+}
+
+static int64_t duration_unit_ns(const char *unit, size_t len)
+{
+    static const struct {
+        const char *name;
+        int64_t ns;
+    } units[] = {
+        {"ns", 1},
+        {"us", 1000},
+        {"ms", NS_PER_MS},
+        {"s", NS_PER_S},
+        {"m", 60 * NS_PER_S},
+        {"h", 3600 * NS_PER_S},
+        {"d", 86400 * NS_PER_S},
+        {"w", 7 * 86400 * NS_PER_S},
+        {"y", 365 * 86400 * NS_PER_S},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strlen(units[i].name) == len && memcmp(units[i].name, unit, len) == 0)
+            return units[i].ns;
+    return 0;
+}
+
+bool config_duration_parse(const char *text, int64_t *ns)
+{
+    int64_t total = 0;
+    const char *p = text;
+    if (!p || !*p) return false;
+    while (*p) {
+        int64_t count = 0;
+        const char *digits = p;
+        while (*p >= '0' && *p <= '9') {
+            if (__builtin_mul_overflow(count, 10, &count) ||
+                __builtin_add_overflow(count, *p - '0', &count))
+                return false;
+            p++;
+        }
+        if (p == digits) return false;
+        const char *unit = p;
+        while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+            p++;
+        int64_t unit_ns = duration_unit_ns(unit, (size_t)(p - unit));
+        if (unit_ns == 0 || !add_term(&total, count, unit_ns)) return false;
+    }
+    *ns = total;
+    return true;
+}
+
+bool config_size_parse(const char *text, uint64_t *bytes)
+{
+    static const struct {
+        const char *name;
+        double factor;
+    } units[] = {
+        {"", 1},
+        {"b", 1},
+        {"kb", 1e3},
+        {"mb", 1e6},
+        {"gb", 1e9},
+        {"tb", 1e12},
+        {"pb", 1e15},
+        {"kib", 1024.0},
+        {"mib", 1048576.0},
+        {"gib", 1073741824.0},
+        {"tib", 1099511627776.0},
+        {"pib", 1125899906842624.0},
+    };
+    if (!text || !(*text >= '0' && *text <= '9')) return false;
+    char *end;
+    errno = 0;
+    double number = strtod(text, &end);
+    if (errno || !isfinite(number) || number < 0) return false;
+    while (*end == ' ')
+        end++;
+    char unit[8];
+    size_t len = strlen(end);
+    if (len >= sizeof unit) return false;
+    for (size_t i = 0; i <= len; i++)
+        unit[i] = (char)(end[i] >= 'A' && end[i] <= 'Z' ? end[i] - 'A' + 'a' : end[i]);
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(unit, units[i].name) != 0) continue;
+        double v = number * units[i].factor;
+        if (v >= 9223372036854775808.0) return false;
+        if (units[i].factor == 1 && v != floor(v)) return false; /* half a byte */
+        *bytes = (uint64_t)llround(v);
+        return true;
+    }
+    return false;
+}
+
+void config_history_defaults(struct config_history *h)
+{
+    memset(h, 0, sizeof *h);
+    h->enabled = true;
+    h->strict = false;
+    h->fsync_interval_ms = 1000;
+    h->late_window_ns = 3600 * NS_PER_S;
+    h->partition_ns = 86400 * NS_PER_S;
+    h->chunk_span_ns = 3600 * NS_PER_S;
+    h->checkpoint_interval_ns = 60 * NS_PER_S;
+}
+
+bool config_history_dir(const struct config *c, char *buf, size_t len)
+{
+    int n = c->history.dir ? snprintf(buf, len, "%s", c->history.dir)
+                           : snprintf(buf, len, "%s/history", c->data_dir ? c->data_dir : "./data");
+    return n >= 0 && (size_t)n < len;
+}
+
+/* A duration in [min_ns, max_ns]; what names the accepted form for errors. */
+static bool read_duration(struct loader *ld, const struct ynode *n, const char *key, int64_t min_ns,
+                          int64_t max_ns, const char *range, int64_t *out)
+{
+    struct shown s;
+    int64_t v;
+    if (n->kind != YNODE_SCALAR || n->has_nul || !config_duration_parse(n->text, &v) ||
+        v < min_ns || v > max_ns)
+        return fail_at(ld, n,
+                       "expected a duration %s like \"500ms\", \"90s\", \"15m\", \"1h\" or "
+                       "\"400d\" for '%s', found %s",
+                       range, key, found(n, &s));
+    *out = v;
+    return true;
+}
+
+static bool read_size(struct loader *ld, const struct ynode *n, const char *key, uint64_t *out)
+{
+    struct shown s;
+    if (n->kind != YNODE_SCALAR || n->has_nul || !config_size_parse(n->text, out))
+        return fail_at(ld, n,
+                       "expected a size like \"500MB\", \"10GB\" or \"2GiB\" for '%s', found %s",
+                       key, found(n, &s));
+    return true;
+}
+
+static bool group_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    if (len < 1 || len > CONFIG_NAME_MAX_CHARS) return false;
+    for (size_t i = 0; i < len; i++)
+        if (!name_char_ok(name[i]) || name[i] == '.') return false;
+    return true;
+}
+
+static bool load_history_group(struct loader *ld, const struct ynode *node, size_t gi)
+{
+    struct config_history *h = &ld->cfg->history;
+    struct config_history_group *g = &h->groups[gi];
+    struct map_keys mk;
+    struct shown s;
+    const char *text;
+    if (!collect_keys(ld, node, &history_group_level, &mk) || !require_key(ld, &mk, HGK_NAME))
+        return false;
+    g->pos.line = node->line;
+    g->pos.col = node->col;
+    if (!read_text(ld, mk.value[HGK_NAME], "name", &text)) return false;
+    if (!group_name_ok(text))
+        return fail_at(ld, mk.value[HGK_NAME],
+                       "expected a name of 1 to %d letters, digits, '_' or '-' for 'name', "
+                       "found %s",
+                       CONFIG_NAME_MAX_CHARS, found(mk.value[HGK_NAME], &s));
+    if (strcmp(text, "wal") == 0)
+        return fail_at(ld, mk.value[HGK_NAME],
+                       "expected a group name other than 'wal' (the log's directory), found %s",
+                       found(mk.value[HGK_NAME], &s));
+    for (size_t i = 0; i < gi; i++)
+        if (strcmp(h->groups[i].name, text) == 0)
+            return fail_at(ld, mk.value[HGK_NAME],
+                           "duplicate history group name '%s' (first at line %d)", text,
+                           h->groups[i].pos.line);
+    if (!copy_text(ld, text, &g->name)) return false;
+    text = "";
+    if (mk.value[HGK_PREFIX] && !read_text(ld, mk.value[HGK_PREFIX], "prefix", &text)) return false;
+    for (size_t i = 0; i < gi; i++)
+        if (strcmp(h->groups[i].prefix, text) == 0)
+            return fail_at(ld, mk.value[HGK_PREFIX] ? mk.value[HGK_PREFIX] : node,
+                           "duplicate history group prefix \"%s\" (group '%s' at line %d has it)",
+                           text, h->groups[i].name, h->groups[i].pos.line);
+    if (!copy_text(ld, text, &g->prefix)) return false;
+    if (mk.value[HGK_MAX_AGE] && !read_duration(ld, mk.value[HGK_MAX_AGE], "max_age", 1, INT64_MAX,
+                                                "of at least 1ns", &g->max_age_ns))
+        return false;
+    if (mk.value[HGK_MAX_SIZE] && !read_size(ld, mk.value[HGK_MAX_SIZE], "max_size", &g->max_bytes))
+        return false;
+    return true;
+}
+
+static bool load_history_groups(struct loader *ld, const struct ynode *groups)
+{
+    struct shown s;
+    if (groups->kind != YNODE_SEQUENCE)
+        return fail_at(ld, groups, "expected a sequence for 'groups', found %s", found(groups, &s));
+    if (groups->count == 0) return true;
+    if (groups->count > HISTORY_GROUPS_MAX)
+        return fail_at(ld, groups, "expected at most %d history groups, found %zu",
+                       HISTORY_GROUPS_MAX, groups->count);
+    struct config_history *h = &ld->cfg->history;
+    h->groups = calloc(groups->count, sizeof *h->groups);
+    if (!h->groups) return fail_oom(ld);
+    h->group_count = groups->count;
+    for (size_t i = 0; i < groups->count; i++)
+        if (!load_history_group(ld, groups->items[i], i)) return false;
+    return true;
+}
+
+static bool load_history_durations(struct loader *ld, const struct map_keys *mk)
+{
+    struct config_history *h = &ld->cfg->history;
+    const int64_t hour = 3600 * NS_PER_S, day = 24 * hour;
+    if (mk->value[HIK_LATE_WINDOW] &&
+        !read_duration(ld, mk->value[HIK_LATE_WINDOW], "late_window", 0, 366 * day, "of 0 to 366d",
+                       &h->late_window_ns))
+        return false;
+    if (mk->value[HIK_PARTITION] && !read_duration(ld, mk->value[HIK_PARTITION], "partition", hour,
+                                                   366 * day, "of 1h to 366d", &h->partition_ns))
+        return false;
+    if (mk->value[HIK_CHUNK_SPAN] &&
+        !read_duration(ld, mk->value[HIK_CHUNK_SPAN], "chunk_span", NS_PER_S, 31 * day,
+                       "of 1s to 31d", &h->chunk_span_ns))
+        return false;
+    if (mk->value[HIK_CHECKPOINT_INTERVAL] &&
+        !read_duration(ld, mk->value[HIK_CHECKPOINT_INTERVAL], "checkpoint_interval", NS_PER_S, day,
+                       "of 1s to 1d", &h->checkpoint_interval_ns))
+        return false;
+    if (day % h->partition_ns != 0 && h->partition_ns % day != 0)
+        return fail_at(ld, mk->value[HIK_PARTITION],
+                       "expected a partition that divides a day (1h, 2h, 6h, 12h...) or is whole "
+                       "days, found %s",
+                       found(mk->value[HIK_PARTITION], &(struct shown){{0}}));
+    if (h->partition_ns % h->chunk_span_ns != 0) {
+        const struct ynode *at =
+            mk->value[HIK_CHUNK_SPAN] ? mk->value[HIK_CHUNK_SPAN] : mk->value[HIK_PARTITION];
+        return fail_at(ld, at,
+                       "expected a chunk_span that divides the partition evenly, found %lld s "
+                       "for a partition of %lld s",
+                       (long long)(h->chunk_span_ns / NS_PER_S),
+                       (long long)(h->partition_ns / NS_PER_S));
+    }
+    return true;
+}
+
+static bool load_history(struct loader *ld, const struct ynode *node)
+{
+    struct config_history *h = &ld->cfg->history;
+    struct map_keys mk;
+    const char *text;
+    struct shown s;
+    if (!collect_keys(ld, node, &history_level, &mk)) return false;
+    if (mk.value[HIK_ENABLED] && !read_bool(ld, mk.value[HIK_ENABLED], "enabled", &h->enabled))
+        return false;
+    if (mk.value[HIK_DIR]) {
+        if (!read_nonempty_text(ld, mk.value[HIK_DIR], "dir", &text)) return false;
+        if (!copy_text(ld, text, &h->dir)) return false;
+    }
+    if (mk.value[HIK_DURABILITY]) {
+        if (!read_text(ld, mk.value[HIK_DURABILITY], "durability", &text)) return false;
+        if (strcmp(text, "strict") != 0 && strcmp(text, "batched") != 0)
+            return fail_at(ld, mk.value[HIK_DURABILITY],
+                           "expected strict or batched for 'durability', found %s",
+                           found(mk.value[HIK_DURABILITY], &s));
+        h->strict = strcmp(text, "strict") == 0;
+    }
+    if (mk.value[HIK_FSYNC_INTERVAL_MS]) {
+        int64_t v;
+        if (!read_int(ld, mk.value[HIK_FSYNC_INTERVAL_MS], "fsync_interval_ms", 1, 60000, &v))
+            return false;
+        h->fsync_interval_ms = (uint32_t)v;
+    }
+    if (!load_history_durations(ld, &mk)) return false;
+    return !mk.value[HIK_GROUPS] || load_history_groups(ld, mk.value[HIK_GROUPS]);
+}
+
 /* ---- top level ---- */
 
-static const char *const root_keys[] = {"gateway", "http", "devices"};
-enum { RK_GATEWAY, RK_HTTP, RK_DEVICES, RK_COUNT };
+static const char *const root_keys[] = {"gateway", "http", "devices", "history"};
+enum { RK_GATEWAY, RK_HTTP, RK_DEVICES, RK_HISTORY, RK_COUNT };
 static const struct level root_level = {"at the top level", "the configuration", root_keys,
                                         RK_COUNT};
 
@@ -1196,12 +1504,14 @@ static bool load_root(struct loader *ld, const struct ynode *root)
     if (!copy_text(ld, "airlock", &c->name) || !copy_text(ld, "./data", &c->data_dir) ||
         !copy_text(ld, "info", &c->log_level) || !copy_text(ld, "127.0.0.1:8080", &c->http_listen))
         return false;
+    config_history_defaults(&c->history);
     if (!root) {
         ld->err->line = 1;
         ld->err->col = 1;
-        snprintf(ld->err->message, sizeof ld->err->message,
-                 "expected the configuration (a mapping of gateway, http, devices), found an "
-                 "empty file");
+        snprintf(
+            ld->err->message, sizeof ld->err->message,
+            "expected the configuration (a mapping of gateway, http, devices, history), found an "
+            "empty file");
         return false;
     }
     struct map_keys mk;
@@ -1209,6 +1519,7 @@ static bool load_root(struct loader *ld, const struct ynode *root)
     if (mk.value[RK_GATEWAY] && !load_gateway(ld, mk.value[RK_GATEWAY])) return false;
     if (mk.value[RK_HTTP] && !load_http(ld, mk.value[RK_HTTP])) return false;
     if (mk.value[RK_DEVICES] && !load_devices(ld, mk.value[RK_DEVICES])) return false;
+    if (mk.value[RK_HISTORY] && !load_history(ld, mk.value[RK_HISTORY])) return false;
     return true;
 }
 
@@ -1329,6 +1640,12 @@ void config_free(struct config *c)
     free(c->data_dir);
     free(c->log_level);
     free(c->http_listen);
+    for (size_t i = 0; i < c->history.group_count; i++) {
+        free(c->history.groups[i].name);
+        free(c->history.groups[i].prefix);
+    }
+    free(c->history.groups);
+    free(c->history.dir);
     strpool_clear(&c->strings);
     memset(c, 0, sizeof *c);
 }

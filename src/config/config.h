@@ -18,6 +18,9 @@
  *           tags: [{name, area, address, type, order, bit, length, value_type,
  *                   unit, description, scale: {gain, offset} | {raw: [lo, hi],
  *                   eng: [lo, hi]}, range: [lo, hi], deadband: 0.5 | "1%"}]
+ *   history: {enabled, dir, durability: strict|batched, fsync_interval_ms,
+ *             late_window, partition, chunk_span, checkpoint_interval,
+ *             groups: [{name, prefix, max_age, max_size}]}
  */
 #ifndef AIRLOCK_CONFIG_CONFIG_H
 #define AIRLOCK_CONFIG_CONFIG_H
@@ -85,6 +88,29 @@ struct config_device {
     struct config_pos pos;
 };
 
+/* A retention group of the historian: tags whose path starts with prefix. */
+struct config_history_group {
+    char *name;         /* letters, digits, '_', '-' */
+    char *prefix;       /* "" for every tag */
+    int64_t max_age_ns; /* 0 = keep forever */
+    uint64_t max_bytes; /* 0 = no limit */
+    struct config_pos pos;
+};
+
+/* The `history:` section (the embedded historian, docs/historian.md). */
+struct config_history {
+    bool enabled;                        /* default true */
+    char *dir;                           /* NULL: <data_dir>/history (see config_history_dir) */
+    bool strict;                         /* durability: strict (true) or batched (default) */
+    uint32_t fsync_interval_ms;          /* batched: default 1000 */
+    int64_t late_window_ns;              /* default 1 h */
+    int64_t partition_ns;                /* default 1 d */
+    int64_t chunk_span_ns;               /* default 1 h */
+    int64_t checkpoint_interval_ns;      /* default 60 s */
+    struct config_history_group *groups; /* none: one group for every tag, no limits */
+    size_t group_count;
+};
+
 struct config {
     char *file;        /* path it was loaded from ("<demo>" for the built-in plant) */
     char *name;        /* gateway name, default "airlock" */
@@ -94,6 +120,7 @@ struct config {
     struct config_device *devices;
     size_t device_count;
     struct strpool strings; /* every tag's path, unit and description */
+    struct config_history history;
 };
 
 /* Loads and validates path. On failure fills *err and returns false; *out is
@@ -109,5 +136,25 @@ void config_error_format(const struct config_error *err, char *buf, size_t len);
 
 /* Total number of tags over every device and group. */
 size_t config_tag_count(const struct config *c);
+
+/* Fills c->history with its defaults (enabled, batched, no dir, no groups);
+ * allocates nothing. config_load does this before reading the file. */
+void config_history_defaults(struct config_history *h);
+
+/* The historian's directory: history.dir when given, else
+ * <data_dir>/history (so `--data DIR` moves it too). False when it does not
+ * fit in buf. */
+bool config_history_dir(const struct config *c, char *buf, size_t len);
+
+/* Parses a duration: one or more <integer><unit> terms ("500ms", "90s",
+ * "1h30m", "400d"), units ns, us, ms, s, m, h, d, w, y (365 d). Whitespace
+ * is not allowed. False on anything else, on 0 terms and on overflow. */
+bool config_duration_parse(const char *text, int64_t *ns);
+
+/* Parses a size in bytes: <number>[ ]<unit>, unit B, KB, MB, GB, TB, PB
+ * (powers of 1000) or KiB, MiB, GiB, TiB, PiB (powers of 1024), case
+ * insensitive; a plain integer is bytes. "1.5GB" is allowed. False on
+ * anything else or above 2^63. */
+bool config_size_parse(const char *text, uint64_t *bytes);
 
 #endif

@@ -1,13 +1,18 @@
 /* Gateway assembly: configuration -> tags, drivers, boundary, last-value
- * table, HTTP API; and reload. */
+ * table, historian, HTTP API; and reload. */
 #include "gateway/gateway.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "cli/version.h"
@@ -26,8 +31,20 @@ struct ot_side {
     size_t driver_count;
 };
 
+/* The historian and the map from the running tag ids to its series. */
+struct history_side {
+    struct historian *store;  /* NULL when history is disabled */
+    int lock_fd;              /* flock'd <dir>/LOCK, -1 when none */
+    pthread_mutex_t map_lock; /* guards series_of and tag_count */
+    int64_t *series_of;       /* tag id -> series id, -1 when the historian refused it */
+    uint32_t tag_count;
+    struct hist_sample *scratch; /* the consumer's conversion buffer */
+    size_t scratch_cap;
+};
+
 struct gateway {
     struct ot_side ot;
+    struct history_side hist;
     struct boundary *boundary;
     struct lvt *lvt;
     struct stats_registry stats;
@@ -39,6 +56,35 @@ struct gateway {
     char *name;
 };
 
+/* Converts batch b to historian samples and appends them (one call per
+ * batch). A failed append leaves the samples in the historian's memory and
+ * shows as degraded in its stats; the gateway carries on. */
+static void record_history(struct history_side *hs, const struct sample_batch *b)
+{
+    if (!hs->store || b->count == 0) return;
+    if (b->count > hs->scratch_cap) {
+        struct hist_sample *grown = realloc(hs->scratch, b->count * sizeof *grown);
+        if (!grown) {
+            log_warn("history", "out of memory: samples not recorded", "count=%u", b->count);
+            return;
+        }
+        hs->scratch = grown;
+        hs->scratch_cap = b->count;
+    }
+    size_t n = 0;
+    pthread_mutex_lock(&hs->map_lock);
+    for (uint32_t i = 0; i < b->count; i++) {
+        const struct sample *smp = &b->samples[i];
+        if (smp->tag_id >= hs->tag_count || hs->series_of[smp->tag_id] < 0) continue;
+        hs->scratch[n++] = (struct hist_sample){.series = (uint32_t)hs->series_of[smp->tag_id],
+                                                .quality = smp->quality,
+                                                .ts_ns = smp->ts_ns,
+                                                .value = smp->value};
+    }
+    pthread_mutex_unlock(&hs->map_lock);
+    if (n > 0) hist_append(hs->store, hs->scratch, n, NULL);
+}
+
 static void *consume_boundary(void *arg)
 {
     struct gateway *g = arg;
@@ -46,6 +92,7 @@ static void *consume_boundary(void *arg)
         struct sample_batch *b = boundary_receive(g->boundary, 100);
         if (b) {
             lvt_apply_batch(g->lvt, b);
+            record_history(&g->hist, b);
             sample_batch_free(b);
         } else if (atomic_load(&g->consumer_stop)) {
             return NULL;
@@ -100,6 +147,153 @@ nomem:
     return false;
 }
 
+/* mkdir -p path (mode 0755). False with errno set on failure. */
+static bool make_dirs(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) == 0 || errno == EEXIST;
+}
+
+int gateway_history_lock(const char *dir, bool create, char *err, size_t err_len)
+{
+    if (create && !make_dirs(dir)) {
+        snprintf(err, err_len, "cannot create the history directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, err_len, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            snprintf(err, err_len,
+                     "the history in %s is in use by another airlock process (a running gateway, "
+                     "query or export); stop it first",
+                     dir);
+        else
+            snprintf(err, err_len, "cannot lock %s: %s", path, strerror(e));
+        return -1;
+    }
+    return fd;
+}
+
+void gateway_history_options(const struct config *cfg, const char *dir,
+                             struct hist_retention_group *groups, struct hist_options *o)
+{
+    const struct config_history *ch = &cfg->history;
+    hist_options_init(o);
+    o->dir = dir;
+    o->durability = ch->strict ? HIST_DURABILITY_STRICT : HIST_DURABILITY_BATCHED;
+    o->fsync_interval_ms = ch->fsync_interval_ms;
+    o->late_window_ns = ch->late_window_ns;
+    o->partition_ns = ch->partition_ns;
+    o->chunk_span_ns = ch->chunk_span_ns;
+    o->checkpoint_interval_ms = (uint32_t)(ch->checkpoint_interval_ns / HIST_NS_PER_MS);
+    for (size_t i = 0; i < ch->group_count; i++)
+        groups[i] = (struct hist_retention_group){.name = ch->groups[i].name,
+                                                  .prefix = ch->groups[i].prefix,
+                                                  .max_age_ns = ch->groups[i].max_age_ns,
+                                                  .max_bytes = ch->groups[i].max_bytes};
+    o->groups = ch->group_count ? groups : NULL;
+    o->group_count = ch->group_count;
+}
+
+/* Opens the historian cfg asks for (nothing when disabled). */
+static bool history_open(struct history_side *hs, const struct config *cfg, char *err,
+                         size_t err_len)
+{
+    hs->lock_fd = -1;
+    if (!cfg->history.enabled) {
+        log_info("history", "disabled by the configuration", NULL);
+        return true;
+    }
+    char dir[4096], why[512];
+    if (!config_history_dir(cfg, dir, sizeof dir)) {
+        snprintf(err, err_len, "the history directory path is too long");
+        return false;
+    }
+    hs->lock_fd = gateway_history_lock(dir, true, why, sizeof why);
+    if (hs->lock_fd < 0) {
+        snprintf(err, err_len, "cannot open the history store in %s: %s", dir, why);
+        return false;
+    }
+    struct hist_retention_group *groups =
+        calloc(cfg->history.group_count ? cfg->history.group_count : 1, sizeof *groups);
+    struct hist_options o;
+    if (!groups) {
+        snprintf(err, err_len, "out of memory opening the history store");
+    } else {
+        gateway_history_options(cfg, dir, groups, &o);
+        o.background = true;
+        hs->store = hist_open(&o, why, sizeof why);
+        if (!hs->store) snprintf(err, err_len, "cannot open the history store in %s: %s", dir, why);
+    }
+    free(groups);
+    if (!hs->store) {
+        close(hs->lock_fd);
+        hs->lock_fd = -1;
+        return false;
+    }
+    return true;
+}
+
+static void history_close(struct history_side *hs)
+{
+    hist_close(hs->store);
+    hs->store = NULL;
+    if (hs->lock_fd >= 0) close(hs->lock_fd);
+    hs->lock_fd = -1;
+    free(hs->series_of);
+    hs->series_of = NULL;
+    hs->tag_count = 0;
+    free(hs->scratch);
+    hs->scratch = NULL;
+    hs->scratch_cap = 0;
+}
+
+/* The series of every tag in tags (the historian creates new ones). NULL
+ * only when out of memory; a tag the historian refuses maps to -1. */
+static int64_t *history_map(struct history_side *hs, const struct tag_table *tags)
+{
+    int64_t *map = malloc((tags->count ? tags->count : 1) * sizeof *map);
+    if (!map) return NULL;
+    uint32_t refused = 0;
+    for (uint32_t i = 0; i < tags->count; i++) {
+        map[i] = hist_series(hs->store, tags->tags[i].path, tags->tags[i].type);
+        refused += map[i] < 0;
+    }
+    if (refused)
+        log_warn("history", "some tags have no series: their samples are not recorded", "tags=%u",
+                 refused);
+    return map;
+}
+
+/* Points the consumer at the series of the new tag set. */
+static void history_swap_map(struct history_side *hs, int64_t *map, uint32_t count)
+{
+    pthread_mutex_lock(&hs->map_lock);
+    int64_t *old = hs->series_of;
+    hs->series_of = map;
+    hs->tag_count = map ? count : 0;
+    pthread_mutex_unlock(&hs->map_lock);
+    free(old);
+}
+
 static void ot_stop(struct ot_side *ot)
 {
     for (size_t i = 0; i < ot->driver_count; i++)
@@ -150,12 +344,22 @@ static bool ot_from_config(struct gateway *g, struct config *cfg, char *err, siz
         config_free(&ot.cfg);
         return false;
     }
-    if (!lvt_replace_tags(g->lvt, &tags)) {
-        snprintf(err, err_len, "out of memory building the last-value table");
+    int64_t *series = NULL;
+    uint32_t tag_count = tags.count;
+    if (g->hist.store && !(series = history_map(&g->hist, &tags))) {
+        snprintf(err, err_len, "out of memory mapping tags to history series");
         tag_table_clear(&tags);
         ot_stop(&ot);
         return false;
     }
+    if (!lvt_replace_tags(g->lvt, &tags)) {
+        snprintf(err, err_len, "out of memory building the last-value table");
+        free(series);
+        tag_table_clear(&tags);
+        ot_stop(&ot);
+        return false;
+    }
+    if (g->hist.store) history_swap_map(&g->hist, series, tag_count);
     if (!ot_start(g, &ot, err, err_len)) {
         ot_stop(&ot);
         return false;
@@ -170,6 +374,7 @@ static bool start_api(struct gateway *g, char *err, size_t err_len)
         .lvt = g->lvt,
         .stats = &g->stats,
         .boundary = g->boundary,
+        .historian = g->hist.store,
         .gateway_name = g->name,
         .version = AIRLOCK_VERSION,
     };
@@ -187,6 +392,8 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
         return NULL;
     }
     stats_registry_init(&g->stats);
+    pthread_mutex_init(&g->hist.map_lock, NULL);
+    g->hist.lock_fd = -1;
     g->boundary = boundary_create(BOUNDARY_CAPACITY_BATCHES, BOUNDARY_SEND_WAIT_MS);
     g->lvt = lvt_create();
     g->name = strdup(cfg->name ? cfg->name : "airlock");
@@ -195,6 +402,10 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
     if (!g->boundary || !g->lvt || !g->name || !g->http_listen) {
         config_free(cfg);
         snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
+    if (!history_open(&g->hist, cfg, err, err_len)) {
+        config_free(cfg);
         goto fail;
     }
     if (pthread_create(&g->consumer, NULL, consume_boundary, g) != 0) {
@@ -220,6 +431,8 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
     malloc_trim(0); /* give back what parsing the configuration used */
     return g;
 fail:
+    history_close(&g->hist);
+    pthread_mutex_destroy(&g->hist.map_lock);
     boundary_destroy(g->boundary);
     lvt_destroy(g->lvt);
     stats_registry_destroy(&g->stats);
@@ -227,6 +440,27 @@ fail:
     free(g->http_listen);
     free(g);
     return NULL;
+}
+
+/* Whether the history section (or the directory it resolves to) differs;
+ * the historian is opened once, at start. */
+static bool history_settings_changed(const struct config *a, const struct config *b)
+{
+    char da[4096], db[4096];
+    const struct config_history *x = &a->history, *y = &b->history;
+    bool same = x->enabled == y->enabled && x->strict == y->strict &&
+                x->fsync_interval_ms == y->fsync_interval_ms &&
+                x->late_window_ns == y->late_window_ns && x->partition_ns == y->partition_ns &&
+                x->chunk_span_ns == y->chunk_span_ns &&
+                x->checkpoint_interval_ns == y->checkpoint_interval_ns &&
+                x->group_count == y->group_count && config_history_dir(a, da, sizeof da) &&
+                config_history_dir(b, db, sizeof db) && strcmp(da, db) == 0;
+    for (size_t i = 0; same && i < x->group_count; i++)
+        same = strcmp(x->groups[i].name, y->groups[i].name) == 0 &&
+               strcmp(x->groups[i].prefix, y->groups[i].prefix) == 0 &&
+               x->groups[i].max_age_ns == y->groups[i].max_age_ns &&
+               x->groups[i].max_bytes == y->groups[i].max_bytes;
+    return !same;
 }
 
 bool gateway_reload(struct gateway *g, struct config *cfg, char *err, size_t err_len)
@@ -243,6 +477,8 @@ bool gateway_reload(struct gateway *g, struct config *cfg, char *err, size_t err
     free(probe_ids);
 
     bool listen_changed = !g->http_listen_pinned && strcmp(cfg->http_listen, g->http_listen) != 0;
+    if (history_settings_changed(&g->ot.cfg, cfg))
+        log_warn("history", "history settings changed: they take effect at the next start", NULL);
 
     ot_stop(&g->ot);
     drain_boundary(g);
@@ -278,12 +514,19 @@ void gateway_stop(struct gateway *g)
     atomic_store(&g->consumer_stop, true);
     boundary_close(g->boundary);
     pthread_join(g->consumer, NULL);
+    history_close(&g->hist);
+    pthread_mutex_destroy(&g->hist.map_lock);
     boundary_destroy(g->boundary);
     lvt_destroy(g->lvt);
     stats_registry_destroy(&g->stats);
     free(g->name);
     free(g->http_listen);
     free(g);
+}
+
+struct historian *gateway_historian(struct gateway *g)
+{
+    return g->hist.store;
 }
 
 struct lvt *gateway_lvt(struct gateway *g)

@@ -1,6 +1,6 @@
 /* A running gateway assembled from a configuration: the OT side (one driver
  * per device), the one-way boundary, and the IT side (boundary consumer into
- * the last-value table, HTTP API). Also handles a configuration reload:
+ * the last-value table and the historian, HTTP API). Also handles a configuration reload:
  * drivers stop, the boundary drains, the tag set is swapped, drivers start
  * again; the HTTP server keeps running unless its address changed. */
 #ifndef AIRLOCK_GATEWAY_GATEWAY_H
@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "core/lvt.h"
 #include "core/stats.h"
+#include "historian/historian.h"
 
 struct gateway;
 
@@ -24,7 +25,8 @@ struct gateway_options {
 
 /* Starts everything for cfg, taking ownership of its contents (cfg is left
  * zeroed) on success and on failure. NULL with a message in err when
- * something cannot start (HTTP address in use, a device's plan invalid). */
+ * something cannot start (HTTP address in use, a device's plan invalid, the
+ * history store cannot be opened: the message names its directory). */
 struct gateway *gateway_start(struct config *cfg, const struct gateway_options *opt, char *err,
                               size_t err_len);
 
@@ -41,5 +43,20 @@ struct stats_registry *gateway_stats(struct gateway *g);
 struct boundary *gateway_boundary(struct gateway *g);
 /* The HTTP address being served ("127.0.0.1:8080"). */
 const char *gateway_http_listen(struct gateway *g);
+/* The open historian, NULL when history is disabled. */
+struct historian *gateway_historian(struct gateway *g);
+
+/* Takes the advisory lock that keeps two processes off one history
+ * directory: flock(LOCK_EX | LOCK_NB) on <dir>/LOCK, creating dir (and its
+ * parents) first when create is true. Returns the descriptor to close when
+ * done, or -1 with the reason in err (another process holds it, or an I/O
+ * error). The gateway holds it while it runs; query and export take it too. */
+int gateway_history_lock(const char *dir, bool create, char *err, size_t err_len);
+
+/* Fills *o from cfg's history section for the store in dir; groups must
+ * have room for cfg->history.group_count entries (they point into cfg).
+ * background is left false. */
+void gateway_history_options(const struct config *cfg, const char *dir,
+                             struct hist_retention_group *groups, struct hist_options *o);
 
 #endif

@@ -67,7 +67,7 @@ struct hist_summary {
      * series. mean and m2 combine exactly-enough across chunks (Chan et al.):
      * stddev = sqrt(m2 / n) (population). */
     double min, max, sum, mean, m2;
-    double first, last;     /* values of the earliest / latest usable sample */
+    double first, last;      /* values of the earliest / latest usable sample */
     int64_t t_first, t_last; /* their times (ties: the first / last in order) */
 };
 
@@ -90,15 +90,16 @@ struct hist_chunk_header {
 
 /* Appends one chunk of c (which must be sorted by time and hold 1 to
  * UINT32_MAX samples) for series_id to out; fills *header when not NULL.
- * False on out of memory. */
+ * False on out of memory (or when c is empty or unsorted); out->len is then
+ * back where it was. */
 bool hist_chunk_encode(struct hc_buf *out, uint32_t series_id, const struct hist_columns *c,
                        struct hist_chunk_header *header);
 
 /* Reads and checks the fixed header at buf[0..len) (magic, version, type,
  * sizes, summary consistency); does not check the CRC. False with a reason
  * in why on anything wrong. */
-bool hist_chunk_parse_header(const uint8_t *buf, size_t len, struct hist_chunk_header *h,
-                             char *why, size_t why_len);
+bool hist_chunk_parse_header(const uint8_t *buf, size_t len, struct hist_chunk_header *h, char *why,
+                             size_t why_len);
 
 /* Checks the CRC of the chunk at buf[0..len) and appends its samples to out
  * (whose type must be the chunk's). False with a reason in why when the
@@ -106,5 +107,10 @@ bool hist_chunk_parse_header(const uint8_t *buf, size_t len, struct hist_chunk_h
  * memory; out is then unchanged. */
 bool hist_chunk_decode(const uint8_t *buf, size_t len, struct hist_columns *out, char *why,
                        size_t why_len);
+
+/* For the fuzzer only: hist_chunk_decode without the CRC check, so that
+ * arbitrary bytes reach the block decoders. Never use it on stored data. */
+bool hist_chunk_decode_unchecked(const uint8_t *buf, size_t len, struct hist_columns *out,
+                                 char *why, size_t why_len);
 
 #endif

@@ -1,6 +1,7 @@
 /* Unit tests of the configuration loader (src/config/config.c): a full valid
  * file with every key, defaults, 1-based addresses, both scaling forms, value
- * types, the example files, and error cases with their exact positions. */
+ * types, the example files, the history section (defaults, every key, durations and
+ * sizes), and error cases with their exact positions. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -724,6 +725,160 @@ static void test_examples_load(void)
     }
 }
 
+/* ---- history ---- */
+
+static void test_history_defaults(void)
+{
+    struct config c;
+    struct config_error err;
+    char dir[256];
+    CHECK(load("devices: []\n", &c, &err));
+    CHECK(c.history.enabled);
+    CHECK(!c.history.strict);
+    CHECK(c.history.dir == NULL);
+    CHECK_EQ_INT(c.history.fsync_interval_ms, 1000);
+    CHECK_EQ_INT(c.history.late_window_ns, 3600LL * 1000000000LL);
+    CHECK_EQ_INT(c.history.partition_ns, 86400LL * 1000000000LL);
+    CHECK_EQ_INT(c.history.chunk_span_ns, 3600LL * 1000000000LL);
+    CHECK_EQ_INT(c.history.checkpoint_interval_ns, 60LL * 1000000000LL);
+    CHECK_EQ_INT(c.history.group_count, 0);
+    CHECK(config_history_dir(&c, dir, sizeof dir));
+    CHECK_STR(dir, "./data/history");
+    /* --data replaces data_dir after loading: the history follows it. */
+    free(c.data_dir);
+    c.data_dir = strdup("/var/lib/airlock");
+    CHECK(config_history_dir(&c, dir, sizeof dir));
+    CHECK_STR(dir, "/var/lib/airlock/history");
+    CHECK(!config_history_dir(&c, dir, 8)); /* does not fit */
+    config_free(&c);
+}
+
+static void test_history_full(void)
+{
+    static const char yaml[] = "gateway: {data_dir: /srv/d}\n"
+                               "history:\n"
+                               "  enabled: true\n"
+                               "  dir: /srv/hist\n"
+                               "  durability: strict\n"
+                               "  fsync_interval_ms: 250\n"
+                               "  late_window: 90s\n"
+                               "  partition: 7d\n"
+                               "  chunk_span: 30m\n"
+                               "  checkpoint_interval: 1m30s\n"
+                               "  groups:\n"
+                               "    - {name: fast, prefix: acme/plant1/line1, max_age: 400d, "
+                               "max_size: 10GB}\n"
+                               "    - name: rest\n"
+                               "      prefix: \"\"\n"
+                               "      max_size: 500 MiB\n";
+    struct config c;
+    struct config_error err;
+    char dir[256];
+    bool ok = load(yaml, &c, &err);
+    CHECK(ok);
+    if (!ok) {
+        fprintf(stderr, "  %d:%d %s\n", err.line, err.col, err.message);
+        return;
+    }
+    CHECK(c.history.enabled);
+    CHECK(c.history.strict);
+    CHECK(config_history_dir(&c, dir, sizeof dir));
+    CHECK_STR(dir, "/srv/hist");
+    CHECK_EQ_INT(c.history.fsync_interval_ms, 250);
+    CHECK_EQ_INT(c.history.late_window_ns, 90LL * 1000000000LL);
+    CHECK_EQ_INT(c.history.partition_ns, 7LL * 86400 * 1000000000LL);
+    CHECK_EQ_INT(c.history.chunk_span_ns, 1800LL * 1000000000LL);
+    CHECK_EQ_INT(c.history.checkpoint_interval_ns, 90LL * 1000000000LL);
+    CHECK_EQ_INT(c.history.group_count, 2);
+    if (c.history.group_count == 2) {
+        CHECK_STR(c.history.groups[0].name, "fast");
+        CHECK_STR(c.history.groups[0].prefix, "acme/plant1/line1");
+        CHECK_EQ_INT(c.history.groups[0].max_age_ns, 400LL * 86400 * 1000000000LL);
+        CHECK_EQ_INT(c.history.groups[0].max_bytes, 10000000000LL);
+        CHECK_STR(c.history.groups[1].name, "rest");
+        CHECK_STR(c.history.groups[1].prefix, "");
+        CHECK_EQ_INT(c.history.groups[1].max_age_ns, 0);
+        CHECK_EQ_INT(c.history.groups[1].max_bytes, 500LL * 1024 * 1024);
+    }
+    config_free(&c);
+
+    CHECK(load("history: {enabled: false}\n", &c, &err));
+    CHECK(!c.history.enabled);
+    config_free(&c);
+}
+
+static void test_duration_and_size_parsing(void)
+{
+    int64_t ns = -1;
+    uint64_t bytes = 0;
+    CHECK(config_duration_parse("500ms", &ns) && ns == 500000000LL);
+    CHECK(config_duration_parse("90s", &ns) && ns == 90000000000LL);
+    CHECK(config_duration_parse("15m", &ns) && ns == 900000000000LL);
+    CHECK(config_duration_parse("1h30m", &ns) && ns == 5400000000000LL);
+    CHECK(config_duration_parse("1w", &ns) && ns == 7LL * 86400 * 1000000000LL);
+    CHECK(config_duration_parse("1y", &ns) && ns == 365LL * 86400 * 1000000000LL);
+    CHECK(config_duration_parse("250us", &ns) && ns == 250000);
+    CHECK(config_duration_parse("0s", &ns) && ns == 0);
+    CHECK(!config_duration_parse("", &ns));
+    CHECK(!config_duration_parse("10", &ns));   /* a unit is required */
+    CHECK(!config_duration_parse("h", &ns));    /* a count too */
+    CHECK(!config_duration_parse("1.5h", &ns)); /* whole numbers */
+    CHECK(!config_duration_parse("1 h", &ns));
+    CHECK(!config_duration_parse("-1h", &ns));
+    CHECK(!config_duration_parse("1hour", &ns));
+    CHECK(!config_duration_parse("300y", &ns)); /* beyond int64 ns */
+    CHECK(!config_duration_parse("99999999999999999999s", &ns));
+
+    CHECK(config_size_parse("10GB", &bytes) && bytes == 10000000000ULL);
+    CHECK(config_size_parse("500MB", &bytes) && bytes == 500000000ULL);
+    CHECK(config_size_parse("2GiB", &bytes) && bytes == 2147483648ULL);
+    CHECK(config_size_parse("1.5 kb", &bytes) && bytes == 1500);
+    CHECK(config_size_parse("4096", &bytes) && bytes == 4096);
+    CHECK(config_size_parse("12B", &bytes) && bytes == 12);
+    CHECK(!config_size_parse("", &bytes));
+    CHECK(!config_size_parse("GB", &bytes));
+    CHECK(!config_size_parse("-1GB", &bytes));
+    CHECK(!config_size_parse("10 GBs", &bytes));
+    CHECK(!config_size_parse("1.5", &bytes)); /* half a byte */
+    CHECK(!config_size_parse("10000PB", &bytes));
+}
+
+static void test_history_errors(void)
+{
+    EXPECT_ERROR("history:\n  enable: true\n", 2, 3, "unknown key 'enable' in history");
+    EXPECT_ERROR("history:\n  enabled: yes please\n", 2, 12, "expected true or false");
+    EXPECT_ERROR("history:\n  durability: always\n", 2, 15, "expected strict or batched");
+    EXPECT_ERROR("history:\n  fsync_interval_ms: 0\n", 2, 22, "expected an integer 1..60000");
+    EXPECT_ERROR("history:\n  late_window: 1 hour\n", 2, 16,
+                 "expected a duration of 0 to 366d like \"500ms\"");
+    EXPECT_ERROR("history:\n  late_window: 60\n", 2, 16, "for 'late_window', found 60");
+    EXPECT_ERROR("history:\n  partition: 30m\n", 2, 14, "of 1h to 366d");
+    EXPECT_ERROR("history:\n  partition: 5h\n", 2, 14, "expected a partition that divides a day");
+    EXPECT_ERROR("history:\n  partition: 1d\n  chunk_span: 7h\n", 3, 15,
+                 "expected a chunk_span that divides the partition evenly");
+    EXPECT_ERROR("history:\n  checkpoint_interval: 100ms\n", 2, 24, "of 1s to 1d");
+    EXPECT_ERROR("history:\n  dir: \"\"\n", 2, 8, "expected a non-empty string for 'dir'");
+    EXPECT_ERROR("history: [a]\n", 1, 10, "expected 'history' (a mapping), found a sequence");
+    EXPECT_ERROR("history:\n  groups: {a: 1}\n", 2, 11, "expected a sequence for 'groups'");
+    EXPECT_ERROR("history:\n  groups:\n    - {prefix: a/b}\n", 3, 7,
+                 "missing required key 'name' in history group");
+    EXPECT_ERROR("history:\n  groups:\n    - {name: a.b}\n", 3, 14,
+                 "expected a name of 1 to 64 letters, digits, '_' or '-'");
+    EXPECT_ERROR("history:\n  groups:\n    - {name: wal}\n", 3, 14,
+                 "expected a group name other than 'wal'");
+    EXPECT_ERROR("history:\n  groups:\n    - {name: a, max_sise: 1GB}\n", 3, 17,
+                 "unknown key 'max_sise' in history group (expected one of: name, prefix, "
+                 "max_age, max_size)");
+    EXPECT_ERROR("history:\n  groups:\n    - {name: a, max_size: lots}\n", 3, 27,
+                 "expected a size like \"500MB\"");
+    EXPECT_ERROR("history:\n  groups:\n    - {name: a, max_age: 0s}\n", 3, 26,
+                 "expected a duration of at least 1ns");
+    EXPECT_ERROR("history:\n  groups:\n    - {name: a, prefix: x}\n    - {name: a, prefix: y}\n", 4,
+                 14, "duplicate history group name 'a' (first at line 3)");
+    EXPECT_ERROR("history:\n  groups:\n    - {name: a, prefix: x}\n    - {name: b, prefix: x}\n", 4,
+                 25, "duplicate history group prefix \"x\" (group 'a' at line 3 has it)");
+}
+
 int main(void)
 {
     test_full_config();
@@ -739,5 +894,9 @@ int main(void)
     test_cross_checks();
     test_error_format_and_files();
     test_examples_load();
+    test_history_defaults();
+    test_history_full();
+    test_duration_and_size_parsing();
+    test_history_errors();
     return test_summary();
 }
