@@ -1,7 +1,8 @@
 // airlock dashboard: lists every tag of the plant, grouped by its Unified
 // Namespace path (enterprise/site/area/line/cell), and keeps the values live
 // from the server-sent event stream (/api/v1/stream). Device health comes
-// from /api/v1/health every 5 s. Plain DOM, no framework, no build step.
+// from /api/v1/health every 5 s. Clicking a tag row opens its trend chart
+// (trend.js). Plain DOM, no framework, no build step.
 //
 // Stable hooks for tests: each tag row is <tr data-path="FULL/PATH">, its
 // value cell has class "value" (raw JSON value in data-value) and its quality
@@ -177,6 +178,10 @@
     const tsCell = el('td', 'ts');
     tr.append(nameCell, valueCell, unitCell, qualityCell, tsCell);
     const entry = { tag, row: tr, nameCell, valueCell, qualityCell, tsCell };
+    tr.title = 'Click for the trend chart';
+    tr.addEventListener('click', () => {
+      if (window.airlockTrend) window.airlockTrend.open(entry.tag);
+    });
     fillCells(entry);
     rows.set(tag.path, entry);
     return tr;

@@ -394,7 +394,7 @@ static const struct level gateway_level = {"in gateway", "'gateway'", gateway_ke
 static bool load_gateway(struct loader *ld, const struct ynode *node)
 {
     struct map_keys mk;
-    const char *text;
+    const char *text = NULL;
     if (!collect_keys(ld, node, &gateway_level, &mk)) return false;
     if (mk.value[GK_NAME]) {
         if (!read_name(ld, mk.value[GK_NAME], "name", &text)) return false;
@@ -456,7 +456,7 @@ static const struct level http_level = {"in http", "'http'", http_keys, HK_COUNT
 static bool load_http(struct loader *ld, const struct ynode *node)
 {
     struct map_keys mk;
-    const char *text;
+    const char *text = NULL;
     struct shown s;
     if (!collect_keys(ld, node, &http_level, &mk)) return false;
     if (!mk.value[HK_LISTEN]) return true;
@@ -567,7 +567,7 @@ static bool load_tag_texts(struct loader *ld, const struct map_keys *mk, struct 
 
 static bool load_area_type(struct loader *ld, const struct map_keys *mk, struct mb_point *p)
 {
-    const char *text;
+    const char *text = NULL;
     struct shown s;
     const struct ynode *area = mk->value[TK_AREA], *type = mk->value[TK_TYPE];
     if (!read_text(ld, area, "area", &text)) return false;
@@ -640,7 +640,7 @@ static int type_bits(enum mb_type t)
 static bool load_order(struct loader *ld, const struct map_keys *mk, struct mb_point *p)
 {
     const struct ynode *n = mk->value[TK_ORDER];
-    const char *text;
+    const char *text = NULL;
     struct shown s;
     p->order.word_swap = false;
     p->order.byte_swap = false;
@@ -795,7 +795,7 @@ static bool load_value_type(struct loader *ld, const struct map_keys *mk, enum m
                             bool scaled, enum value_type *out)
 {
     const struct ynode *n = mk->value[TK_VALUE_TYPE];
-    const char *text;
+    const char *text = NULL;
     struct shown s;
     enum value_type vt;
     *out = default_value_type(wire, scaled);
@@ -1099,7 +1099,7 @@ static bool load_namespace(struct loader *ld, const struct ynode *n, struct conf
 static bool load_device_texts(struct loader *ld, const struct map_keys *mk,
                               struct config_device *dev)
 {
-    const char *text;
+    const char *text = NULL;
     struct shown s;
     if (mk->value[DK_PROTOCOL]) {
         if (!read_text(ld, mk->value[DK_PROTOCOL], "protocol", &text)) return false;
@@ -1369,7 +1369,7 @@ static bool load_history_group(struct loader *ld, const struct ynode *node, size
     struct config_history_group *g = &h->groups[gi];
     struct map_keys mk;
     struct shown s;
-    const char *text;
+    const char *text = NULL;
     if (!collect_keys(ld, node, &history_group_level, &mk) || !require_key(ld, &mk, HGK_NAME))
         return false;
     g->pos.line = node->line;
@@ -1464,7 +1464,7 @@ static bool load_history(struct loader *ld, const struct ynode *node)
 {
     struct config_history *h = &ld->cfg->history;
     struct map_keys mk;
-    const char *text;
+    const char *text = NULL;
     struct shown s;
     if (!collect_keys(ld, node, &history_level, &mk)) return false;
     if (mk.value[HIK_ENABLED] && !read_bool(ld, mk.value[HIK_ENABLED], "enabled", &h->enabled))

@@ -19,7 +19,12 @@
  *
  * Each bucket says which quality its samples had: Good when every sample in
  * it was Good; Uncertain when some were Uncertain, or Bad ones were left
- * out; Bad_NoData (0x809B0000) when it had no usable sample. */
+ * out; Bad_NoData (0x809B0000) when it had no usable sample (value NaN,
+ * except count, which is 0). For twa and integral: Bad_NoData when no value
+ * was held in the bucket; Good when every sample and every value held in it
+ * was Good and the held time covers the whole bucket; Uncertain otherwise.
+ * A held value lasts until the next sample or, for the last one, the end of
+ * the query range. */
 #ifndef AIRLOCK_HISTORIAN_HIST_AGG_H
 #define AIRLOCK_HISTORIAN_HIST_AGG_H
 

@@ -108,7 +108,7 @@ static bool gather(struct historian *h, uint32_t series, int64_t from, int64_t t
         snprintf(why, why_len, "out of memory");
         return false;
     }
-    qsort(out->v, out->count, sizeof *out->v, compare_sources);
+    if (out->count > 1) qsort(out->v, out->count, sizeof *out->v, compare_sources);
     return true;
 }
 
@@ -175,20 +175,44 @@ static bool sort_tail(struct hist_columns *c, uint32_t from)
     return ok;
 }
 
-/* Appends the samples of sources v[a..b) within [lo, hi) to out, sorted. */
+static int compare_order(const void *a, const void *b)
+{
+    const struct source *x = *(const struct source *const *)a;
+    const struct source *y = *(const struct source *const *)b;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Appends the samples of sources v[a..b) within [lo, hi) to out, sorted
+ * by time; samples with equal times keep their arrival order (segments in
+ * segment order, then memory), whatever the sources' start times. False on
+ * out of memory (a corrupt chunk is reported and skipped, not an error). */
 static bool load_cluster(struct historian *h, struct sources *s, size_t a, size_t b, int64_t lo,
                          int64_t hi, struct hist_columns *out)
 {
     uint32_t start = out->count;
-    for (size_t i = a; i < b; i++) {
-        const struct source *src = &s->v[i];
+    const struct source *one[1];
+    const struct source **by_order = b - a == 1 ? one : hist_malloc((b - a) * sizeof *by_order);
+    if (!by_order) return false;
+    for (size_t i = a; i < b; i++) by_order[i - a] = &s->v[i];
+    if (b - a > 1) qsort(by_order, b - a, sizeof *by_order, compare_order);
+    bool ok = true;
+    for (size_t i = 0; ok && i < b - a; i++) {
+        const struct source *src = by_order[i];
         if (!src->e) {
-            if (!hist_columns_append(out, &s->heads, 0, s->heads.count)) return false;
+            ok = hist_columns_append(out, &s->heads, 0, s->heads.count);
             continue;
         }
         char why[300];
-        if (!hist_seg_read_chunk(h->segs[src->seg].seg, src->e, out, why, sizeof why))
+        if (hist_seg_read_chunk(h->segs[src->seg].seg, src->e, out, why, sizeof why)) continue;
+        if (strstr(why, "out of memory"))
+            ok = false;
+        else
             report_corrupt(h, src->seg, src->e, why);
+    }
+    if (by_order != one) hist_free(by_order);
+    if (!ok) {
+        out->count = start;
+        return false;
     }
     bool inside = true;
     for (size_t i = a; i < b; i++)

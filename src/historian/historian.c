@@ -496,9 +496,12 @@ bool hist_append(struct historian *h, const struct hist_sample *s, size_t n, siz
         ok = false;
     }
     if (ok_count) {
+        /* Written at once (one write per call): a crash of the process then
+         * loses nothing; batched leaves only the fsync (power loss) for
+         * later. A failed write keeps the bytes buffered and degraded set. */
         if (h->opt.durability == HIST_DURABILITY_STRICT)
             ok = flush_log(h, true) && ok;
-        else if (hist_wal_pending_bytes(h->wal) >= WAL_FLUSH_BYTES)
+        else if (!h->stats.degraded || hist_wal_pending_bytes(h->wal) >= WAL_FLUSH_BYTES)
             flush_log(h, false);
     }
     bool wake = h->stats.head_bytes > h->opt.head_max_bytes;

@@ -82,8 +82,8 @@ void hist_close(struct historian *h);
 /* ---- series: a tag path and its type; ids persist across restarts ---- */
 
 /* The id of the series for path, created when new. A path whose type
- * changed gets a new series (the old history stays readable as path's
- * previous type through hist_find_series_typed). -1 on I/O error or out of
+ * changed gets a new series (the old history stays readable under the old
+ * series id; lookups by path give the newest). -1 on I/O error or out of
  * memory, with the reason in stats.last_error. */
 int64_t hist_series(struct historian *h, const char *path, enum value_type type);
 /* The newest series of path, or -1. */
@@ -95,7 +95,8 @@ struct hist_series_info {
     char path[256];
 };
 bool hist_series_info(struct historian *h, uint32_t id, struct hist_series_info *out);
-/* Calls fn for every series whose path starts with prefix, in path order;
+/* Calls fn for the newest series of every path starting with prefix, in
+ * path order;
  * stops early when fn returns false. */
 void hist_list_series(struct historian *h, const char *prefix,
                       bool (*fn)(void *ctx, const struct hist_series_info *s), void *ctx);

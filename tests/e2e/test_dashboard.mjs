@@ -1,7 +1,9 @@
 // The dashboard in a real browser (headless Chromium through playwright-core):
 // `airlock run` serves the demo plant; the page must list a row per tag
 // (data-path), show numbers and Good quality, update live over server-sent
-// events, and log no console errors (CSP violations included). A screenshot
+// events, open a tag's trend chart on click (an SVG line drawn from the
+// history API, range buttons, a tooltip with UTC), and log no console errors
+// (CSP violations included). A screenshot
 // goes to /tmp/airlock-dashboard.png for humans; pixels are not asserted.
 //
 // Run alone: AIRLOCK_BIN=build/airlock node --test tests/e2e/test_dashboard.mjs
@@ -184,7 +186,41 @@ test('dashboard lists every tag, shows Good numbers and updates live', { timeout
     return now.some((v, i) => v !== old[i]);
   }, before, { timeout: 15000 });
 
+  // Trend chart: clicking the tag's row opens it; the line has points from
+  // the aggregate history; range buttons switch; the tooltip shows UTC.
+  assert.equal(await page.locator('#trend').isHidden(), true, 'the chart starts closed');
+  await row.locator('.name').first().click();
+  await page.waitForSelector('#trend:not([hidden])', { timeout: 5000 });
+  assert.equal(await page.locator('#trend-title').textContent(), numeric.path);
+  await page.locator('.trend-range[data-range="15 min"]').click();
+  assert.equal(await page.locator('.trend-range[data-range="15 min"]').getAttribute('aria-pressed'), 'true');
+  assert.equal(await page.locator('.trend-range[data-range="1 h"]').getAttribute('aria-pressed'), 'false');
+  await page.waitForFunction(() => {
+    const line = document.querySelector('#trend svg.trend-svg path.trend-line');
+    return line && Number(line.dataset.points) >= 2 && /L/.test(line.getAttribute('d'));
+  }, null, { timeout: 20000 });
+  const band = await page.locator('#trend path.trend-band').getAttribute('d');
+  assert.match(band, /^M[\d.]+,[\d.]+/, 'a min/max band is drawn');
+  const box = await page.locator('#trend svg.trend-svg').boundingBox();
+  await page.mouse.move(box.x + box.width - 30, box.y + box.height / 2);
+  await page.waitForSelector('#trend-tooltip:not([hidden])', { timeout: 5000 });
+  assert.match(await page.locator('#trend-tooltip').textContent(), /\(UTC\)/);
+  // Live for short ranges: more buckets fill in without a click.
+  const pointsBefore = Number(await page.locator('#trend path.trend-line').getAttribute('data-points'));
+  await page.waitForFunction((n) => {
+    const line = document.querySelector('#trend path.trend-line');
+    return line && Number(line.dataset.points) > n;
+  }, pointsBefore, { timeout: 20000 });
+  // A year renders too (daily buckets: today has data).
+  await page.locator('.trend-range[data-range="1 y"]').click();
+  await page.waitForFunction(() => {
+    const s = document.querySelector('#trend-status');
+    return s && /buckets of 1 d have data/.test(s.textContent);
+  }, null, { timeout: 20000 });
+
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#trend[hidden]', { state: 'attached', timeout: 5000 });
   const csp = await page.evaluate(() => window.__cspViolations);
   for (const v of csp) problems.push(`CSP violation: ${v}`);
   assert.deepEqual(problems, [], `the page logged errors:\n${problems.join('\n')}`);

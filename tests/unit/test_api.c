@@ -1,7 +1,9 @@
 /* Tests of the HTTP server (src/api): the pure helpers, then the real server
  * on 127.0.0.1 spoken to over plain TCP sockets: REST routes, errors, the
  * dashboard files, /metrics, the event stream (snapshot, updates, overrun,
- * 20 concurrent streams, stop with streams open) and hostile requests. */
+ * 20 concurrent streams, stop with streams open) and hostile requests;
+ * the history texts (time parsing, CSV/JSON) and the history routes over a
+ * real historian in a temporary directory. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -17,6 +19,7 @@
 
 #include "api/api.h"
 #include "api/api_internal.h"
+#include "api/history_format.h"
 #include "api/web_assets.h"
 #include "boundary/boundary.h"
 #include "core/clock.h"
@@ -1271,6 +1274,506 @@ static void test_percent_decode(void)
     check_decode("", "");
 }
 
+/* ------------------------------------------------------------------ */
+/* History texts (history_format.c)                                    */
+/* ------------------------------------------------------------------ */
+
+static int64_t parse_time_ok(const char *text)
+{
+    int64_t ns = -1;
+    char why[256] = "";
+    bool ok = history_time_parse(text, 5 * HIST_NS_PER_S, &ns, why, sizeof why);
+    CHECK(ok);
+    if (!ok) fprintf(stderr, "  time '%s' refused: %s\n", text, why);
+    return ns;
+}
+
+static void test_history_time_parse(void)
+{
+    CHECK_EQ_INT(parse_time_ok("1970-01-01T00:00:00Z"), 0);
+    CHECK_EQ_INT(parse_time_ok("2026-11-22T10:15:30Z"), 1795342530LL * HIST_NS_PER_S);
+    CHECK_EQ_INT(parse_time_ok("2026-11-22T10:15:30.123Z"),
+                 1795342530LL * HIST_NS_PER_S + 123 * HIST_NS_PER_MS);
+    CHECK_EQ_INT(parse_time_ok("2026-11-22t10:15:30.000000001z"), 1795342530LL * HIST_NS_PER_S + 1);
+    CHECK_EQ_INT(parse_time_ok("2026-11-22T11:15:30+01:00"), 1795342530LL * HIST_NS_PER_S);
+    CHECK_EQ_INT(parse_time_ok("2026-11-22 05:45:30.5-04:30"),
+                 1795342530LL * HIST_NS_PER_S + 500 * HIST_NS_PER_MS);
+    CHECK_EQ_INT(parse_time_ok("2026-11-22"), 1795305600LL * HIST_NS_PER_S);
+    CHECK_EQ_INT(parse_time_ok("2024-02-29T00:00:00Z"), 1709164800LL * HIST_NS_PER_S);
+    CHECK_EQ_INT(parse_time_ok("1969-12-31T23:59:59Z"), -HIST_NS_PER_S);
+    CHECK_EQ_INT(parse_time_ok("1795342530123"), 1795342530123LL * HIST_NS_PER_MS);
+    CHECK_EQ_INT(parse_time_ok("0"), 0);
+    CHECK_EQ_INT(parse_time_ok("now"), 5 * HIST_NS_PER_S);
+    CHECK_EQ_INT(parse_time_ok("now-1s"), 4 * HIST_NS_PER_S);
+    CHECK_EQ_INT(parse_time_ok("now+500ms"), 5 * HIST_NS_PER_S + 500 * HIST_NS_PER_MS);
+
+    static const char *const bad[] = {
+        "",
+        "yesterday",
+        "2026-11-22T10:15:30",             /* no zone */
+        "2026-11-22T10:15Z",               /* no seconds */
+        "2026-13-01T00:00:00Z",            /* month */
+        "2025-02-29T00:00:00Z",            /* not a leap year */
+        "2026-11-22T24:00:00Z",            /* hour */
+        "2026-11-22T10:15:30.Z",           /* empty fraction */
+        "2026-11-22T10:15:30.1234567891Z", /* 10 digits */
+        "2026-11-22T10:15:30+0100",        /* offset without colon */
+        "2026-11-22T10:15:30Zjunk",
+        "-5",
+        "12.5",
+        "99999999999999999999",
+        "now-",
+        "now-1hour",
+        "9999-12-31T23:59:59Z", /* beyond int64 ns */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t ns = 42;
+        char why[256] = "";
+        bool ok = history_time_parse(bad[i], 0, &ns, why, sizeof why);
+        CHECK(!ok);
+        if (ok) fprintf(stderr, "  time '%s' accepted as %lld\n", bad[i], (long long)ns);
+        CHECK(strstr(why, "expected") != NULL);
+        CHECK(strlen(bad[i]) < 8 || strstr(why, bad[i]) == NULL); /* never quotes the input */
+    }
+}
+
+static void test_history_small_parsers(void)
+{
+    int64_t every = 0;
+    uint32_t limit = 0;
+    CHECK(history_every_parse("1h", &every) && every == 3600 * HIST_NS_PER_S);
+    CHECK(history_every_parse("15m", &every) && every == 900 * HIST_NS_PER_S);
+    CHECK(history_every_parse("500ms", &every) && every == 500 * HIST_NS_PER_MS);
+    CHECK(!history_every_parse("0s", &every));
+    CHECK(!history_every_parse("10", &every));
+    CHECK(!history_every_parse(NULL, &every));
+    CHECK(history_limit_parse("1", &limit) && limit == 1);
+    CHECK(history_limit_parse("1000000", &limit) && limit == 1000000);
+    CHECK(!history_limit_parse("0", &limit));
+    CHECK(!history_limit_parse("1000001", &limit));
+    CHECK(!history_limit_parse("-3", &limit));
+    CHECK(!history_limit_parse("12x", &limit));
+    CHECK(!history_limit_parse("", &limit));
+    CHECK_EQ_INT(history_bucket_count(0, 10, 5), 2);
+    CHECK_EQ_INT(history_bucket_count(0, 11, 5), 3);
+    CHECK_EQ_INT(history_bucket_count(-7, 3, 10), 1);
+    CHECK_EQ_INT(history_bucket_count(0, 3600 * HIST_NS_PER_S, HIST_NS_PER_S), 3600);
+    CHECK_STR(history_quality_name(QUALITY_BAD_NO_DATA), "Bad_NoData");
+    CHECK_STR(history_quality_name(QUALITY_GOOD), "Good");
+}
+
+static void test_history_format_double(void)
+{
+    char buf[40];
+    static const double values[] = {
+        21.3, 0.1,  -1e-7, 1.0 / 3.0, 123456789012345678.0, 5e-324, 1.7976931348623157e308,
+        0.0,  -0.0, 100.0};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        history_format_double(values[i], buf, sizeof buf);
+        double back = strtod(buf, NULL);
+        CHECK(memcmp(&back, &values[i], sizeof back) == 0); /* bit-exact round trip */
+    }
+    history_format_double(21.3, buf, sizeof buf);
+    CHECK_STR(buf, "21.3"); /* shortest, not 21.300000000000001 */
+    history_format_double(100.0, buf, sizeof buf);
+    CHECK_STR(buf, "100");
+    history_format_double(NAN, buf, sizeof buf);
+    CHECK_STR(buf, "NaN");
+}
+
+/* Runs fn into a memory stream and returns the text (caller frees). */
+static char *capture_begin(FILE **f, char **text, size_t *len)
+{
+    *text = NULL;
+    *len = 0;
+    *f = open_memstream(text, len);
+    return *text;
+}
+
+static void test_history_strings(void)
+{
+    FILE *f;
+    char *text;
+    size_t len;
+    capture_begin(&f, &text, &len);
+    history_write_json_string(f, "a\"b\\c\n\x01\xC3\xA9\xFF", 10);
+    fclose(f);
+    CHECK_STR(text, "\"a\\\"b\\\\c\\n\\u0001\xC3\xA9\\ufffd\"");
+    json_error_t jerr;
+    json_t *parsed = json_loads(text, JSON_DECODE_ANY, &jerr);
+    CHECK(parsed && json_is_string(parsed));
+    json_decref(parsed);
+    free(text);
+
+    capture_begin(&f, &text, &len);
+    history_write_csv_field(f, "plain", 5);
+    fputc('|', f);
+    history_write_csv_field(f, "a,b", 3);
+    fputc('|', f);
+    history_write_csv_field(f, "say \"hi\"", 8);
+    fputc('|', f);
+    history_write_csv_field(f, "two\nlines", 9);
+    fclose(f);
+    CHECK_STR(text, "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\"");
+    free(text);
+}
+
+static void test_history_raw_output(void)
+{
+    struct hist_columns c;
+    hist_columns_init(&c, VALUE_DOUBLE);
+    struct value v = value_double(21.5);
+    CHECK(hist_columns_push(&c, 1795342530LL * HIST_NS_PER_S, QUALITY_GOOD, &v));
+    v = value_double(NAN);
+    CHECK(hist_columns_push(&c, 1795342531LL * HIST_NS_PER_S + 250 * HIST_NS_PER_MS,
+                            QUALITY_BAD_COMMUNICATION_ERROR, &v));
+    FILE *f;
+    char *text;
+    size_t len;
+    capture_begin(&f, &text, &len);
+    history_write_raw_csv(f, NULL, &c, true);
+    fclose(f);
+    CHECK_STR(text, "time,value,quality\n"
+                    "2026-11-22T10:15:30.000Z,21.5,Good\n"
+                    "2026-11-22T10:15:31.250Z,,Bad_CommunicationError\n");
+    free(text);
+
+    capture_begin(&f, &text, &len);
+    history_write_raw_csv(f, "a/b/c", &c, true);
+    fclose(f);
+    CHECK(strncmp(text, "time,tag,value,quality\n2026-11-22T10:15:30.000Z,a/b/c,21.5,Good\n",
+                  strlen("time,tag,value,quality\n2026-11-22T10:15:30.000Z,a/b/c,21.5,Good\n")) ==
+          0);
+    free(text);
+
+    struct history_meta m = {"a/b/c", VALUE_DOUBLE, "degC", 1795342530LL * HIST_NS_PER_S,
+                             1795342590LL * HIST_NS_PER_S};
+    capture_begin(&f, &text, &len);
+    history_write_raw_json(f, &m, &c, true);
+    fclose(f);
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    CHECK(j != NULL);
+    if (j) {
+        CHECK_STR(json_string_value(json_object_get(j, "tag")), "a/b/c");
+        CHECK_STR(json_string_value(json_object_get(j, "type")), "double");
+        CHECK_STR(json_string_value(json_object_get(j, "unit")), "degC");
+        CHECK_STR(json_string_value(json_object_get(j, "from")), "2026-11-22T10:15:30.000Z");
+        CHECK_EQ_INT(json_integer_value(json_object_get(j, "count")), 2);
+        CHECK(json_is_true(json_object_get(j, "truncated")));
+        json_t *s = json_object_get(j, "samples");
+        CHECK_EQ_INT(json_array_size(s), 2);
+        CHECK_EQ_DBL(json_real_value(json_object_get(json_array_get(s, 0), "v")), 21.5, 0);
+        CHECK_STR(json_string_value(json_object_get(json_array_get(s, 0), "q")), "Good");
+        CHECK(json_is_null(json_object_get(json_array_get(s, 1), "v")));
+        CHECK_STR(json_string_value(json_object_get(json_array_get(s, 1), "t")),
+                  "2026-11-22T10:15:31.250Z");
+    }
+    json_decref(j);
+    free(text);
+    hist_columns_free(&c);
+
+    /* uint64 above INT64_MAX is a string in JSON, a number in CSV; strings escaped. */
+    hist_columns_init(&c, VALUE_UINT64);
+    v = value_uint64(18446744073709551615ull);
+    CHECK(hist_columns_push(&c, 0, QUALITY_GOOD, &v));
+    capture_begin(&f, &text, &len);
+    history_write_raw_json(f, &m, &c, false);
+    fputc('\n', f);
+    history_write_raw_csv(f, NULL, &c, false);
+    fclose(f);
+    CHECK(strstr(text, "\"v\":\"18446744073709551615\"") != NULL);
+    CHECK(strstr(text, "\n1970-01-01T00:00:00.000Z,18446744073709551615,Good\n") != NULL);
+    free(text);
+    hist_columns_free(&c);
+}
+
+static void test_history_bucket_output(void)
+{
+    struct hist_bucket b[2] = {
+        {.start_ns = 0,
+         .count = 3,
+         .good = 2,
+         .uncertain = 1,
+         .value = 2.5,
+         .quality = QUALITY_UNCERTAIN},
+        {.start_ns = 60 * HIST_NS_PER_S, .count = 0, .value = NAN, .quality = QUALITY_BAD_NO_DATA},
+    };
+    FILE *f;
+    char *text;
+    size_t len;
+    capture_begin(&f, &text, &len);
+    history_write_buckets_csv(f, NULL, b, 2, true);
+    fclose(f);
+    CHECK_STR(text, "time,value,count,quality\n"
+                    "1970-01-01T00:00:00.000Z,2.5,3,Uncertain\n"
+                    "1970-01-01T00:01:00.000Z,,0,Bad_NoData\n");
+    free(text);
+
+    struct history_meta m = {"a/b", VALUE_INT64, "", 0, 120 * HIST_NS_PER_S};
+    capture_begin(&f, &text, &len);
+    history_write_buckets_json(f, &m, HIST_AGG_AVG, 60 * HIST_NS_PER_S, b, 2);
+    fclose(f);
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    CHECK(j != NULL);
+    if (j) {
+        CHECK_STR(json_string_value(json_object_get(j, "agg")), "avg");
+        CHECK_EQ_INT(json_integer_value(json_object_get(j, "every_ms")), 60000);
+        json_t *arr = json_object_get(j, "buckets");
+        CHECK_EQ_INT(json_array_size(arr), 2);
+        json_t *b0 = json_array_get(arr, 0), *b1 = json_array_get(arr, 1);
+        CHECK_EQ_DBL(json_real_value(json_object_get(b0, "v")), 2.5, 0);
+        CHECK_EQ_INT(json_integer_value(json_object_get(b0, "count")), 3);
+        CHECK_EQ_INT(json_integer_value(json_object_get(b0, "good")), 2);
+        CHECK_EQ_INT(json_integer_value(json_object_get(b0, "uncertain")), 1);
+        CHECK_EQ_INT(json_integer_value(json_object_get(b0, "bad")), 0);
+        CHECK_STR(json_string_value(json_object_get(b0, "quality")), "Uncertain");
+        CHECK(json_is_null(json_object_get(b1, "v")));
+        CHECK_STR(json_string_value(json_object_get(b1, "quality")), "Bad_NoData");
+    }
+    json_decref(j);
+    free(text);
+}
+
+/* The history routes with no historian: 404 naming why; health and metrics
+ * say disabled. Runs against the main fixture server. */
+static void test_history_disabled(void)
+{
+    json_t *j = get_json("/api/v1/history?tag=acme/plant1/utilities/boiler/b1/temperature", 404);
+    CHECK(strstr(check_error(j, 404), "history is disabled") != NULL);
+    json_decref(j);
+    j = get_json("/api/v1/health", 200);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "history"), "status")),
+              "disabled");
+    json_decref(j);
+    struct response r;
+    CHECK(http_request("GET", "/metrics", &r));
+    CHECK(r.body && strstr(r.body, "\nairlock_history_enabled 0\n") != NULL);
+    response_free(&r);
+}
+
+#define HIST_TAG "acme/plant1/utilities/boiler/b1/temperature"
+#define HIST_T0 1795342500000000000LL /* 2026-11-22T10:15:00Z */
+#define HIST_SAMPLES 60
+
+/* A historian in a temporary directory with HIST_TAG sampled every second
+ * for a minute from HIST_T0: value i * 0.5, Good, except sample 10 (Bad). */
+static struct historian *fixture_historian(char *dir)
+{
+    struct hist_options o;
+    char err[256];
+    hist_options_init(&o);
+    o.dir = dir;
+    struct historian *h = hist_open(&o, err, sizeof err);
+    CHECK(h != NULL);
+    if (!h) {
+        fprintf(stderr, "hist_open: %s\n", err);
+        return NULL;
+    }
+    int64_t id = hist_series(h, HIST_TAG, VALUE_DOUBLE);
+    CHECK(id >= 0);
+    struct hist_sample s[HIST_SAMPLES];
+    for (int i = 0; i < HIST_SAMPLES; i++)
+        s[i] = (struct hist_sample){.series = (uint32_t)id,
+                                    .quality = i == 10 ? QUALITY_BAD_SENSOR_FAILURE : QUALITY_GOOD,
+                                    .ts_ns = HIST_T0 + i * HIST_NS_PER_S,
+                                    .value = value_double(i * 0.5)};
+    size_t accepted = 0;
+    CHECK(hist_append(h, s, HIST_SAMPLES, &accepted));
+    CHECK_EQ_INT(accepted, HIST_SAMPLES);
+    return h;
+}
+
+static void test_history_raw_route(void)
+{
+    json_t *j = get_json(
+        "/api/v1/history?tag=" HIST_TAG "&from=2026-11-22T10:15:00Z&to=2026-11-22T10:16:00Z", 200);
+    CHECK_STR(json_string_value(json_object_get(j, "tag")), HIST_TAG);
+    CHECK_STR(json_string_value(json_object_get(j, "unit")), "degC"); /* from the live tag */
+    CHECK_EQ_INT(json_integer_value(json_object_get(j, "count")), HIST_SAMPLES);
+    CHECK(json_is_false(json_object_get(j, "truncated")));
+    json_t *samples = json_object_get(j, "samples");
+    CHECK_EQ_INT(json_array_size(samples), HIST_SAMPLES);
+    json_t *s3 = json_array_get(samples, 3), *s10 = json_array_get(samples, 10);
+    CHECK_STR(json_string_value(json_object_get(s3, "t")), "2026-11-22T10:15:03.000Z");
+    CHECK_EQ_DBL(json_number_value(json_object_get(s3, "v")), 1.5, 0);
+    CHECK_STR(json_string_value(json_object_get(s3, "q")), "Good");
+    CHECK_STR(json_string_value(json_object_get(s10, "q")), "Bad_SensorFailure");
+    json_decref(j);
+
+    /* Epoch ms, a limit: truncated. */
+    j = get_json("/api/v1/history?tag=" HIST_TAG "&from=1795342500000&to=1795342560000&limit=5",
+                 200);
+    CHECK_EQ_INT(json_integer_value(json_object_get(j, "count")), 5);
+    CHECK(json_is_true(json_object_get(j, "truncated")));
+    json_decref(j);
+
+    /* CSV by format= and by Accept. */
+    struct response r;
+    CHECK(http_request("GET",
+                       "/api/v1/history?tag=" HIST_TAG
+                       "&from=2026-11-22T10:15:00Z&to=2026-11-22T10:15:02Z&format=csv",
+                       &r));
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STR(r.body, "time,value,quality\n2026-11-22T10:15:00.000Z,0,Good\n"
+                      "2026-11-22T10:15:01.000Z,0.5,Good\n");
+    char v[128];
+    CHECK(header(&r, "Content-Type", v, sizeof v) && strncmp(v, "text/csv", 8) == 0);
+    response_free(&r);
+    static const char accept_csv[] =
+        "GET /api/v1/history?tag=" HIST_TAG "&from=2026-11-22T10:15:00Z&to=2026-11-22T10:15:01Z "
+        "HTTP/1.1\r\nHost: test\r\nAccept: text/csv\r\nConnection: close\r\n\r\n";
+    CHECK(http_raw(accept_csv, sizeof accept_csv - 1, &r));
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STR(r.body, "time,value,quality\n2026-11-22T10:15:00.000Z,0,Good\n");
+    response_free(&r);
+}
+
+static void test_history_aggregate_route(void)
+{
+    json_t *j = get_json("/api/v1/history?tag=" HIST_TAG
+                         "&from=2026-11-22T10:15:00Z&to=2026-11-22T10:16:00Z&agg=avg&every=30s",
+                         200);
+    CHECK_STR(json_string_value(json_object_get(j, "agg")), "avg");
+    CHECK_EQ_INT(json_integer_value(json_object_get(j, "every_ms")), 30000);
+    json_t *b = json_object_get(j, "buckets");
+    CHECK_EQ_INT(json_array_size(b), 2);
+    json_t *b0 = json_array_get(b, 0), *b1 = json_array_get(b, 1);
+    /* Bucket 0: samples 0..29 without the Bad one (10): sum 0.5 * (435 - 10) / 29. */
+    CHECK_EQ_INT(json_integer_value(json_object_get(b0, "count")), 29);
+    CHECK_EQ_INT(json_integer_value(json_object_get(b0, "bad")), 1);
+    CHECK_EQ_DBL(json_number_value(json_object_get(b0, "v")), 0.5 * 425.0 / 29.0, 1e-9);
+    CHECK_STR(json_string_value(json_object_get(b0, "quality")), "Uncertain");
+    CHECK_EQ_INT(json_integer_value(json_object_get(b1, "count")), 30);
+    CHECK_EQ_DBL(json_number_value(json_object_get(b1, "v")), 0.5 * (30 + 59) / 2.0, 1e-9);
+    CHECK_STR(json_string_value(json_object_get(b1, "quality")), "Good");
+    CHECK_STR(json_string_value(json_object_get(b1, "t")), "2026-11-22T10:15:30.000Z");
+    json_decref(j);
+
+    j = get_json("/api/v1/history?tag=" HIST_TAG
+                 "&from=2026-11-22T10:15:00Z&to=2026-11-22T10:16:00Z&agg=max",
+                 200); /* no every: one bucket */
+    b = json_object_get(j, "buckets");
+    CHECK_EQ_INT(json_array_size(b), 1);
+    CHECK_EQ_DBL(json_number_value(json_object_get(json_array_get(b, 0), "v")), 29.5, 0);
+    json_decref(j);
+
+    struct response r;
+    CHECK(http_request("GET",
+                       "/api/v1/history?tag=" HIST_TAG "&from=2026-11-22T10:15:00Z"
+                       "&to=2026-11-22T10:15:20Z&agg=count&every=10s&format=csv",
+                       &r));
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STR(r.body, "time,value,count,quality\n2026-11-22T10:15:00.000Z,10,10,Good\n"
+                      "2026-11-22T10:15:10.000Z,9,9,Uncertain\n");
+    response_free(&r);
+}
+
+static void expect_history_error(const char *target, int status, const char *needle)
+{
+    json_t *j = get_json(target, status);
+    const char *m = check_error(j, status);
+    CHECK(strstr(m, needle) != NULL);
+    if (!strstr(m, needle)) fprintf(stderr, "  %s: message '%s' lacks '%s'\n", target, m, needle);
+    json_decref(j);
+}
+
+static void test_history_route_errors(void)
+{
+    expect_history_error("/api/v1/history", 400, "missing query parameter 'tag'");
+    expect_history_error("/api/v1/history?tag=acme/plant1/nothing/here", 404,
+                         "no history for tag acme/plant1/nothing/here");
+    expect_history_error("/api/v1/history?tag=bad%20path", 404, "not a valid tag path");
+    expect_history_error("/api/v1/history?tag=" HIST_TAG "&from=yesterday", 400,
+                         "invalid query parameter 'from': expected an RFC 3339 time");
+    expect_history_error("/api/v1/history?tag=" HIST_TAG "&to=2026-11-22T10:15:00", 400,
+                         "invalid query parameter 'to'");
+    expect_history_error("/api/v1/history?tag=" HIST_TAG
+                         "&from=2026-11-22T10:16:00Z&to=2026-11-22T10:15:00Z",
+                         400, "'to' must be after 'from'");
+    expect_history_error("/api/v1/history?tag=" HIST_TAG "&agg=median", 400,
+                         "invalid query parameter 'agg'");
+    expect_history_error("/api/v1/history?tag=" HIST_TAG "&agg=avg&every=fast", 400,
+                         "invalid query parameter 'every'");
+    expect_history_error("/api/v1/history?tag=" HIST_TAG "&every=1m", 400, "needs 'agg'");
+    expect_history_error("/api/v1/history?tag=" HIST_TAG "&limit=0", 400,
+                         "invalid query parameter 'limit'");
+    expect_history_error("/api/v1/history?tag=" HIST_TAG "&format=xml", 400,
+                         "invalid query parameter 'format'");
+    expect_history_error("/api/v1/history?tag=" HIST_TAG "&from=0&to=now&agg=avg&every=1ms", 400,
+                         "too many buckets");
+    expect_history_error("/api/v1/history/at?tag=" HIST_TAG "&t=1000", 404,
+                         "no value of " HIST_TAG " at that time");
+    expect_history_error("/api/v1/history/at?tag=" HIST_TAG "&interp=cubic", 400,
+                         "invalid query parameter 'interp'");
+}
+
+static void test_history_at_route(void)
+{
+    json_t *j = get_json("/api/v1/history/at?tag=" HIST_TAG "&t=2026-11-22T10:15:03.500Z", 200);
+    CHECK_EQ_DBL(json_number_value(json_object_get(j, "value")), 1.5, 0);
+    CHECK_STR(json_string_value(json_object_get(j, "timestamp")), "2026-11-22T10:15:03.000Z");
+    CHECK_STR(json_string_value(json_object_get(j, "quality")), "Good");
+    CHECK_STR(json_string_value(json_object_get(j, "interp")), "previous");
+    json_decref(j);
+    j = get_json("/api/v1/history/at?tag=" HIST_TAG "&t=2026-11-22T10:15:03.500Z&interp=linear",
+                 200);
+    CHECK_EQ_DBL(json_number_value(json_object_get(j, "value")), 1.75, 1e-12);
+    json_decref(j);
+}
+
+static void test_history_health_and_metrics(void)
+{
+    json_t *j = get_json("/api/v1/health", 200);
+    json_t *h = json_object_get(j, "history");
+    CHECK_STR(json_string_value(json_object_get(h, "status")), "ok");
+    CHECK_EQ_INT(json_integer_value(json_object_get(h, "samples_accepted")), HIST_SAMPLES);
+    CHECK(json_is_null(json_object_get(h, "last_error")));
+    CHECK(json_is_integer(json_object_get(h, "bytes_on_disk")));
+    CHECK(json_is_integer(json_object_get(h, "points_on_disk")));
+    CHECK(json_is_integer(json_object_get(h, "rejected_late")));
+    json_decref(j);
+    struct response r;
+    CHECK(http_request("GET", "/metrics", &r));
+    CHECK(r.body && strstr(r.body, "\nairlock_history_enabled 1\n") != NULL);
+    CHECK(r.body && strstr(r.body, "\nairlock_history_samples_accepted_total 60\n") != NULL);
+    CHECK(r.body && strstr(r.body, "\nairlock_history_degraded 0\n") != NULL);
+    CHECK(r.body &&
+          strstr(r.body, "\nairlock_history_samples_rejected_total{reason=\"late\"} 0\n") != NULL);
+    CHECK(r.body && strstr(r.body, "# TYPE airlock_history_bytes_on_disk gauge\n") != NULL);
+    response_free(&r);
+}
+
+/* A server with a real historian behind it: every history route. */
+static void test_history_routes(struct lvt *lvt)
+{
+    char dir[] = "/tmp/airlock_test_api_hist_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    struct historian *h = fixture_historian(dir);
+    if (h) {
+        struct api_context ctx = {
+            .lvt = lvt, .historian = h, .gateway_name = "hist-gw", .version = "1"};
+        struct api_server *s = start_on_free_port(&ctx);
+        CHECK(s != NULL);
+        if (s) {
+            test_history_raw_route();
+            test_history_aggregate_route();
+            test_history_route_errors();
+            test_history_at_route();
+            test_history_health_and_metrics();
+            api_stop(s);
+        }
+        hist_close(h);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     test_utf8();
@@ -1280,6 +1783,12 @@ int main(void)
     test_text_buffers();
     test_rate_tracker();
     test_value_json();
+    test_history_time_parse();
+    test_history_small_parsers();
+    test_history_format_double();
+    test_history_strings();
+    test_history_raw_output();
+    test_history_bucket_output();
 
     struct lvt *lvt = fixture_lvt();
     struct stats_registry stats;
@@ -1313,11 +1822,13 @@ int main(void)
         test_concurrent_streams(lvt);
         test_hostile();
         test_stream_lifecycle(lvt);
+        test_history_disabled();
         api_stop(s);
     }
     test_stop_with_streams(&ctx);
     test_restart_no_leak(&ctx);
     test_many_tags();
+    test_history_routes(lvt);
 
     boundary_destroy(boundary);
     stats_registry_destroy(&stats);
