@@ -12,6 +12,10 @@ out=bench/results/modbus-$(date -u +%Y%m%dT%H%M%SZ).md
     echo "## 100 devices x 1,000 registers, polled as fast as possible (10 ms interval)"
     echo
     "$build/bench_modbus" "$build/airlock" 100 1000 10 10
+    echo
+    echo "## The same with every value recorded in the historian (batched durability)"
+    echo
+    "$build/bench_modbus" "$build/airlock" 100 1000 10 10 history
 } | tee "$out"
 echo "written to $out"
 

@@ -244,46 +244,6 @@ static void advance_hold(struct hist_agg *a, int64_t t, quality_t q, double v)
     a->hold_uncertain = quality_is_uncertain(q);
 }
 
-/* Adds one sample to bucket s: counts always, value statistics when
- * usable (Welford's update for mean and M2). */
-static void bucket_add_sample(struct hist_summary *s, int64_t t, quality_t q, double v)
-{
-    if (s->count == 0) s->t_min = s->t_max = t;
-    if (t < s->t_min) s->t_min = t;
-    if (t > s->t_max) s->t_max = t;
-    s->count++;
-    if (quality_is_bad(q)) {
-        s->bad++;
-        return;
-    }
-    uint32_t n = s->good + s->uncertain;
-    if (quality_is_good(q))
-        s->good++;
-    else
-        s->uncertain++;
-    if (n == 0) {
-        s->min = s->max = s->sum = s->mean = v;
-        s->m2 = 0.0;
-        s->first = s->last = v;
-        s->t_first = s->t_last = t;
-        return;
-    }
-    s->min = fmin(s->min, v);
-    s->max = fmax(s->max, v);
-    s->sum += v;
-    double delta = v - s->mean;
-    s->mean += delta / (double)(n + 1);
-    s->m2 += delta * (v - s->mean);
-    if (t < s->t_first) {
-        s->first = v;
-        s->t_first = t;
-    }
-    if (t >= s->t_last) {
-        s->last = v;
-        s->t_last = t;
-    }
-}
-
 void hist_agg_add_columns(struct hist_agg *a, const struct hist_columns *c, uint32_t from,
                           uint32_t to)
 {
@@ -296,7 +256,7 @@ void hist_agg_add_columns(struct hist_agg *a, const struct hist_columns *c, uint
         double v = column_as_double(c, i);
         if (weighted) advance_hold(a, t, q, v);
         if (t < a->from) continue;
-        bucket_add_sample(&a->buckets[locate_bucket(a, t)], t, q, v);
+        hist_summary_add(&a->buckets[locate_bucket(a, t)], t, q, v);
     }
 }
 

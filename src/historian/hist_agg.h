@@ -104,7 +104,7 @@ enum hist_interp {
  * bool and string, and where either neighbour is Bad). *q is the worse of the qualities used,
  * *ts the time of the previous sample. False when there is no sample at or
  * before t. */
-bool hist_value_at(const struct hist_columns *c, int64_t t, enum hist_interp mode,
-                   struct value *v, quality_t *q, int64_t *ts);
+bool hist_value_at(const struct hist_columns *c, int64_t t, enum hist_interp mode, struct value *v,
+                   quality_t *q, int64_t *ts);
 
 #endif

@@ -302,8 +302,7 @@ static void summary_empty(struct hist_summary *s)
 }
 
 /* Adds one usable value (Welford's update) at time ts to s, whose usable
- * count before the call is n (already counted in good/uncertain is not
- * assumed: the caller passes it). */
+ * count before the call is n. */
 static void summary_add_usable(struct hist_summary *s, uint32_t n, int64_t ts, double v)
 {
     if (n == 0) {
@@ -329,27 +328,28 @@ static void summary_add_usable(struct hist_summary *s, uint32_t n, int64_t ts, d
     }
 }
 
+void hist_summary_add(struct hist_summary *s, int64_t ts, quality_t q, double v)
+{
+    if (s->count == 0) s->t_min = s->t_max = ts;
+    if (ts < s->t_min) s->t_min = ts;
+    if (ts > s->t_max) s->t_max = ts;
+    s->count++;
+    if (quality_is_bad(q)) {
+        s->bad++;
+        return;
+    }
+    summary_add_usable(s, s->good + s->uncertain, ts, v);
+    if (quality_is_good(q))
+        s->good++;
+    else
+        s->uncertain++;
+}
+
 void hist_summary_of(const struct hist_columns *c, struct hist_summary *out)
 {
     summary_empty(out);
-    if (c->count == 0) return;
-    out->t_min = out->t_max = c->ts[0];
-    for (uint32_t i = 0; i < c->count; i++) {
-        int64_t ts = c->ts[i];
-        quality_t q = c->quality[i];
-        if (ts < out->t_min) out->t_min = ts;
-        if (ts > out->t_max) out->t_max = ts;
-        out->count++;
-        if (quality_is_bad(q)) {
-            out->bad++;
-            continue;
-        }
-        summary_add_usable(out, out->good + out->uncertain, ts, column_double(c, i));
-        if (quality_is_good(q))
-            out->good++;
-        else
-            out->uncertain++;
-    }
+    for (uint32_t i = 0; i < c->count; i++)
+        hist_summary_add(out, c->ts[i], c->quality[i], column_double(c, i));
 }
 
 void hist_summary_merge(struct hist_summary *into, const struct hist_summary *from)

@@ -71,6 +71,9 @@ struct hist_summary {
     int64_t t_first, t_last; /* their times (ties: the first / last in order) */
 };
 
+/* Adds one sample (value as a double, see above) to s. An empty summary
+ * is one from hist_summary_of of no samples. */
+void hist_summary_add(struct hist_summary *s, int64_t ts, quality_t q, double v);
 /* The summary of c (any order). */
 void hist_summary_of(const struct hist_columns *c, struct hist_summary *out);
 /* Combines from into into (either may be empty, count 0). */

@@ -37,7 +37,8 @@ static void set_aside(struct historian *h, const bool *drop, struct hist_seg_ref
 /* Puts segments set aside back (after a failed manifest write). */
 static void put_back(struct historian *h, struct hist_seg_ref *side, size_t side_count)
 {
-    for (size_t i = 0; i < side_count; i++) h->segs[h->seg_count++] = side[i];
+    for (size_t i = 0; i < side_count; i++)
+        h->segs[h->seg_count++] = side[i];
 }
 
 static void close_and_unlink(struct historian *h, struct hist_seg_ref *side, size_t side_count)
@@ -75,8 +76,7 @@ static bool find_partition(struct historian *h, bool full, int64_t now_ns,
             if (h->segs[k].partition_start_ns == r->partition_start_ns &&
                 strcmp(h->segs[k].group, r->group) == 0)
                 n++;
-        bool closed =
-            r->partition_start_ns + h->opt.partition_ns + h->opt.late_window_ns <= now_ns;
+        bool closed = r->partition_start_ns + h->opt.partition_ns + h->opt.late_window_ns <= now_ns;
         bool take_newest = false;
         if (n < 2) continue;
         if (!full && !closed) {

@@ -16,9 +16,9 @@
 
 struct source {
     int64_t t_min, t_max;
-    size_t seg;                      /* index into h->segs; unused for heads */
-    const struct hist_seg_entry *e;  /* NULL: the heads */
-    size_t order;                    /* arrival order: segment order, then heads */
+    size_t seg;                     /* index into h->segs; unused for heads */
+    const struct hist_seg_entry *e; /* NULL: the heads */
+    size_t order;                   /* arrival order: segment order, then heads */
 };
 
 struct sources {
@@ -144,10 +144,16 @@ static void keep_range(struct hist_columns *c, uint32_t from, int64_t lo, int64_
             c->ts[w] = c->ts[i];
             c->quality[w] = c->quality[i];
             switch (c->type) {
-            case VALUE_DOUBLE: c->f64[w] = c->f64[i]; break;
+            case VALUE_DOUBLE:
+                c->f64[w] = c->f64[i];
+                break;
             case VALUE_INT64:
-            case VALUE_UINT64: c->i64[w] = c->i64[i]; break;
-            case VALUE_BOOL: c->b[w] = c->b[i]; break;
+            case VALUE_UINT64:
+                c->i64[w] = c->i64[i];
+                break;
+            case VALUE_BOOL:
+                c->b[w] = c->b[i];
+                break;
             case VALUE_STRING:
                 c->str[w] = c->str[i];
                 c->str_len[w] = c->str_len[i];
@@ -193,7 +199,8 @@ static bool load_cluster(struct historian *h, struct sources *s, size_t a, size_
     const struct source *one[1];
     const struct source **by_order = b - a == 1 ? one : hist_malloc((b - a) * sizeof *by_order);
     if (!by_order) return false;
-    for (size_t i = a; i < b; i++) by_order[i - a] = &s->v[i];
+    for (size_t i = a; i < b; i++)
+        by_order[i - a] = &s->v[i];
     if (b - a > 1) qsort(by_order, b - a, sizeof *by_order, compare_order);
     bool ok = true;
     for (size_t i = 0; ok && i < b - a; i++) {

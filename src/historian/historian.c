@@ -83,7 +83,7 @@ void hist_options_init(struct hist_options *o)
     o->chunk_span_ns = 3600 * HIST_NS_PER_S;
     o->chunk_max_samples = 8192;
     o->checkpoint_interval_ms = 60000;
-    o->head_max_bytes = 64u << 20;
+    o->head_max_bytes = 32u << 20;
 }
 
 /* ---- segment list ---- */
@@ -107,7 +107,8 @@ bool hist_segs_add(struct historian *h, struct hist_segment *seg, const char *gr
     r->bytes = hist_seg_bytes(seg);
     size_t n = hist_seg_entry_count(seg);
     const struct hist_seg_entry *e = hist_seg_entries(seg);
-    for (size_t i = 0; i < n; i++) r->points += e[i].chunk.summary.count;
+    for (size_t i = 0; i < n; i++)
+        r->points += e[i].chunk.summary.count;
     if (segno >= h->next_segno) h->next_segno = segno + 1;
     return true;
 }
@@ -393,7 +394,8 @@ void hist_list_series(struct historian *h, const char *prefix,
 {
     size_t plen = prefix ? strlen(prefix) : 0;
     pthread_mutex_lock(&h->lock);
-    struct hist_series_info *list = hist_calloc(h->series_count ? h->series_count : 1, sizeof *list);
+    struct hist_series_info *list =
+        hist_calloc(h->series_count ? h->series_count : 1, sizeof *list);
     size_t n = 0;
     for (uint32_t i = 0; list && i < h->series_count; i++) {
         const struct hist_series *s = &h->series[i];
@@ -428,6 +430,8 @@ static bool ensure_scratch(struct historian *h, size_t n)
 static bool flush_log(struct historian *h, bool sync)
 {
     int e = 0;
+    /* Series before the samples that name them. */
+    if (sync && !hist_catalog_sync(h)) return false;
     size_t pending = hist_wal_pending_bytes(h->wal);
     if (!hist_wal_flush(h->wal, sync, &e)) {
         h->stats.log_bytes += pending - hist_wal_pending_bytes(h->wal);
@@ -610,7 +614,8 @@ static bool write_flushing(struct historian *h, struct checkpoint *cp, char *err
         while (start < c->count) {
             int64_t partition = hist_align(c->ts[start], h->opt.partition_ns);
             uint32_t end = start + 1;
-            while (end < c->count && c->ts[end] < partition + h->opt.partition_ns) end++;
+            while (end < c->count && c->ts[end] < partition + h->opt.partition_ns)
+                end++;
             struct pending_segment *p = writer_for(h, cp, se->group, partition, err, err_len);
             if (!p || !hist_write_chunks(h, p->w, id, c, start, end, err, err_len)) return false;
             start = end;
@@ -696,6 +701,11 @@ bool hist_checkpoint(struct historian *h)
     pthread_mutex_lock(&h->lock);
     uint64_t upto = 0;
     bool has_data = any_head_data(h);
+    if (has_data && !hist_catalog_sync(h)) {
+        pthread_mutex_unlock(&h->lock);
+        pthread_mutex_unlock(&h->checkpoint_lock);
+        return false;
+    }
     if (!has_data || !take_heads(h, &upto)) {
         pthread_mutex_unlock(&h->lock);
         pthread_mutex_unlock(&h->checkpoint_lock);
@@ -731,21 +741,29 @@ bool hist_checkpoint(struct historian *h)
     for (size_t i = 0; ok && i < cp.count; i++) {
         ok = hist_segs_add(h, opened[i], h->groups[cp.segs[i].group].name, cp.segs[i].partition,
                            cp.segs[i].segno);
-        if (ok) opened[i] = NULL;
-        else snprintf(err, sizeof err, "out of memory in a checkpoint");
+        if (ok)
+            opened[i] = NULL;
+        else
+            snprintf(err, sizeof err, "out of memory in a checkpoint");
     }
     if (ok) {
         h->wal_upto = upto;
         ok = hist_manifest_write(h, err, sizeof err);
     }
     if (!ok) {
-        while (h->seg_count > old_count) hist_segs_remove(h, h->seg_count - 1);
+        while (h->seg_count > old_count)
+            hist_segs_remove(h, h->seg_count - 1);
         h->wal_upto = old_upto;
         restore_heads(h);
         hist_set_error(h, true, "checkpoint failed: %s", err);
     } else {
-        for (uint32_t id = 0; id < h->series_count; id++)
-            hist_columns_clear(&h->series[id].flushing);
+        /* Their arrays are given back rather than kept for the next
+         * checkpoint: memory then holds one generation of heads, not two. */
+        for (uint32_t id = 0; id < h->series_count; id++) {
+            struct hist_series *se = &h->series[id];
+            hist_columns_free(&se->flushing);
+            hist_columns_init(&se->flushing, se->type);
+        }
         h->stats.checkpoints++;
         clear_degraded(h);
     }

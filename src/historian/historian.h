@@ -55,7 +55,7 @@ struct hist_options {
     int64_t chunk_span_ns;           /* no chunk crosses a multiple of this; default 1 h */
     uint32_t chunk_max_samples;      /* default 8192 */
     uint32_t checkpoint_interval_ms; /* heads to segments at least this often; default 60000 */
-    uint64_t head_max_bytes;         /* ...or when the heads hold more than this; default 64 MiB */
+    uint64_t head_max_bytes;         /* ...or when the heads hold more than this; default 32 MiB */
     const struct hist_retention_group *groups; /* NULL: one group "default", no limits */
     size_t group_count;
     const struct hist_io *io; /* NULL: the real file system */
@@ -166,22 +166,22 @@ struct hist_stats {
     uint64_t samples_rejected_other; /* unknown series, wrong type */
     uint64_t head_samples;           /* in memory, not yet in segments */
     uint64_t head_bytes;
-    uint64_t log_bytes;              /* written to the log since start */
-    uint64_t log_bytes_pending;      /* accepted but not yet written (degraded) */
+    uint64_t log_bytes;         /* written to the log since start */
+    uint64_t log_bytes_pending; /* accepted but not yet written (degraded) */
     uint64_t fsyncs;
     uint64_t checkpoints;
     uint64_t compactions;
     uint64_t partitions_deleted;
     uint64_t segments;
     uint64_t chunks;
-    uint64_t points_on_disk;   /* samples in segments */
-    uint64_t bytes_on_disk;    /* segments + log + manifest + series catalogue */
-    uint64_t corrupt_chunks;   /* found by reads or recovery */
+    uint64_t points_on_disk;                  /* samples in segments */
+    uint64_t bytes_on_disk;                   /* segments + log + manifest + series catalogue */
+    uint64_t corrupt_chunks;                  /* found by reads or recovery */
     uint64_t log_records_dropped_at_recovery; /* torn tail records */
     uint32_t series;
-    bool degraded;            /* the last write or fsync failed */
-    char last_error[256];     /* what and where, "" when none */
-    int64_t last_error_ns;    /* when, UTC */
+    bool degraded;         /* the last write or fsync failed */
+    char last_error[256];  /* what and where, "" when none */
+    int64_t last_error_ns; /* when, UTC */
 };
 void hist_get_stats(struct historian *h, struct hist_stats *out);
 

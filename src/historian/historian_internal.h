@@ -28,9 +28,9 @@ struct hist_series {
     const char *path; /* in the catalogue's pool */
     uint32_t group;   /* index into h->groups */
     bool has_newest;
-    int64_t newest_ts;             /* newest sample seen: the late window counts from it */
-    struct hist_columns head;      /* accepted since the last checkpoint began, arrival order */
-    struct hist_columns flushing;  /* being written by a checkpoint (count 0 otherwise) */
+    int64_t newest_ts;            /* newest sample seen: the late window counts from it */
+    struct hist_columns head;     /* accepted since the last checkpoint began, arrival order */
+    struct hist_columns flushing; /* being written by a checkpoint (count 0 otherwise) */
 };
 
 struct hist_group {
@@ -67,6 +67,7 @@ struct historian {
     uint32_t path_slots;
     struct strpool paths;
     int catalog_fd;
+    bool catalog_dirty; /* series written but not yet fsync'd */
 
     struct hist_group *groups;
     size_t group_count;
@@ -82,7 +83,7 @@ struct historian {
     struct hist_sample *scratch; /* accepted samples of one append */
     size_t scratch_capacity;
     int64_t last_fsync_ms, last_checkpoint_ms, last_compact_ms, last_retention_ms;
-    bool checkpointing; /* a checkpoint is between taking the heads and publishing */
+    bool checkpointing;              /* a checkpoint is between taking the heads and publishing */
     pthread_mutex_t checkpoint_lock; /* one checkpoint / compaction / retention at a time */
 
     struct hist_stats stats; /* (lock) */
@@ -110,6 +111,9 @@ struct hist_series *hist_catalog_find(struct historian *h, const char *path);
 /* Creates a series (lock held); NULL with the error recorded. */
 struct hist_series *hist_catalog_create(struct historian *h, const char *path,
                                         enum value_type type);
+/* fsyncs the catalogue if series were added since the last time (lock
+ * held). False with the error recorded. */
+bool hist_catalog_sync(struct historian *h);
 /* The retention group of a path (longest matching prefix). */
 uint32_t hist_group_of(const struct historian *h, const char *path);
 
