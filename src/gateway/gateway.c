@@ -56,47 +56,63 @@ struct gateway {
     char *name;
 };
 
-/* Converts batch b to historian samples and appends them (one call per
- * batch). A failed append leaves the samples in the historian's memory and
- * shows as degraded in its stats; the gateway carries on. */
-static void record_history(struct history_side *hs, const struct sample_batch *b)
+/* Converts batches b[0..n) to historian samples and appends them in one
+ * call: under strict durability that is one fsync for all of them (group
+ * commit), so the consumer keeps up with many devices. A failed append
+ * leaves the samples in the historian's memory and shows as degraded in its
+ * stats; the gateway carries on. */
+static void record_history(struct history_side *hs, struct sample_batch *const *b, size_t n)
 {
-    if (!hs->store || b->count == 0) return;
-    if (b->count > hs->scratch_cap) {
-        struct hist_sample *grown = realloc(hs->scratch, b->count * sizeof *grown);
+    if (!hs->store) return;
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++)
+        total += b[k]->count;
+    if (total == 0) return;
+    if (total > hs->scratch_cap) {
+        struct hist_sample *grown = realloc(hs->scratch, total * sizeof *grown);
         if (!grown) {
-            log_warn("history", "out of memory: samples not recorded", "count=%u", b->count);
+            log_warn("history", "out of memory: samples not recorded", "count=%zu", total);
             return;
         }
         hs->scratch = grown;
-        hs->scratch_cap = b->count;
+        hs->scratch_cap = total;
     }
-    size_t n = 0;
+    size_t m = 0;
     pthread_mutex_lock(&hs->map_lock);
-    for (uint32_t i = 0; i < b->count; i++) {
-        const struct sample *smp = &b->samples[i];
-        if (smp->tag_id >= hs->tag_count || hs->series_of[smp->tag_id] < 0) continue;
-        hs->scratch[n++] = (struct hist_sample){.series = (uint32_t)hs->series_of[smp->tag_id],
-                                                .quality = smp->quality,
-                                                .ts_ns = smp->ts_ns,
-                                                .value = smp->value};
-    }
+    for (size_t k = 0; k < n; k++)
+        for (uint32_t i = 0; i < b[k]->count; i++) {
+            const struct sample *smp = &b[k]->samples[i];
+            if (smp->tag_id >= hs->tag_count || hs->series_of[smp->tag_id] < 0) continue;
+            hs->scratch[m++] = (struct hist_sample){.series = (uint32_t)hs->series_of[smp->tag_id],
+                                                    .quality = smp->quality,
+                                                    .ts_ns = smp->ts_ns,
+                                                    .value = smp->value};
+        }
     pthread_mutex_unlock(&hs->map_lock);
-    if (n > 0) hist_append(hs->store, hs->scratch, n, NULL);
+    if (m > 0) hist_append(hs->store, hs->scratch, m, NULL);
 }
+
+/* Batches taken from the boundary at once (those already waiting). */
+#define CONSUME_MAX_BATCHES 256
 
 static void *consume_boundary(void *arg)
 {
     struct gateway *g = arg;
+    struct sample_batch *taken[CONSUME_MAX_BATCHES];
     for (;;) {
         struct sample_batch *b = boundary_receive(g->boundary, 100);
-        if (b) {
-            lvt_apply_batch(g->lvt, b);
-            record_history(&g->hist, b);
-            sample_batch_free(b);
-        } else if (atomic_load(&g->consumer_stop)) {
-            return NULL;
+        if (!b) {
+            if (atomic_load(&g->consumer_stop)) return NULL;
+            continue;
         }
+        size_t n = 0;
+        do {
+            lvt_apply_batch(g->lvt, b);
+            taken[n++] = b;
+        } while (n < CONSUME_MAX_BATCHES && (b = boundary_receive(g->boundary, 0)));
+        record_history(&g->hist, taken, n);
+        for (size_t i = 0; i < n; i++)
+            sample_batch_free(taken[i]);
     }
 }
 
