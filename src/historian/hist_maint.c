@@ -12,11 +12,16 @@
 
 /* Compaction merges at most this many segments at once. */
 #define COMPACT_MAX_SEGMENTS 64
-/* In the background, a partition still written to is compacted once it has
- * this many segments, and only its newest ones (size-tiered: each sample is
- * rewritten a few times, not at every checkpoint); a closed partition
- * (past its end plus the late window) is merged whole. */
-#define COMPACT_OPEN_SEGMENTS 16
+/* In the background, a partition still written to is compacted by size
+ * tiers: segments fall in tiers by size (each tier COMPACT_TIER_RATIO times
+ * the one below, from COMPACT_TIER_BASE_BYTES), and a tier is merged once it
+ * holds COMPACT_OPEN_SEGMENTS segments. The result lands in a higher tier,
+ * so a sample is rewritten about log_8(partition size / first segment
+ * size) times, never at every checkpoint. A closed partition (past its end
+ * plus the late window) is merged whole, once. */
+#define COMPACT_OPEN_SEGMENTS 8
+#define COMPACT_TIER_RATIO 4
+#define COMPACT_TIER_BASE_BYTES (256u * 1024u)
 
 /* Moves the segments marked in drop (by index) out of h->segs into side,
  * keeping them open. */
@@ -62,10 +67,36 @@ struct partition_set {
     size_t count;
 };
 
+static unsigned size_tier(uint64_t bytes)
+{
+    unsigned tier = 0;
+    for (uint64_t limit = COMPACT_TIER_BASE_BYTES; bytes >= limit && tier < 30;
+         limit *= COMPACT_TIER_RATIO)
+        tier++;
+    return tier;
+}
+
+static bool same_partition(const struct hist_seg_ref *a, const struct hist_seg_ref *b)
+{
+    return a->partition_start_ns == b->partition_start_ns && strcmp(a->group, b->group) == 0;
+}
+
+/* Sorts set->idx by segment number (arrival order). */
+static void sort_by_segno(const struct historian *h, struct partition_set *set)
+{
+    for (size_t a = 1; a < set->count; a++)
+        for (size_t b = a; b > 0 && h->segs[set->idx[b]].segno < h->segs[set->idx[b - 1]].segno;
+             b--) {
+            size_t t = set->idx[b];
+            set->idx[b] = set->idx[b - 1];
+            set->idx[b - 1] = t;
+        }
+}
+
 /* Finds a partition to compact (segs_lock held): with full, any with two
  * segments or more, merged whole (at most COMPACT_MAX_SEGMENTS, oldest
- * first); else closed partitions whole and open ones by their newest
- * COMPACT_OPEN_SEGMENTS once they have that many. */
+ * first); else closed partitions whole and, in open ones, a size tier
+ * holding COMPACT_OPEN_SEGMENTS segments. */
 static bool find_partition(struct historian *h, bool full, int64_t now_ns,
                            struct partition_set *set)
 {
@@ -73,36 +104,24 @@ static bool find_partition(struct historian *h, bool full, int64_t now_ns,
         const struct hist_seg_ref *r = &h->segs[i];
         size_t n = 0;
         for (size_t k = 0; k < h->seg_count; k++)
-            if (h->segs[k].partition_start_ns == r->partition_start_ns &&
-                strcmp(h->segs[k].group, r->group) == 0)
-                n++;
-        bool closed = r->partition_start_ns + h->opt.partition_ns + h->opt.late_window_ns <= now_ns;
-        bool take_newest = false;
+            n += same_partition(&h->segs[k], r);
         if (n < 2) continue;
-        if (!full && !closed) {
-            if (n < COMPACT_OPEN_SEGMENTS) continue;
-            take_newest = true;
+        bool closed = r->partition_start_ns + h->opt.partition_ns + h->opt.late_window_ns <= now_ns;
+        bool by_tier = !full && !closed;
+        unsigned tier = size_tier(r->bytes);
+        if (by_tier) {
+            size_t in_tier = 0;
+            for (size_t k = 0; k < h->seg_count; k++)
+                in_tier += same_partition(&h->segs[k], r) && size_tier(h->segs[k].bytes) == tier;
+            if (in_tier < COMPACT_OPEN_SEGMENTS) continue;
         }
         set->idx = hist_malloc(n * sizeof *set->idx);
         if (!set->idx) return false;
         set->count = 0;
         for (size_t k = 0; k < h->seg_count; k++)
-            if (h->segs[k].partition_start_ns == r->partition_start_ns &&
-                strcmp(h->segs[k].group, r->group) == 0)
+            if (same_partition(&h->segs[k], r) && (!by_tier || size_tier(h->segs[k].bytes) == tier))
                 set->idx[set->count++] = k;
-        /* segment order = segno order */
-        for (size_t a = 1; a < set->count; a++)
-            for (size_t b = a; b > 0 && h->segs[set->idx[b]].segno < h->segs[set->idx[b - 1]].segno;
-                 b--) {
-                size_t t = set->idx[b];
-                set->idx[b] = set->idx[b - 1];
-                set->idx[b - 1] = t;
-            }
-        if (take_newest) {
-            memmove(set->idx, set->idx + set->count - COMPACT_OPEN_SEGMENTS,
-                    COMPACT_OPEN_SEGMENTS * sizeof *set->idx);
-            set->count = COMPACT_OPEN_SEGMENTS;
-        }
+        sort_by_segno(h, set);
         if (set->count > COMPACT_MAX_SEGMENTS) set->count = COMPACT_MAX_SEGMENTS;
         return true;
     }

@@ -1231,6 +1231,64 @@ out:
     remove_tree(dir);
 }
 
+/* Background compaction of the partition still being written: many small
+ * checkpoints (hist_maintain, as the background thread runs it) are merged
+ * by size tiers, so the number of segments stays small, a merged segment is
+ * not rewritten at every later checkpoint, and every sample reads back. */
+static void test_background_compaction(void)
+{
+    char dir[64];
+    make_temp_dir(dir, sizeof dir);
+    struct hist_options o;
+    hist_options_init(&o);
+    o.dir = dir;
+    o.checkpoint_interval_ms = 1; /* every hist_maintain call checkpoints and compacts */
+    char err[256];
+    struct historian *h = hist_open(&o, err, sizeof err);
+    CHECK(h != NULL);
+    if (!h) return;
+    int64_t id = hist_series(h, "acme/site/area/line/tiered", VALUE_DOUBLE);
+    CHECK(id >= 0);
+    int64_t now = (int64_t)time(NULL) * 1000000000LL; /* an open partition */
+    const int rounds = 200, per_round = 20;
+    uint64_t most_segments = 0;
+    for (int r = 0; r < rounds; r++) {
+        struct hist_sample s[20];
+        for (int i = 0; i < per_round; i++)
+            s[i] = (struct hist_sample){.series = (uint32_t)id,
+                                        .ts_ns = now + (int64_t)(r * per_round + i) * 1000000LL,
+                                        .value = value_double(r * per_round + i)};
+        CHECK(hist_append(h, s, per_round, NULL));
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
+        hist_maintain(h);
+        struct hist_stats st;
+        hist_get_stats(h, &st);
+        if (st.segments > most_segments) most_segments = st.segments;
+    }
+    struct hist_stats st;
+    hist_get_stats(h, &st);
+    CHECK(st.checkpoints >= (uint64_t)rounds / 2);
+    CHECK(st.compactions > 0);
+    /* Tiers of at most 8 segments: far fewer than one per checkpoint. */
+    CHECK(most_segments < 2 * 8 + 2);
+    /* Not rewritten at every checkpoint: fewer merges than checkpoints / 4. */
+    CHECK(st.compactions < st.checkpoints / 4);
+    struct hist_columns c;
+    hist_columns_init(&c, VALUE_DOUBLE);
+    char why[256];
+    CHECK(hist_read_raw(h, (uint32_t)id, now, now + HIST_NS_PER_S * 10, 0, &c, NULL, why,
+                        sizeof why));
+    CHECK_EQ_INT(c.count, rounds * per_round);
+    bool exact = c.count == (uint32_t)(rounds * per_round);
+    for (uint32_t i = 0; exact && i < c.count; i++)
+        exact = c.ts[i] == now + (int64_t)i * 1000000LL && c.f64[i] == (double)i;
+    CHECK(exact);
+    hist_columns_free(&c);
+    hist_close(h);
+    remove_tree(dir);
+}
+
 int main(void)
 {
     uint64_t seed = choose_seed();
@@ -1239,6 +1297,7 @@ int main(void)
     test_round_trip();
     test_series_and_types();
     test_retention();
+    test_background_compaction();
     test_alloc_failures();
     int rc = test_summary();
     if (rc) printf("test_historian: failed with seed %" PRIu64 "\n", seed);
