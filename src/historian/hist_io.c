@@ -5,8 +5,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -234,6 +238,14 @@ struct armed_failure {
     _Atomic int error;
 };
 
+/* A file opened for writing, for the power-loss simulation: what of it has
+ * been fsync'd. Closed files stay (fd -1), found again by path. */
+struct tracked_file {
+    int fd;
+    off_t synced; /* bytes known to be on disk */
+    char path[PATH_MAX];
+};
+
 struct hist_io_faults {
     struct hist_io io; /* ctx points back here */
     const struct hist_io *inner;
@@ -241,7 +253,11 @@ struct hist_io_faults {
     struct armed_failure armed[HIST_IO_OP_COUNT];
     _Atomic uint32_t short_write_at; /* absolute write number; 0 = none */
     _Atomic uint32_t crash_after;    /* absolute write number; 0 = none */
+    _Atomic uint32_t power_cut_at;   /* absolute write number; 0 = none */
     _Atomic bool crashed;
+    pthread_mutex_t files_lock;
+    struct tracked_file *files;
+    size_t file_count, file_capacity;
 };
 
 static struct hist_io_faults *faults_of(const struct hist_io *io)
@@ -277,11 +293,82 @@ static bool faults_crashed(struct hist_io_faults *f, int *err)
     return true;
 }
 
+/* ---- power-loss bookkeeping (files_lock held) ---- */
+
+static struct tracked_file *tracked_by_fd(struct hist_io_faults *f, int fd)
+{
+    for (size_t i = 0; i < f->file_count; i++)
+        if (f->files[i].fd == fd) return &f->files[i];
+    return NULL;
+}
+
+static void untrack_path(struct hist_io_faults *f, const char *path)
+{
+    for (size_t i = 0; i < f->file_count;)
+        if (strcmp(f->files[i].path, path) == 0 && f->files[i].fd < 0)
+            f->files[i] = f->files[--f->file_count];
+        else
+            i++;
+}
+
+/* Starts tracking fd (opened for writing at path); synced is what the file
+ * held when opened (a file opened is taken as on disk until written). */
+static void track(struct hist_io_faults *f, int fd, const char *path, off_t synced)
+{
+    pthread_mutex_lock(&f->files_lock);
+    untrack_path(f, path);
+    if (f->file_count == f->file_capacity) {
+        size_t cap = f->file_capacity ? f->file_capacity * 2 : 32;
+        struct tracked_file *grown = realloc(f->files, cap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&f->files_lock);
+            return; /* test-only bookkeeping: untracked files are simply not cut */
+        }
+        f->files = grown;
+        f->file_capacity = cap;
+    }
+    struct tracked_file *t = &f->files[f->file_count++];
+    t->fd = fd;
+    t->synced = synced;
+    snprintf(t->path, sizeof t->path, "%s", path);
+    pthread_mutex_unlock(&f->files_lock);
+}
+
+/* The power goes out: every tracked file loses what was not fsync'd (is
+ * cut back to its synced size), and from now on every call fails with EIO.
+ * Directory changes (creates, renames, unlinks) are kept: the model is a
+ * file system that journals metadata but not data. */
+static void power_cut(struct hist_io_faults *f)
+{
+    pthread_mutex_lock(&f->files_lock);
+    for (size_t i = 0; i < f->file_count; i++) {
+        struct tracked_file *t = &f->files[i];
+        int e;
+        if (t->fd >= 0) {
+            f->inner->ftruncate(f->inner, t->fd, t->synced, &e);
+        } else {
+            int fd = f->inner->open(f->inner, t->path, O_WRONLY, 0, &e);
+            if (fd >= 0) {
+                f->inner->ftruncate(f->inner, fd, t->synced, &e);
+                f->inner->close(f->inner, fd, &e);
+            }
+        }
+    }
+    atomic_store(&f->crashed, true);
+    pthread_mutex_unlock(&f->files_lock);
+}
+
 static int faults_open(const struct hist_io *io, const char *path, int flags, int mode, int *err)
 {
     struct hist_io_faults *f = faults_of(io);
     if (faults_count_call(f, HIST_IO_OPEN, err, NULL)) return -1;
-    return f->inner->open(f->inner, path, flags, mode, err);
+    int fd = f->inner->open(f->inner, path, flags, mode, err);
+    if (fd >= 0 && (flags & (O_WRONLY | O_RDWR))) {
+        int e;
+        off_t size = f->inner->size(f->inner, fd, &e);
+        track(f, fd, path, size > 0 ? size : 0);
+    }
+    return fd;
 }
 
 static ssize_t faults_write(const struct hist_io *io, int fd, const void *buf, size_t n, int *err)
@@ -289,6 +376,12 @@ static ssize_t faults_write(const struct hist_io *io, int fd, const void *buf, s
     struct hist_io_faults *f = faults_of(io);
     uint32_t call = 0;
     if (faults_count_call(f, HIST_IO_WRITE, err, &call)) return -1;
+    uint32_t cut_at = atomic_load(&f->power_cut_at);
+    if (cut_at != 0 && call >= cut_at) {
+        power_cut(f);
+        *err = EIO;
+        return -1;
+    }
     size_t to_write = n;
     uint32_t short_at = atomic_load(&f->short_write_at);
     if (short_at != 0 && call == short_at) {
@@ -314,14 +407,30 @@ static int faults_fsync(const struct hist_io *io, int fd, int *err)
 {
     struct hist_io_faults *f = faults_of(io);
     if (faults_count_call(f, HIST_IO_FSYNC, err, NULL)) return -1;
-    return f->inner->fsync(f->inner, fd, err);
+    int r = f->inner->fsync(f->inner, fd, err);
+    if (r == 0) {
+        int e;
+        off_t size = f->inner->size(f->inner, fd, &e);
+        pthread_mutex_lock(&f->files_lock);
+        struct tracked_file *t = tracked_by_fd(f, fd);
+        if (t && size >= 0) t->synced = size;
+        pthread_mutex_unlock(&f->files_lock);
+    }
+    return r;
 }
 
 static int faults_ftruncate(const struct hist_io *io, int fd, off_t len, int *err)
 {
     struct hist_io_faults *f = faults_of(io);
     if (faults_count_call(f, HIST_IO_FTRUNCATE, err, NULL)) return -1;
-    return f->inner->ftruncate(f->inner, fd, len, err);
+    int r = f->inner->ftruncate(f->inner, fd, len, err);
+    if (r == 0) {
+        pthread_mutex_lock(&f->files_lock);
+        struct tracked_file *t = tracked_by_fd(f, fd);
+        if (t && len < t->synced) t->synced = len;
+        pthread_mutex_unlock(&f->files_lock);
+    }
+    return r;
 }
 
 /* After a crash the descriptor is still released (so tests do not leak
@@ -329,6 +438,10 @@ static int faults_ftruncate(const struct hist_io *io, int fd, off_t len, int *er
 static int faults_close(const struct hist_io *io, int fd, int *err)
 {
     struct hist_io_faults *f = faults_of(io);
+    pthread_mutex_lock(&f->files_lock);
+    struct tracked_file *t = tracked_by_fd(f, fd);
+    if (t) t->fd = -1;
+    pthread_mutex_unlock(&f->files_lock);
     int inner_err = 0;
     int r = f->inner->close(f->inner, fd, &inner_err);
     if (faults_crashed(f, err)) return -1;
@@ -340,14 +453,29 @@ static int faults_rename(const struct hist_io *io, const char *from, const char 
 {
     struct hist_io_faults *f = faults_of(io);
     if (faults_count_call(f, HIST_IO_RENAME, err, NULL)) return -1;
-    return f->inner->rename(f->inner, from, to, err);
+    int r = f->inner->rename(f->inner, from, to, err);
+    if (r == 0) {
+        pthread_mutex_lock(&f->files_lock);
+        untrack_path(f, to);
+        for (size_t i = 0; i < f->file_count; i++)
+            if (strcmp(f->files[i].path, from) == 0)
+                snprintf(f->files[i].path, sizeof f->files[i].path, "%s", to);
+        pthread_mutex_unlock(&f->files_lock);
+    }
+    return r;
 }
 
 static int faults_unlink(const struct hist_io *io, const char *path, int *err)
 {
     struct hist_io_faults *f = faults_of(io);
     if (faults_count_call(f, HIST_IO_UNLINK, err, NULL)) return -1;
-    return f->inner->unlink(f->inner, path, err);
+    int r = f->inner->unlink(f->inner, path, err);
+    if (r == 0) {
+        pthread_mutex_lock(&f->files_lock);
+        untrack_path(f, path);
+        pthread_mutex_unlock(&f->files_lock);
+    }
+    return r;
 }
 
 static int faults_mkdir(const struct hist_io *io, const char *path, int mode, int *err)
@@ -398,13 +526,27 @@ struct hist_io_faults *hist_io_faults_new(const struct hist_io *inner)
     }
     atomic_init(&f->short_write_at, 0);
     atomic_init(&f->crash_after, 0);
+    atomic_init(&f->power_cut_at, 0);
     atomic_init(&f->crashed, false);
+    pthread_mutex_init(&f->files_lock, NULL);
     return f;
 }
 
 void hist_io_faults_free(struct hist_io_faults *f)
 {
+    if (!f) return;
+    free(f->files);
+    pthread_mutex_destroy(&f->files_lock);
     hist_free(f);
+}
+
+void hist_io_faults_power_cut_after_writes(struct hist_io_faults *f, uint32_t nth)
+{
+    if (nth == 0) {
+        power_cut(f);
+        return;
+    }
+    atomic_store(&f->power_cut_at, atomic_load(&f->calls[HIST_IO_WRITE]) + nth);
 }
 
 const struct hist_io *hist_io_faults_io(struct hist_io_faults *f)
@@ -445,6 +587,7 @@ void hist_io_faults_disarm(struct hist_io_faults *f)
         atomic_store(&f->armed[op].fail_first, 0);
     atomic_store(&f->short_write_at, 0);
     atomic_store(&f->crash_after, 0);
+    atomic_store(&f->power_cut_at, 0);
     atomic_store(&f->crashed, false);
 }
 

@@ -73,6 +73,12 @@ void hist_io_faults_arm(struct hist_io_faults *f, enum hist_io_op op, uint32_t f
 void hist_io_faults_short_write(struct hist_io_faults *f, uint32_t nth);
 /* After the nth write from now, every call fails with EIO. */
 void hist_io_faults_crash_after_writes(struct hist_io_faults *f, uint32_t nth);
+/* Simulated power loss: at the nth write from now (or at once when nth is
+ * 0) every file written through the wrapper is cut back to what was last
+ * fsync'd (files never fsync'd lose everything written), the write and
+ * every later call fail with EIO. Creates, renames and unlinks are kept (a
+ * file system that journals metadata, not data). */
+void hist_io_faults_power_cut_after_writes(struct hist_io_faults *f, uint32_t nth);
 /* Clears every armed fault (space came back). */
 void hist_io_faults_disarm(struct hist_io_faults *f);
 /* Calls of op made so far (failed ones included). */
