@@ -141,13 +141,25 @@ static bool merge_into(struct historian *h, const struct partition_set *set,
     }
     struct hist_columns c;
     bool ok = true;
-    for (;;) {
+    const struct hist_seg_entry **entries = hist_calloc(set->count, sizeof *entries);
+    for (size_t s = 0; ok && entries && s < set->count; s++) {
+        entries[s] = hist_seg_entries(h->segs[set->idx[s]].seg);
+        if (!entries[s]) {
+            snprintf(err, err_len, "%s", hist_seg_index_error(h->segs[set->idx[s]].seg));
+            ok = false;
+        }
+    }
+    if (!entries) {
+        snprintf(err, err_len, "out of memory compacting");
+        ok = false;
+    }
+    while (ok) {
         /* The smallest series id left in any segment. */
         uint64_t next = UINT64_MAX;
         for (size_t s = 0; s < set->count; s++) {
             const struct hist_segment *seg = h->segs[set->idx[s]].seg;
             if (cursor[s] < hist_seg_entry_count(seg)) {
-                uint32_t id = hist_seg_entries(seg)[cursor[s]].chunk.series_id;
+                uint32_t id = entries[s][cursor[s]].chunk.series_id;
                 if (id < next) next = id;
             }
         }
@@ -156,13 +168,13 @@ static bool merge_into(struct historian *h, const struct partition_set *set,
         for (size_t s = 0; s < set->count; s++) {
             const struct hist_segment *seg = h->segs[set->idx[s]].seg;
             if (cursor[s] < hist_seg_entry_count(seg) &&
-                hist_seg_entries(seg)[cursor[s]].chunk.series_id == next)
-                type = hist_seg_entries(seg)[cursor[s]].chunk.type;
+                entries[s][cursor[s]].chunk.series_id == next)
+                type = entries[s][cursor[s]].chunk.type;
         }
         hist_columns_init(&c, type);
         for (size_t s = 0; ok && s < set->count; s++) {
             const struct hist_segment *seg = h->segs[set->idx[s]].seg;
-            const struct hist_seg_entry *e = hist_seg_entries(seg);
+            const struct hist_seg_entry *e = entries[s];
             size_t n = hist_seg_entry_count(seg);
             while (ok && cursor[s] < n && e[cursor[s]].chunk.series_id == next) {
                 ok = hist_seg_read_chunk(seg, &e[cursor[s]], &c, err, err_len);
@@ -178,6 +190,7 @@ static bool merge_into(struct historian *h, const struct partition_set *set,
         if (!ok) break;
     }
     hist_free(cursor);
+    hist_free(entries);
     return ok;
 }
 
@@ -214,13 +227,14 @@ static int compact_one(struct historian *h, bool full, int64_t now_ns)
     struct hist_segment_writer *w = hist_segw_begin(h->io, tmp, &meta, err, sizeof err);
     bool ok = w && merge_into(h, &set, w, err, sizeof err);
     pthread_rwlock_unlock(&h->segs_lock);
-    uint64_t bytes;
+    uint64_t bytes, points = 0;
     if (ok) {
+        points = hist_segw_points(w);
         ok = hist_segw_finish(w, path, &bytes, err, sizeof err);
         w = NULL;
     }
     hist_segw_abort(w);
-    struct hist_segment *merged = ok ? hist_seg_open(h->io, path, err, sizeof err) : NULL;
+    struct hist_segment *merged = ok ? hist_seg_open_lazy(h->io, path, err, sizeof err) : NULL;
     ok = merged != NULL;
 
     struct hist_seg_ref side[COMPACT_MAX_SEGMENTS];
@@ -239,7 +253,7 @@ static int compact_one(struct historian *h, bool full, int64_t now_ns)
         ok = drop && matched == set.count && set.count <= COMPACT_MAX_SEGMENTS;
         if (ok) {
             set_aside(h, drop, side, &side_count);
-            ok = hist_segs_add(h, merged, group, partition, segno);
+            ok = hist_segs_add(h, merged, group, partition, segno, points);
             if (ok) {
                 merged = NULL;
                 ok = hist_manifest_write(h, err, sizeof err);

@@ -6,7 +6,9 @@
  *
  * Layout (little-endian): "AHMF" | u32 version | u64 wal_upto |
  * u64 next_segno | u32 count | count x (u8 name length | group name |
- * i64 partition start ns | u64 segno) | u32 CRC-32C of all before. */
+ * i64 partition start ns | u64 segno | u64 samples) | u32 CRC-32C of all
+ * before. The samples count lets statistics be given without reading any
+ * segment's index. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +20,7 @@
 #include "historian/historian_internal.h"
 
 #define MANIFEST_MAGIC 0x464D4841u /* "AHMF" */
-#define MANIFEST_VERSION 1u
+#define MANIFEST_VERSION 2u
 
 static void put_le(uint8_t *p, uint64_t v, int bytes)
 {
@@ -52,7 +54,7 @@ void hist_segment_path(const struct historian *h, const char *group, int64_t par
 
 bool hist_manifest_write(struct historian *h, char *err, size_t err_len)
 {
-    size_t cap = 32 + h->seg_count * (1 + HIST_GROUP_NAME_MAX + 16) + 4;
+    size_t cap = 32 + h->seg_count * (1 + HIST_GROUP_NAME_MAX + 24) + 4;
     uint8_t *buf = hist_malloc(cap);
     if (!buf) {
         snprintf(err, err_len, "out of memory writing the manifest");
@@ -73,7 +75,8 @@ bool hist_manifest_write(struct historian *h, char *err, size_t err_len)
         n += len;
         put_le(buf + n, (uint64_t)r->partition_start_ns, 8);
         put_le(buf + n + 8, r->segno, 8);
-        n += 16;
+        put_le(buf + n + 16, r->points, 8);
+        n += 24;
     }
     put_le(buf + n, hc_crc32c(0, buf, n), 4);
     n += 4;
@@ -174,17 +177,18 @@ static bool parse(struct historian *h, const uint8_t *buf, size_t n, const char 
     for (uint32_t i = 0; i < count; i++) {
         if (pos + 1 > n - 4) goto truncated;
         size_t len = buf[pos++];
-        if (len == 0 || len >= HIST_GROUP_NAME_MAX || pos + len + 16 > n - 4) goto truncated;
+        if (len == 0 || len >= HIST_GROUP_NAME_MAX || pos + len + 24 > n - 4) goto truncated;
         char group[HIST_GROUP_NAME_MAX];
         memcpy(group, buf + pos, len);
         group[len] = '\0';
         pos += len;
         int64_t partition = (int64_t)get_le(buf + pos, 8);
         uint64_t segno = get_le(buf + pos + 8, 8);
-        pos += 16;
+        uint64_t points = get_le(buf + pos + 16, 8);
+        pos += 24;
         char seg_path[HIST_PATH_MAX + 128], why[256];
         hist_segment_path(h, group, partition, segno, seg_path, sizeof seg_path);
-        struct hist_segment *seg = hist_seg_open(h->io, seg_path, why, sizeof why);
+        struct hist_segment *seg = hist_seg_open_lazy(h->io, seg_path, why, sizeof why);
         if (!seg && strstr(why, "out of memory")) {
             /* Not the file's fault: fail the open and touch nothing. */
             snprintf(err, err_len, "%s", why);
@@ -201,7 +205,7 @@ static bool parse(struct historian *h, const uint8_t *buf, size_t n, const char 
             h->io->rename(h->io, seg_path, aside, &e);
             continue;
         }
-        if (!hist_segs_add(h, seg, group, partition, segno)) {
+        if (!hist_segs_add(h, seg, group, partition, segno, points)) {
             hist_seg_close(seg);
             snprintf(err, err_len, "out of memory loading segments");
             return false;

@@ -70,6 +70,21 @@ static bool copy_heads(const struct hist_series *se, int64_t from, int64_t to,
     return true;
 }
 
+/* Reports once a segment whose index cannot be read (its data is skipped;
+ * out of memory is retried and not reported). */
+static void report_bad_index(struct historian *h, size_t seg)
+{
+    struct hist_seg_ref *r = &h->segs[seg];
+    const char *why = hist_seg_index_error(r->seg);
+    if (!why || strstr(why, "out of memory")) return;
+    pthread_mutex_lock(&h->lock);
+    bool first = !r->index_reported;
+    r->index_reported = true;
+    if (first) h->stats.corrupt_chunks += hist_seg_entry_count(r->seg);
+    pthread_mutex_unlock(&h->lock);
+    if (first) hist_set_error(h, false, "segment index unreadable, its chunks skipped: %s", why);
+}
+
 /* Gathers the sources of series in [from, to) (segs_lock held shared).
  * False on out of memory or an unknown series. */
 static bool gather(struct historian *h, uint32_t series, int64_t from, int64_t to,
@@ -89,6 +104,7 @@ static bool gather(struct historian *h, uint32_t series, int64_t from, int64_t t
     for (size_t i = 0; ok && i < h->seg_count; i++) {
         const struct hist_seg_entry *first;
         size_t n = hist_seg_find(h->segs[i].seg, series, from, to, &first);
+        if (n == 0) report_bad_index(h, i);
         for (size_t k = 0; ok && k < n; k++)
             ok = push_source(out, (struct source){.t_min = first[k].chunk.summary.t_min,
                                                   .t_max = first[k].chunk.summary.t_max,

@@ -20,7 +20,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -170,6 +172,14 @@ struct hist_segment_writer {
     size_t entry_count, entry_cap;
     bool failed; /* an add failed: only abort is allowed */
 };
+
+uint64_t hist_segw_points(const struct hist_segment_writer *w)
+{
+    uint64_t points = 0;
+    for (size_t i = 0; i < w->entry_count; i++)
+        points += w->entries[i].chunk.summary.count;
+    return points;
+}
 
 /* Closes the writer's file (if open) and unlinks its temporary file. */
 static void writer_discard_file(struct hist_segment_writer *w)
@@ -471,11 +481,22 @@ struct hist_segment {
     uint64_t file_bytes;
     uint64_t chunks_end; /* the index offset: chunks lie in [32, chunks_end) */
     size_t entry_count;
+    uint64_t index_bytes; /* on disk */
+    uint32_t index_crc;
+    /* The index in memory, loaded on first use (index_lock) and dropped by
+     * hist_seg_unload_index; a failed load is remembered with its reason. */
+    pthread_mutex_t index_lock;
+    bool index_loaded, index_failed;
+    char index_error[256];
+    _Atomic uint64_t last_use;
     struct hist_seg_entry *entries;
     /* max of t_max over the entries of the same series up to and including
      * i: non-decreasing within a series, so find can binary-search it. */
     int64_t *running_t_max;
 };
+
+/* A clock of index uses, for least-recently-used unloading. */
+static _Atomic uint64_t index_use_clock;
 
 void hist_seg_close(struct hist_segment *s)
 {
@@ -485,6 +506,7 @@ void hist_seg_close(struct hist_segment *s)
     hist_free(s->running_t_max);
     hist_free(s->entries);
     hist_free(s->path);
+    pthread_mutex_destroy(&s->index_lock);
     hist_free(s);
 }
 
@@ -622,8 +644,9 @@ static bool seg_load_index(struct hist_segment *s, uint64_t index_bytes, uint32_
     return ok;
 }
 
-struct hist_segment *hist_seg_open(const struct hist_io *io, const char *path, char *err,
-                                   size_t err_len)
+/* Opens path and checks header and footer, without reading the index. */
+static struct hist_segment *open_segment(const struct hist_io *io, const char *path, char *err,
+                                         size_t err_len)
 {
     struct hist_segment *s = hist_calloc(1, sizeof *s);
     if (!s) {
@@ -632,6 +655,7 @@ struct hist_segment *hist_seg_open(const struct hist_io *io, const char *path, c
     }
     s->io = io;
     s->fd = -1;
+    pthread_mutex_init(&s->index_lock, NULL);
     s->path = copy_string(path);
     if (!s->path) {
         set_err(err, err_len, "segment %s: out of memory", path);
@@ -658,15 +682,83 @@ struct hist_segment *hist_seg_open(const struct hist_io *io, const char *path, c
         hist_seg_close(s);
         return NULL;
     }
-    uint64_t index_bytes = 0;
-    uint32_t index_crc = 0;
     if (!seg_read_header(s, err, err_len) ||
-        !seg_read_footer(s, &index_bytes, &index_crc, err, err_len) ||
-        !seg_load_index(s, index_bytes, index_crc, err, err_len)) {
+        !seg_read_footer(s, &s->index_bytes, &s->index_crc, err, err_len)) {
         hist_seg_close(s);
         return NULL;
     }
     return s;
+}
+
+/* Loads the index unless loaded (or known bad). True when it is in memory.
+ * The segment is logically const: loading only fills a cache. */
+static bool ensure_index(const struct hist_segment *cs)
+{
+    struct hist_segment *s = (struct hist_segment *)cs;
+    atomic_store(&s->last_use, atomic_fetch_add(&index_use_clock, 1) + 1);
+    pthread_mutex_lock(&s->index_lock);
+    if (!s->index_loaded && !s->index_failed) {
+        char err[256];
+        if (seg_load_index(s, s->index_bytes, s->index_crc, err, sizeof err)) {
+            s->index_loaded = true;
+        } else {
+            hist_free(s->entries);
+            hist_free(s->running_t_max);
+            s->entries = NULL;
+            s->running_t_max = NULL;
+            /* Out of memory is not the file's fault: try again next time. */
+            if (!strstr(err, "out of memory")) s->index_failed = true;
+            snprintf(s->index_error, sizeof s->index_error, "%s", err);
+        }
+    }
+    bool loaded = s->index_loaded;
+    pthread_mutex_unlock(&s->index_lock);
+    return loaded;
+}
+
+struct hist_segment *hist_seg_open(const struct hist_io *io, const char *path, char *err,
+                                   size_t err_len)
+{
+    struct hist_segment *s = open_segment(io, path, err, err_len);
+    if (s && !ensure_index(s)) {
+        set_err(err, err_len, "%s", s->index_error);
+        hist_seg_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+struct hist_segment *hist_seg_open_lazy(const struct hist_io *io, const char *path, char *err,
+                                        size_t err_len)
+{
+    return open_segment(io, path, err, err_len);
+}
+
+const char *hist_seg_index_error(const struct hist_segment *s)
+{
+    ensure_index(s);
+    return s->index_loaded ? NULL : s->index_error;
+}
+
+size_t hist_seg_index_memory(const struct hist_segment *s)
+{
+    return s->index_loaded ? s->entry_count * (sizeof *s->entries + sizeof *s->running_t_max) : 0;
+}
+
+uint64_t hist_seg_last_use(const struct hist_segment *s)
+{
+    return atomic_load(&s->last_use);
+}
+
+void hist_seg_unload_index(struct hist_segment *s)
+{
+    pthread_mutex_lock(&s->index_lock);
+    hist_free(s->entries);
+    hist_free(s->running_t_max);
+    s->entries = NULL;
+    s->running_t_max = NULL;
+    s->index_loaded = false;
+    pthread_mutex_unlock(&s->index_lock);
 }
 
 const struct hist_segment_meta *hist_seg_meta(const struct hist_segment *s)
@@ -686,7 +778,7 @@ size_t hist_seg_entry_count(const struct hist_segment *s)
 
 const struct hist_seg_entry *hist_seg_entries(const struct hist_segment *s)
 {
-    return s->entries;
+    return ensure_index(s) ? s->entries : NULL;
 }
 
 /* The first index in [lo, hi) whose series id is >= series_id. */
@@ -707,7 +799,7 @@ size_t hist_seg_find(const struct hist_segment *s, uint32_t series_id, int64_t f
                      const struct hist_seg_entry **first)
 {
     *first = NULL;
-    if (from >= to || s->entry_count == 0) return 0;
+    if (from >= to || s->entry_count == 0 || !ensure_index(s)) return 0;
     size_t series_begin = lower_bound_series(s, 0, s->entry_count, series_id);
     size_t series_end = series_id == UINT32_MAX
                             ? s->entry_count

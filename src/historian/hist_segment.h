@@ -48,6 +48,8 @@ bool hist_segw_add(struct hist_segment_writer *w, uint32_t series_id, const stru
 /* Copies an already encoded chunk (from another segment, for compaction). */
 bool hist_segw_add_raw(struct hist_segment_writer *w, const struct hist_seg_entry *e,
                        const uint8_t *chunk, char *err, size_t err_len);
+/* Samples in the chunks added so far. */
+uint64_t hist_segw_points(const struct hist_segment_writer *w);
 /* Writes index and footer, fsyncs, renames to final_path, fsyncs its
  * directory and frees w. False with the reason in err (w is freed and the
  * temporary file removed either way). *bytes receives the file size. */
@@ -62,11 +64,28 @@ struct hist_segment;
  * truncated, index CRC mismatch). */
 struct hist_segment *hist_seg_open(const struct hist_io *io, const char *path, char *err,
                                    size_t err_len);
+/* Opens path checking only header and footer; the index is read (and its
+ * CRC checked) on first use by hist_seg_entries or hist_seg_find, so a
+ * store with years of segments opens without reading their indexes. */
+struct hist_segment *hist_seg_open_lazy(const struct hist_io *io, const char *path, char *err,
+                                        size_t err_len);
+/* NULL when the index is (or could be) loaded; else why it cannot be. */
+const char *hist_seg_index_error(const struct hist_segment *s);
+/* Bytes the index holds in memory now (0 when not loaded). */
+size_t hist_seg_index_memory(const struct hist_segment *s);
+/* A stamp of the last use of the index (larger = more recent). */
+uint64_t hist_seg_last_use(const struct hist_segment *s);
+/* Drops the index from memory (it is read again when next needed). The
+ * caller makes sure no thread is using entries of this segment. */
+void hist_seg_unload_index(struct hist_segment *s);
 void hist_seg_close(struct hist_segment *s);
 
 const struct hist_segment_meta *hist_seg_meta(const struct hist_segment *s);
 uint64_t hist_seg_bytes(const struct hist_segment *s);
+/* The number of chunks (from the footer: no index read needed). */
 size_t hist_seg_entry_count(const struct hist_segment *s);
+/* The index, loaded if needed; NULL when it cannot be read (see
+ * hist_seg_index_error). Valid until hist_seg_unload_index or close. */
 const struct hist_seg_entry *hist_seg_entries(const struct hist_segment *s);
 
 /* The entries of series_id whose [t_min, t_max] meets [from, to): *first

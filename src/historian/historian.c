@@ -84,12 +84,13 @@ void hist_options_init(struct hist_options *o)
     o->chunk_max_samples = 8192;
     o->checkpoint_interval_ms = 60000;
     o->head_max_bytes = 32u << 20;
+    o->index_cache_bytes = 64u << 20;
 }
 
 /* ---- segment list ---- */
 
 bool hist_segs_add(struct historian *h, struct hist_segment *seg, const char *group,
-                   int64_t partition_start_ns, uint64_t segno)
+                   int64_t partition_start_ns, uint64_t segno, uint64_t points)
 {
     if (h->seg_count == h->seg_capacity) {
         size_t cap = h->seg_capacity ? h->seg_capacity * 2 : 16;
@@ -105,12 +106,29 @@ bool hist_segs_add(struct historian *h, struct hist_segment *seg, const char *gr
     r->partition_start_ns = partition_start_ns;
     r->segno = segno;
     r->bytes = hist_seg_bytes(seg);
-    size_t n = hist_seg_entry_count(seg);
-    const struct hist_seg_entry *e = hist_seg_entries(seg);
-    for (size_t i = 0; i < n; i++)
-        r->points += e[i].chunk.summary.count;
+    r->points = points;
     if (segno >= h->next_segno) h->next_segno = segno + 1;
     return true;
+}
+
+void hist_trim_index_cache(struct historian *h)
+{
+    pthread_rwlock_wrlock(&h->segs_lock);
+    uint64_t total = 0;
+    for (size_t i = 0; i < h->seg_count; i++)
+        total += hist_seg_index_memory(h->segs[i].seg);
+    while (total > h->opt.index_cache_bytes) {
+        size_t lru = SIZE_MAX;
+        for (size_t i = 0; i < h->seg_count; i++)
+            if (hist_seg_index_memory(h->segs[i].seg) &&
+                (lru == SIZE_MAX ||
+                 hist_seg_last_use(h->segs[i].seg) < hist_seg_last_use(h->segs[lru].seg)))
+                lru = i;
+        if (lru == SIZE_MAX) break;
+        total -= hist_seg_index_memory(h->segs[lru].seg);
+        hist_seg_unload_index(h->segs[lru].seg);
+    }
+    pthread_rwlock_unlock(&h->segs_lock);
 }
 
 void hist_segs_remove(struct historian *h, size_t i)
@@ -121,12 +139,20 @@ void hist_segs_remove(struct historian *h, size_t i)
     h->seg_count--;
 }
 
-/* newest_ts of every series from the segments' indexes (at open). */
+/* newest_ts of every series, at open, from the indexes of each group's
+ * newest partition (older partitions are not read: a series silent since
+ * then gets its late window from its first new sample). */
 static void newest_from_segments(struct historian *h)
 {
     for (size_t i = 0; i < h->seg_count; i++) {
-        size_t n = hist_seg_entry_count(h->segs[i].seg);
+        bool newest_partition = true;
+        for (size_t k = 0; k < h->seg_count; k++)
+            if (strcmp(h->segs[k].group, h->segs[i].group) == 0 &&
+                h->segs[k].partition_start_ns > h->segs[i].partition_start_ns)
+                newest_partition = false;
+        if (!newest_partition) continue;
         const struct hist_seg_entry *e = hist_seg_entries(h->segs[i].seg);
+        size_t n = e ? hist_seg_entry_count(h->segs[i].seg) : 0;
         for (size_t k = 0; k < n; k++) {
             uint32_t id = e[k].chunk.series_id;
             if (id >= h->series_count) continue;
@@ -556,6 +582,7 @@ struct pending_segment {
     uint32_t group;
     int64_t partition;
     uint64_t segno;
+    uint64_t points;
     struct hist_segment_writer *w;
     char path[HIST_PATH_MAX + 128];
 };
@@ -725,11 +752,12 @@ bool hist_checkpoint(struct historian *h)
     }
     for (size_t i = 0; ok && i < cp.count; i++) {
         uint64_t bytes = 0;
+        cp.segs[i].points = hist_segw_points(cp.segs[i].w);
         ok = hist_segw_finish(cp.segs[i].w, cp.segs[i].path, &bytes, err, sizeof err);
         cp.segs[i].w = NULL;
     }
     for (size_t i = 0; ok && i < cp.count; i++) {
-        opened[i] = hist_seg_open(h->io, cp.segs[i].path, err, sizeof err);
+        opened[i] = hist_seg_open_lazy(h->io, cp.segs[i].path, err, sizeof err);
         ok = opened[i] != NULL;
     }
 
@@ -740,7 +768,7 @@ bool hist_checkpoint(struct historian *h)
     uint64_t old_upto = h->wal_upto;
     for (size_t i = 0; ok && i < cp.count; i++) {
         ok = hist_segs_add(h, opened[i], h->groups[cp.segs[i].group].name, cp.segs[i].partition,
-                           cp.segs[i].segno);
+                           cp.segs[i].segno, cp.segs[i].points);
         if (ok)
             opened[i] = NULL;
         else
@@ -812,6 +840,7 @@ void hist_maintain(struct historian *h)
         hist_compact_due(h);
         h->last_compact_ms = hist_mono_ms();
     }
+    hist_trim_index_cache(h);
     if (h->last_retention_ms == 0 || now - h->last_retention_ms >= RETENTION_EVERY_MS) {
         hist_apply_retention(h, hist_now_ns());
         h->last_retention_ms = hist_mono_ms();

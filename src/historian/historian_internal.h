@@ -48,7 +48,8 @@ struct hist_seg_ref {
     uint64_t segno;
     uint64_t bytes;
     uint64_t points;
-    uint8_t *bad; /* per entry: already reported corrupt (lazily allocated) */
+    uint8_t *bad;        /* per entry: already reported corrupt (lazily allocated) */
+    bool index_reported; /* its index could not be read, and that was reported */
 };
 
 struct historian {
@@ -155,7 +156,10 @@ bool hist_compact_due(struct historian *h);
 
 /* Adds a segment to h->segs (segs_lock held exclusively). */
 bool hist_segs_add(struct historian *h, struct hist_segment *seg, const char *group,
-                   int64_t partition_start_ns, uint64_t segno);
+                   int64_t partition_start_ns, uint64_t segno, uint64_t points);
+/* Drops the least recently used segment indexes from memory while they
+ * hold more than opt.index_cache_bytes (takes segs_lock exclusively). */
+void hist_trim_index_cache(struct historian *h);
 /* Removes segment i (closing it; the file stays) (segs_lock exclusive). */
 void hist_segs_remove(struct historian *h, size_t i);
 

@@ -393,6 +393,67 @@ out:
     remove_tree(s.dir);
 }
 
+/* A flipped byte in a segment's index: the store still opens (indexes are
+ * read on demand), the segment's chunks are reported and skipped, the
+ * samples of the other segments read back. And with an index cache of one
+ * byte, every maintenance drops every index: reads load them again and are
+ * still exact. */
+static void test_damaged_index_and_tiny_cache(void)
+{
+    struct store s;
+    if (!store_begin(&s, HIST_DURABILITY_BATCHED)) return;
+    s.opt.io = NULL;
+    s.opt.index_cache_bytes = 1;
+    hist_close(s.h);
+    if (!store_open(&s)) goto out;
+    CHECK(store_append(&s, 100)); /* 10 s: the first segment */
+    CHECK(hist_checkpoint(s.h));
+    found_segment[0] = 0;
+    nftw(s.dir, find_segment, 16, FTW_PHYS);
+    char first_segment[512];
+    snprintf(first_segment, sizeof first_segment, "%s", found_segment);
+    CHECK(store_append(&s, 50)); /* 5 s more: a second segment */
+    CHECK(hist_checkpoint(s.h));
+    for (int i = 0; i < 3; i++) {
+        hist_maintain(s.h); /* drops the indexes: the cache holds 1 byte */
+        store_check(&s, "tiny index cache", -1, 0, 0);
+    }
+    hist_close(s.h);
+    s.h = NULL;
+    CHECK(first_segment[0] != 0);
+    if (!first_segment[0]) goto out;
+
+    /* Flip a byte in the last index entry of the first segment. */
+    int fd = open(first_segment, O_RDWR);
+    CHECK(fd >= 0);
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t at = size - 32 - 40;
+    uint8_t byte = 0;
+    CHECK(pread(fd, &byte, 1, at) == 1);
+    byte ^= 0x01;
+    CHECK(pwrite(fd, &byte, 1, at) == 1);
+    close(fd);
+
+    if (!store_open(&s)) goto out;
+    struct hist_columns c;
+    hist_columns_init(&c, VALUE_DOUBLE);
+    char why[256] = "";
+    CHECK(hist_read_raw(s.h, s.ids[0], INT64_MIN / 2, INT64_MAX / 2, 0, &c, NULL, why, sizeof why));
+    CHECK_EQ_INT(c.count, 50); /* the second segment's samples */
+    hist_columns_free(&c);
+    struct hist_stats st;
+    hist_get_stats(s.h, &st);
+    CHECK(st.corrupt_chunks > 0);
+    CHECK(strstr(st.last_error, "index") != NULL);
+    printf("damaged index: corrupt_chunks=%" PRIu64 " last_error \"%s\"\n", st.corrupt_chunks,
+           st.last_error);
+    hist_close(s.h);
+    s.h = NULL;
+out:
+    hist_io_faults_free(s.faults);
+    remove_tree(s.dir);
+}
+
 int main(void)
 {
     test_log_fault(HIST_IO_WRITE, EIO, "EIO on log writes");
@@ -402,5 +463,6 @@ int main(void)
     test_checkpoint_fault(HIST_IO_WRITE, ENOSPC, "ENOSPC during checkpoint");
     test_checkpoint_fault(HIST_IO_RENAME, EIO, "EIO on rename");
     test_flipped_byte();
+    test_damaged_index_and_tiny_cache();
     return test_summary();
 }
