@@ -111,6 +111,42 @@ struct config_history {
     size_t group_count;
 };
 
+/* One publisher of the `north:` list (docs/north.md). Strings are NULL
+ * when not given (defaults are applied by the publisher, except where said). */
+enum config_north_kind { CONFIG_NORTH_UNS = 0, CONFIG_NORTH_SPARKPLUG };
+
+struct config_north {
+    char *name;                /* unique, [A-Za-z0-9_-]{1,63} */
+    enum config_north_kind kind;
+    char *host;                /* from url */
+    uint16_t port;             /* from url; default 1883, or 8883 with mqtts */
+    bool tls;                  /* url scheme mqtts:// */
+    int protocol;              /* 4 (3.1.1, default) or 5 */
+    char *client_id;           /* NULL: airlock-<gateway name>-<name> */
+    char *username;
+    char *password;            /* from password or password_file (read at load) */
+    char *ca_file, *cert_file, *key_file;
+    uint32_t keepalive_s;      /* default 30 */
+    int qos;                   /* 0 or 1, default 1 */
+    char **tag_prefixes;       /* `tags:` filter; none: every tag */
+    size_t tag_prefix_count;
+    /* uns */
+    char *prefix;              /* default "uns" (set at load) */
+    char *meta_prefix;         /* default "uns-meta" (set at load) */
+    bool retain;               /* default false */
+    uint32_t heartbeat_s;      /* default 0: off */
+    /* sparkplug */
+    char *group_id;            /* required for sparkplug */
+    char *edge_node;           /* NULL: the gateway name */
+    char *primary_host;        /* NULL: none */
+    /* spool */
+    char *spool_dir;           /* NULL: <data_dir>/spool/<name> (see config_north_spool_dir) */
+    uint64_t spool_max_bytes;  /* default 1 GiB */
+    bool spool_strict;         /* durability strict (true) or batched (default) */
+    uint32_t spool_fsync_interval_ms; /* default 1000 */
+    struct config_pos pos;
+};
+
 struct config {
     char *file;        /* path it was loaded from ("<demo>" for the built-in plant) */
     char *name;        /* gateway name, default "airlock" */
@@ -121,6 +157,8 @@ struct config {
     size_t device_count;
     struct strpool strings; /* every tag's path, unit and description */
     struct config_history history;
+    struct config_north *north; /* the `north:` publishers */
+    size_t north_count;
 };
 
 /* Loads and validates path. On failure fills *err and returns false; *out is
@@ -145,6 +183,23 @@ void config_history_defaults(struct config_history *h);
  * <data_dir>/history (so `--data DIR` moves it too). False when it does not
  * fit in buf. */
 bool config_history_dir(const struct config *c, char *buf, size_t len);
+
+/* A publisher's spool directory: spool.dir when given, else
+ * <data_dir>/spool/<name>. False when it does not fit in buf. */
+bool config_north_spool_dir(const struct config *c, const struct config_north *n, char *buf,
+                            size_t len);
+
+/* Parses an MQTT URL "mqtt://host[:port]" or "mqtts://host[:port]" into n
+ * (host, port, tls). False with what was expected in why. Used by the
+ * `url:` key and by `airlock run --mqtt`. */
+bool config_north_parse_url(const char *url, struct config_north *n, char *why, size_t why_len);
+
+/* Adds a publisher with every default (kind uns, or sparkplug with
+ * group_id when group is not NULL) for `airlock run --mqtt URL
+ * [--sparkplug GROUP]`, named "cli". False with why on a bad URL or out of
+ * memory. */
+bool config_north_add_cli(struct config *c, const char *url, const char *group, char *why,
+                          size_t why_len);
 
 /* Parses a duration: one or more <integer><unit> terms ("500ms", "90s",
  * "1h30m", "400d"), units ns, us, ms, s, m, h, d, w, y (365 d). Whitespace
