@@ -12,6 +12,7 @@ struct boundary {
     pthread_cond_t not_full;
     struct sample_batch *head, *tail;
     uint32_t queued, capacity;
+    uint64_t queued_samples, max_samples;
     int send_wait_ms;
     bool closed;
     uint64_t batches_sent, samples_sent, batches_dropped, samples_dropped;
@@ -40,6 +41,7 @@ struct boundary *boundary_create(uint32_t capacity, int send_wait_ms)
     pthread_cond_init(&b->not_full, &attr);
     pthread_condattr_destroy(&attr);
     b->capacity = capacity ? capacity : 1;
+    b->max_samples = BOUNDARY_DEFAULT_MAX_SAMPLES;
     b->send_wait_ms = send_wait_ms >= 0 ? send_wait_ms : 200;
     return b;
 }
@@ -58,15 +60,31 @@ void boundary_destroy(struct boundary *b)
     free(b);
 }
 
+void boundary_set_max_samples(struct boundary *b, uint64_t max_samples)
+{
+    pthread_mutex_lock(&b->lock);
+    b->max_samples = max_samples ? max_samples : 1;
+    pthread_cond_broadcast(&b->not_full);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Full: no room for one more batch, or for its samples (a batch bigger
+ * than the whole limit still goes into an empty queue). */
+static bool is_full(const struct boundary *b, const struct sample_batch *batch)
+{
+    return b->queued >= b->capacity ||
+           (b->queued > 0 && b->queued_samples + batch->count > b->max_samples);
+}
+
 bool boundary_send(struct boundary *b, struct sample_batch *batch)
 {
     struct timespec deadline;
     deadline_after_ms(&deadline, b->send_wait_ms);
     pthread_mutex_lock(&b->lock);
-    while (!b->closed && b->queued >= b->capacity) {
+    while (!b->closed && is_full(b, batch)) {
         if (pthread_cond_timedwait(&b->not_full, &b->lock, &deadline) == ETIMEDOUT) break;
     }
-    if (b->closed || b->queued >= b->capacity) {
+    if (b->closed || is_full(b, batch)) {
         b->batches_dropped++;
         b->samples_dropped += batch->count;
         pthread_mutex_unlock(&b->lock);
@@ -80,6 +98,7 @@ bool boundary_send(struct boundary *b, struct sample_batch *batch)
         b->head = batch;
     b->tail = batch;
     b->queued++;
+    b->queued_samples += batch->count;
     b->batches_sent++;
     b->samples_sent += batch->count;
     pthread_cond_signal(&b->not_empty);
@@ -100,6 +119,7 @@ struct sample_batch *boundary_receive(struct boundary *b, int timeout_ms)
         b->head = batch->next;
         if (!b->head) b->tail = NULL;
         b->queued--;
+        b->queued_samples -= batch->count;
         batch->next = NULL;
         pthread_cond_signal(&b->not_full);
     }

@@ -26,8 +26,16 @@ struct boundary_counters {
     uint32_t queued; /* batches waiting now */
 };
 
-/* A boundary holding at most capacity batches. NULL on ENOMEM. */
+/* Samples the queue holds at most by default (about 40 MB of samples):
+ * the queue is bounded by batches and by samples, so big batches cannot
+ * pile up memory while the IT side is slow. */
+#define BOUNDARY_DEFAULT_MAX_SAMPLES 1000000u
+
+/* A boundary holding at most capacity batches (and
+ * BOUNDARY_DEFAULT_MAX_SAMPLES samples). NULL on ENOMEM. */
 struct boundary *boundary_create(uint32_t capacity, int send_wait_ms);
+/* Changes the bound on queued samples. */
+void boundary_set_max_samples(struct boundary *b, uint64_t max_samples);
 /* Frees queued batches too. No sender or receiver may be active. */
 void boundary_destroy(struct boundary *b);
 

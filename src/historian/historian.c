@@ -19,7 +19,9 @@
 #define WAL_FLUSH_BYTES (4u << 20) /* write the log buffer out beyond this */
 #define MAINTAIN_TICK_MS 100
 #define RETENTION_EVERY_MS 60000
-#define LATE_LOG_EVERY 1000 /* log one rejected sample in this many */
+#define LATE_LOG_EVERY 1000   /* log one rejected sample in this many */
+#define BACKPRESSURE_FACTOR 2 /* appends wait beyond this many times head_max_bytes */
+#define BACKPRESSURE_WAIT_MS 2000
 
 /* ---- small helpers ---- */
 
@@ -298,6 +300,7 @@ static void free_store(struct historian *h)
     pthread_mutex_destroy(&h->checkpoint_lock);
     pthread_rwlock_destroy(&h->segs_lock);
     pthread_cond_destroy(&h->wake);
+    pthread_cond_destroy(&h->checkpoint_done);
     hist_free(h);
 }
 
@@ -322,6 +325,7 @@ struct historian *hist_open(const struct hist_options *opt, char *err, size_t er
     pthread_mutex_init(&h->checkpoint_lock, NULL);
     pthread_rwlock_init(&h->segs_lock, NULL);
     pthread_cond_init(&h->wake, NULL);
+    pthread_cond_init(&h->checkpoint_done, NULL);
     strpool_init(&h->paths);
 
     struct hist_wal_replay_stats rs = {0};
@@ -499,11 +503,36 @@ static bool accept(struct historian *h, const struct hist_sample *s)
     return true;
 }
 
+/* Back-pressure (lock held): while the samples waiting in memory are far
+ * past head_max_bytes because checkpoints cannot keep up with the rate of
+ * appends, the appender waits for the running checkpoint (at most
+ * BACKPRESSURE_WAIT_MS each time), so memory stays bounded and the
+ * gateway's boundary absorbs the burst. Never while the disk fails
+ * (degraded): then memory is what keeps accepted samples. */
+static void wait_for_checkpoint(struct historian *h)
+{
+    int64_t waited_ms = 0;
+    while (h->checkpointing && !h->stats.degraded && waited_ms < BACKPRESSURE_WAIT_MS &&
+           h->stats.head_bytes > BACKPRESSURE_FACTOR * h->opt.head_max_bytes) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->checkpoint_done, &h->lock, &until);
+        waited_ms += 50;
+        h->stats.backpressure_waits++;
+    }
+}
+
 bool hist_append(struct historian *h, const struct hist_sample *s, size_t n, size_t *accepted)
 {
     size_t ok_count = 0;
     bool ok = true;
     pthread_mutex_lock(&h->lock);
+    wait_for_checkpoint(h);
     if (!ensure_scratch(h, n)) {
         hist_set_error(h, true, "out of memory appending %zu samples", n);
         pthread_mutex_unlock(&h->lock);
@@ -796,6 +825,7 @@ bool hist_checkpoint(struct historian *h)
         clear_degraded(h);
     }
     h->checkpointing = false;
+    pthread_cond_broadcast(&h->checkpoint_done);
     h->last_checkpoint_ms = hist_mono_ms();
     pthread_mutex_unlock(&h->lock);
     pthread_rwlock_unlock(&h->segs_lock);

@@ -180,6 +180,7 @@ struct hist_stats {
     uint64_t bytes_on_disk;                   /* segments + log + manifest + series catalogue */
     uint64_t corrupt_chunks;                  /* found by reads or recovery */
     uint64_t log_records_dropped_at_recovery; /* torn tail records */
+    uint64_t backpressure_waits; /* 50 ms waits of appends for a checkpoint to catch up */
     uint32_t series;
     bool degraded;         /* the last write or fsync failed */
     char last_error[256];  /* what and where, "" when none */

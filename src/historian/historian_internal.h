@@ -96,6 +96,7 @@ struct historian {
     bool thread_running;
     atomic_bool stop;
     pthread_cond_t wake;
+    pthread_cond_t checkpoint_done; /* broadcast when a checkpoint ends (lock) */
 };
 
 /* Records an error (what and where) and marks the store degraded. Takes

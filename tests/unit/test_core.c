@@ -257,6 +257,25 @@ static void test_boundary(void)
     CHECK(boundary_receive(small, 10) == NULL);
     boundary_destroy(small);
     boundary_destroy(b);
+
+    /* Bounded by samples too: big batches cannot pile up. */
+    struct boundary *by_samples = boundary_create(100, 0);
+    boundary_set_max_samples(by_samples, 10);
+    struct sample_batch *six[3];
+    for (int i = 0; i < 3; i++) {
+        six[i] = sample_batch_new(6);
+        for (int k = 0; k < 6; k++)
+            sample_batch_add(six[i], 0, 0, QUALITY_GOOD, &v);
+    }
+    CHECK(boundary_send(by_samples, six[0]));  /* 6 queued */
+    CHECK(!boundary_send(by_samples, six[1])); /* 12 > 10: dropped, counted */
+    boundary_get_counters(by_samples, &c);
+    CHECK_EQ_INT(c.samples_dropped, 6);
+    struct sample_batch *got = boundary_receive(by_samples, 10);
+    CHECK(got != NULL);
+    sample_batch_free(got);
+    CHECK(boundary_send(by_samples, six[2])); /* room again */
+    boundary_destroy(by_samples);
 }
 
 struct change_log {
