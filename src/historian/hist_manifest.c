@@ -165,11 +165,15 @@ static void remove_orphans(struct historian *h)
 static bool parse(struct historian *h, const uint8_t *buf, size_t n, const char *path, char *err,
                   size_t err_len)
 {
-    if (n < 32 || get_le(buf, 4) != MANIFEST_MAGIC || get_le(buf + 4, 4) != MANIFEST_VERSION ||
+    uint64_t version = n >= 8 ? get_le(buf + 4, 4) : 0;
+    if (n < 32 || get_le(buf, 4) != MANIFEST_MAGIC || version < 1 || version > MANIFEST_VERSION ||
         get_le(buf + n - 4, 4) != hc_crc32c(0, buf, n - 4)) {
         snprintf(err, err_len, "%s: not a valid manifest (bad magic, version or checksum)", path);
         return false;
     }
+    /* Version 1 had no sample counts: those segments count 0 samples in
+     * statistics until compaction rewrites them. */
+    size_t entry_tail = version == 1 ? 16 : 24;
     h->wal_upto = get_le(buf + 8, 8);
     h->next_segno = get_le(buf + 16, 8);
     uint32_t count = (uint32_t)get_le(buf + 24, 4);
@@ -177,15 +181,16 @@ static bool parse(struct historian *h, const uint8_t *buf, size_t n, const char 
     for (uint32_t i = 0; i < count; i++) {
         if (pos + 1 > n - 4) goto truncated;
         size_t len = buf[pos++];
-        if (len == 0 || len >= HIST_GROUP_NAME_MAX || pos + len + 24 > n - 4) goto truncated;
+        if (len == 0 || len >= HIST_GROUP_NAME_MAX || pos + len + entry_tail > n - 4)
+            goto truncated;
         char group[HIST_GROUP_NAME_MAX];
         memcpy(group, buf + pos, len);
         group[len] = '\0';
         pos += len;
         int64_t partition = (int64_t)get_le(buf + pos, 8);
         uint64_t segno = get_le(buf + pos + 8, 8);
-        uint64_t points = get_le(buf + pos + 16, 8);
-        pos += 24;
+        uint64_t points = version == 1 ? 0 : get_le(buf + pos + 16, 8);
+        pos += entry_tail;
         char seg_path[HIST_PATH_MAX + 128], why[256];
         hist_segment_path(h, group, partition, segno, seg_path, sizeof seg_path);
         struct hist_segment *seg = hist_seg_open_lazy(h->io, seg_path, why, sizeof why);
