@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 debs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libmodbus-dev libyaml-dev libjansson-dev libmicrohttpd-dev
-      python3-pymodbus python3-serial python3-serial-asyncio python3-pytest chromium)
+      python3-pymodbus python3-serial python3-serial-asyncio python3-pytest chromium
+      libmosquitto-dev mosquitto protobuf-c-compiler libprotobuf-c-dev)
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,7 +26,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ ! -d node_modules/playwright-core ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/mqtt ] ||
+   [ ! -d node_modules/sparkplug-payload ]; then
     echo "setup: installing npm test peers (package-lock.json)"
     npm ci --no-audit --no-fund --loglevel=error
 fi

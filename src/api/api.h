@@ -15,6 +15,7 @@
 #include "historian/historian.h"
 #include "core/lvt.h"
 #include "core/stats.h"
+#include "north/north.h"
 
 struct api_context {
     struct lvt *lvt;              /* the IT side's last-value table (read-only here) */
@@ -23,6 +24,11 @@ struct api_context {
     struct historian *historian;  /* history queries and stats; NULL: history disabled */
     const char *gateway_name;
     const char *version;
+    /* The publishers' status (docs/north.md): a malloc'd array the caller
+     * frees, its length in *count; NULL with *count 0 when there are none.
+     * May be NULL (no publishers). Called from the server's threads. */
+    struct north_status *(*north_status)(void *arg, size_t *count);
+    void *north_arg;
 };
 
 struct api_server;

@@ -83,7 +83,9 @@ struct api_server {
     struct stats_registry *stats;
     struct boundary *boundary;
     struct historian *historian; /* NULL when history is disabled */
-    char *gateway_name;          /* owned copies */
+    struct north_status *(*north_status)(void *arg, size_t *count); /* may be NULL */
+    void *north_arg;
+    char *gateway_name; /* owned copies */
     char *version;
     uint16_t port;
     atomic_bool stopping;
@@ -204,6 +206,11 @@ enum MHD_Result api_route_history_at(struct api_server *s,
 json_t *api_history_health_json(struct api_server *s, bool *degraded);
 /* The airlock_history_* families of /metrics. api_history.c */
 void api_history_metrics_render(struct api_server *s, struct api_buf *out);
+/* The "north" list of /api/v1/health; *degraded tells whether a
+ * publisher is not connected or has an alarm. api_north.c */
+json_t *api_north_health_json(struct api_server *s, bool *degraded);
+/* The airlock_north_* families of /metrics. api_north.c */
+void api_north_metrics_render(struct api_server *s, struct api_buf *out);
 /* The embedded file for url ("/" means "/index.html"), or NULL. */
 const struct web_asset *api_find_asset(const char *url); /* api_static.c */
 enum MHD_Result api_route_asset(struct MHD_Connection *c,

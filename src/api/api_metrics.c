@@ -308,6 +308,7 @@ void api_metrics_render(struct api_server *s, struct api_buf *out)
     render_devices(s, out);
     render_gateway(s, out);
     api_history_metrics_render(s, out);
+    api_north_metrics_render(s, out);
 }
 
 enum MHD_Result api_route_metrics(struct api_server *s, struct MHD_Connection *c)

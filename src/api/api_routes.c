@@ -67,13 +67,16 @@ enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c)
     bool history_degraded = false;
     json_t *history = api_history_health_json(s, &history_degraded);
     if (history_degraded) healthy = false;
+    bool north_degraded = false;
+    json_t *north = api_north_health_json(s, &north_degraded);
+    if (north_degraded) healthy = false;
     json_t *body =
-        json_pack("{s:s,s:o,s:o,s:I,s:o,s:o,s:I,s:o,s:o}", "status", healthy ? "ok" : "degraded",
+        json_pack("{s:s,s:o,s:o,s:I,s:o,s:o,s:I,s:o,s:o,s:o}", "status", healthy ? "ok" : "degraded",
                   "gateway", api_json_string(s->gateway_name, strlen(s->gateway_name)), "version",
                   api_json_string(s->version, strlen(s->version)), "uptime_s",
                   (json_int_t)(uptime_s > 0 ? uptime_s : 0), "time", api_time_json(clock_now_ns()),
                   "devices", devices, "tags", (json_int_t)tag_count, "boundary",
-                  boundary_json(s->boundary), "history", history);
+                  boundary_json(s->boundary), "history", history, "north", north);
     if (!body) return api_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     return api_respond_json(c, MHD_HTTP_OK, body);
 }

@@ -300,6 +300,8 @@ static struct api_server *server_new(const struct api_context *ctx)
     s->stats = ctx->stats;
     s->boundary = ctx->boundary;
     s->historian = ctx->historian;
+    s->north_status = ctx->north_status;
+    s->north_arg = ctx->north_arg;
     s->gateway_name = strdup(ctx->gateway_name ? ctx->gateway_name : "airlock");
     s->version = strdup(ctx->version ? ctx->version : "unknown");
     s->started_ns = clock_now_ns();

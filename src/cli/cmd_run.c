@@ -2,7 +2,9 @@
  * none it starts the built-in demo plant (the simulator's Modbus TCP servers
  * on loopback) and a configuration that polls it. SIGINT/SIGTERM stop it
  * cleanly; SIGHUP reloads the configuration file (a bad file is refused and
- * the running configuration is kept). */
+ * the running configuration is kept). --mqtt URL [--sparkplug GROUP] adds
+ * one publisher named "cli" (docs/north.md) to whatever configuration runs,
+ * at start and after every reload. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +21,8 @@
 static void run_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: airlock run [-c FILE] [--http ADDR:PORT] [--data DIR] [options]\n\n"
+            "Usage: airlock run [-c FILE] [--http ADDR:PORT] [--data DIR] [--mqtt URL [--sparkplug "
+            "GROUP]] [options]\n\n"
             "Runs the gateway. Without -c, starts the built-in demo plant (simulated\n"
             "devices served over Modbus TCP on loopback) and polls it.\n"
             "Dashboard and API: http://127.0.0.1:8080 unless --http or the file says otherwise.\n\n"
@@ -29,6 +32,11 @@ static void run_usage(FILE *out)
             "      --http ADDR:PORT  HTTP listen address (overrides http.listen)\n"
             "      --data DIR        data directory (overrides gateway.data_dir)\n"
             "      --log-level L     debug, info, warn or error (overrides gateway.log_level)\n"
+            "      --mqtt URL        also publish every tag to this MQTT broker as UNS JSON\n"
+            "                        (mqtt://host[:port] or mqtts://host[:port] for TLS with\n"
+            "                        the system CAs); a publisher named \"cli\", docs/north.md\n"
+            "      --sparkplug GROUP with --mqtt: publish as a Sparkplug B edge node of\n"
+            "                        group GROUP instead of UNS JSON\n"
             "      --seed N          demo plant: random seed (default 1)\n"
             "      --sim-port-base N demo plant: first Modbus TCP port (default 5020)\n"
             "  -h, --help            this help\n\n"
@@ -40,13 +48,57 @@ struct run_args {
     const char *http;
     const char *data_dir;
     const char *log_level;
+    const char *mqtt_url;        /* --mqtt: NULL when not given */
+    const char *sparkplug_group; /* --sparkplug: NULL when not given */
     unsigned long long seed;
     unsigned port_base;
 };
 
+/* --sparkplug needs --mqtt; the URL and the group are checked before
+ * anything starts (a scratch configuration takes the publisher). Returns 2
+ * after saying what is wrong, -1 when fine. */
+static int check_north_args(const struct run_args *a)
+{
+    if (a->sparkplug_group && !a->mqtt_url) {
+        fprintf(stderr, "airlock run: --sparkplug needs --mqtt URL (the broker to publish to)\n");
+        return 2;
+    }
+    if (!a->mqtt_url) return -1;
+    struct config scratch;
+    char why[512];
+    memset(&scratch, 0, sizeof scratch);
+    bool ok = config_north_add_cli(&scratch, a->mqtt_url, a->sparkplug_group, why, sizeof why);
+    config_free(&scratch);
+    if (ok) return -1;
+    fprintf(stderr, "airlock run: %s: %s\n",
+            strstr(why, "Sparkplug group") ? "--sparkplug" : "--mqtt", why);
+    return 2;
+}
+
+/* Applies what the command line overrides in a loaded configuration, at
+ * start and after every reload: --data, and the --mqtt publisher. False with
+ * why when it cannot (out of memory, a publisher of the file is named
+ * "cli"); cfg is then still to be freed by the caller. */
+static bool apply_command_line(const struct run_args *a, struct config *cfg, char *why,
+                               size_t why_len)
+{
+    if (a->data_dir) {
+        char *d = strdup(a->data_dir);
+        if (!d) {
+            snprintf(why, why_len, "out of memory");
+            return false;
+        }
+        free(cfg->data_dir);
+        cfg->data_dir = d;
+    }
+    if (a->mqtt_url && !config_north_add_cli(cfg, a->mqtt_url, a->sparkplug_group, why, why_len))
+        return false;
+    return true;
+}
+
 static int parse_args(int argc, char **argv, struct run_args *a)
 {
-    enum { OPT_HTTP = 1000, OPT_DATA, OPT_LOG, OPT_SEED, OPT_PORT_BASE };
+    enum { OPT_HTTP = 1000, OPT_DATA, OPT_LOG, OPT_SEED, OPT_PORT_BASE, OPT_MQTT, OPT_SPARKPLUG };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"http", required_argument, NULL, OPT_HTTP},
@@ -54,6 +106,8 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         {"log-level", required_argument, NULL, OPT_LOG},
         {"seed", required_argument, NULL, OPT_SEED},
         {"sim-port-base", required_argument, NULL, OPT_PORT_BASE},
+        {"mqtt", required_argument, NULL, OPT_MQTT},
+        {"sparkplug", required_argument, NULL, OPT_SPARKPLUG},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -74,6 +128,12 @@ static int parse_args(int argc, char **argv, struct run_args *a)
             break;
         case OPT_LOG:
             a->log_level = optarg;
+            break;
+        case OPT_MQTT:
+            a->mqtt_url = optarg;
+            break;
+        case OPT_SPARKPLUG:
+            a->sparkplug_group = optarg;
             break;
         case OPT_SEED:
             a->seed = strtoull(optarg, &end, 10);
@@ -103,7 +163,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         fprintf(stderr, "airlock run: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    return -1;
+    return check_north_args(a);
 }
 
 static bool load_config(const struct run_args *a, const char *demo_yaml, struct config *cfg)
@@ -118,12 +178,11 @@ static bool load_config(const struct run_args *a, const char *demo_yaml, struct 
         fprintf(stderr, "%s\n", msg);
         return false;
     }
-    if (a->data_dir) {
-        char *d = strdup(a->data_dir);
-        if (d) {
-            free(cfg->data_dir);
-            cfg->data_dir = d;
-        }
+    char why[512];
+    if (!apply_command_line(a, cfg, why, sizeof why)) {
+        fprintf(stderr, "airlock run: %s\n", why);
+        config_free(cfg);
+        return false;
     }
     const char *level_name = a->log_level ? a->log_level : cfg->log_level;
     enum log_level level;
@@ -213,6 +272,14 @@ int cmd_run(int argc, char **argv)
                           "reload refused: the new configuration is invalid; the "
                           "running one is kept",
                           "error=\"%s\"", msg);
+                continue;
+            }
+            if (!apply_command_line(&a, &next, err, sizeof err)) {
+                log_error("gateway",
+                          "reload refused: the command line options cannot be applied; the "
+                          "running configuration is kept",
+                          "error=\"%s\"", err);
+                config_free(&next);
                 continue;
             }
             if (gateway_reload(g, &next, err, sizeof err))

@@ -2,19 +2,24 @@
  *
  * The YAML text is first parsed into a tree that keeps positions
  * (yaml_tree.h); this file then walks the tree level by level (top, gateway,
- * http, device, poll group, tag, scale), refusing unknown and duplicate keys,
+ * http, device, poll group, tag, scale, history, north), refusing unknown and duplicate keys,
  * checking every value's type and range, filling defaults and validating
  * what spans levels (tag paths unique across the file, addresses that fit).
  * The first error found stops the load and is reported as
  * "file:line:col: expected ..., found ...". See docs/configuration.md. */
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/yaml_tree.h"
 #include "core/log.h"
@@ -22,7 +27,7 @@
 #define CONFIG_FILE_MAX_BYTES (64u * 1024u * 1024u)
 #define CONFIG_NAME_MAX_CHARS 64
 #define CONFIG_HOST_MAX_CHARS 253
-#define CONFIG_KEYS_MAX 20
+#define CONFIG_KEYS_MAX 24
 #define CONFIG_SHOWN_MAX_CHARS 48
 #define NAMESPACE_MAX_SEGMENTS (TAG_PATH_MAX_SEGMENTS - 1)
 #define STRING_MAX_REGISTERS 123
@@ -1491,10 +1496,776 @@ static bool load_history(struct loader *ld, const struct ynode *node)
     return !mk.value[HIK_GROUPS] || load_history_groups(ld, mk.value[HIK_GROUPS]);
 }
 
+/* ---- north: the MQTT publishers (docs/north.md) ---- */
+
+#define NORTH_NAME_MAX_CHARS 63
+#define NORTH_PUBLISHERS_MAX 64
+#define NORTH_TAG_PREFIXES_MAX 1024
+#define NORTH_TEXT_MAX_BYTES 256       /* client_id, username, topic prefixes, Sparkplug ids */
+#define NORTH_PASSWORD_MAX_BYTES 65535 /* MQTT's limit for binary data */
+#define NORTH_SPOOL_MIN_BYTES 4096
+#define NORTH_DEFAULT_SPOOL_BYTES (1ull << 30)
+#define NORTH_DEFAULT_PORT 1883
+#define NORTH_DEFAULT_TLS_PORT 8883
+
+static const char *const north_keys[] = {
+    "name",        "kind",     "url",           "protocol",     "client_id",
+    "username",    "password", "password_file", "tls",          "keepalive_s",
+    "qos",         "tags",     "prefix",        "meta_prefix",  "retain",
+    "heartbeat_s", "group_id", "edge_node",     "primary_host", "spool"};
+enum {
+    NK_NAME,
+    NK_KIND,
+    NK_URL,
+    NK_PROTOCOL,
+    NK_CLIENT_ID,
+    NK_USERNAME,
+    NK_PASSWORD,
+    NK_PASSWORD_FILE,
+    NK_TLS,
+    NK_KEEPALIVE_S,
+    NK_QOS,
+    NK_TAGS,
+    NK_PREFIX,
+    NK_META_PREFIX,
+    NK_RETAIN,
+    NK_HEARTBEAT_S,
+    NK_GROUP_ID,
+    NK_EDGE_NODE,
+    NK_PRIMARY_HOST,
+    NK_SPOOL,
+    NK_COUNT
+};
+static const struct level north_level = {"in north publisher", "a north publisher", north_keys,
+                                         NK_COUNT};
+
+static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file"};
+enum { TLK_CA_FILE, TLK_CERT_FILE, TLK_KEY_FILE, TLK_COUNT };
+static const struct level tls_level = {"in tls", "'tls'", tls_keys, TLK_COUNT};
+
+static const char *const spool_keys[] = {"dir", "max_size", "durability", "fsync_interval_ms"};
+enum { SPK_DIR, SPK_MAX_SIZE, SPK_DURABILITY, SPK_FSYNC_INTERVAL_MS, SPK_COUNT };
+static const struct level spool_level = {"in spool", "'spool'", spool_keys, SPK_COUNT};
+
+/* Fills n with every default of docs/north.md (kind uns, MQTT 3.1.1, port
+ * 1883, keepalive 30 s, QoS 1, prefixes "uns" and "uns-meta", spool 1 GiB
+ * batched every 1000 ms). The prefixes are allocated: false when out of
+ * memory, n then holds what north_free releases. */
+static bool north_defaults(struct config_north *n)
+{
+    memset(n, 0, sizeof *n);
+    n->kind = CONFIG_NORTH_UNS;
+    n->port = NORTH_DEFAULT_PORT;
+    n->protocol = 4;
+    n->keepalive_s = 30;
+    n->qos = 1;
+    n->spool_max_bytes = NORTH_DEFAULT_SPOOL_BYTES;
+    n->spool_strict = false;
+    n->spool_fsync_interval_ms = 1000;
+    n->prefix = strdup("uns");
+    n->meta_prefix = strdup("uns-meta");
+    return n->prefix && n->meta_prefix;
+}
+
+/* Frees every string of n (not n itself). */
+static void north_free(struct config_north *n)
+{
+    free(n->name);
+    free(n->host);
+    free(n->client_id);
+    free(n->username);
+    if (n->password) {
+        explicit_bzero(n->password, strlen(n->password));
+        free(n->password);
+    }
+    free(n->ca_file);
+    free(n->cert_file);
+    free(n->key_file);
+    for (size_t i = 0; i < n->tag_prefix_count; i++)
+        free(n->tag_prefixes[i]);
+    free(n->tag_prefixes);
+    free(n->prefix);
+    free(n->meta_prefix);
+    free(n->group_id);
+    free(n->edge_node);
+    free(n->primary_host);
+    free(n->spool_dir);
+}
+
+static bool north_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    if (len < 1 || len > NORTH_NAME_MAX_CHARS) return false;
+    for (size_t i = 0; i < len; i++)
+        if (!name_char_ok(name[i]) || name[i] == '.') return false;
+    return true;
+}
+
+/* Whether s is UTF-8 (lead and continuation bytes in order; overlong
+ * forms are not looked for) without control characters. */
+static bool printable_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int more = c < 0x80             ? 0
+                   : (c & 0xE0) == 0xC0 ? 1
+                   : (c & 0xF0) == 0xE0 ? 2
+                   : (c & 0xF8) == 0xF0 ? 3
+                                        : -1;
+        if (more < 0 || c < 0x20 || c == 0x7f || c == 0xC0 || c == 0xC1 || c > 0xF4) return false;
+        for (int i = 1; i <= more; i++)
+            if ((p[i] & 0xC0) != 0x80) return false;
+        p += 1 + more;
+    }
+    return true;
+}
+
+/* A Sparkplug id (group_id, edge_node, primary_host): 1..256 bytes of
+ * UTF-8 text without '/', '+', '#' (they structure Sparkplug topics) or
+ * control characters. NULL when fine, else what was expected. */
+static const char *sparkplug_id_problem(const char *id)
+{
+    size_t len = strlen(id);
+    if (len == 0 || len > NORTH_TEXT_MAX_BYTES) return "1 to 256 bytes";
+    if (strpbrk(id, "/+#")) return "no '/', '+' or '#'";
+    if (!printable_utf8(id)) return "UTF-8 text without control characters";
+    return NULL;
+}
+
+/* An MQTT topic prefix (prefix, meta_prefix): levels separated by '/',
+ * none empty, without '+', '#' or control characters, not starting with
+ * '$' (the broker's own topics). NULL when fine, else what was expected. */
+static const char *topic_prefix_problem(const char *prefix)
+{
+    size_t len = strlen(prefix);
+    if (len == 0 || len > NORTH_TEXT_MAX_BYTES) return "1 to 256 bytes";
+    if (prefix[0] == '$') return "no '$' at the start (topics of the broker itself)";
+    if (strpbrk(prefix, "+#")) return "no '+' or '#'";
+    if (prefix[0] == '/' || prefix[len - 1] == '/' || strstr(prefix, "//"))
+        return "no empty level (no leading, trailing or double '/')";
+    if (!printable_utf8(prefix)) return "UTF-8 text without control characters";
+    return NULL;
+}
+
+/* A `tags:` filter entry: 1..8 segments of a tag path. NULL when fine. */
+static const char *tag_prefix_problem(const char *prefix)
+{
+    size_t len = strlen(prefix), segment = 0;
+    int segments = 1;
+    if (len == 0 || len >= TAG_PATH_MAX) return "a path prefix of 1 to 255 characters";
+    for (size_t i = 0; i <= len; i++) {
+        if (prefix[i] == '/' || prefix[i] == '\0') {
+            if (segment == 0) return "no empty segment (no leading, trailing or double '/')";
+            segments += prefix[i] == '/';
+            segment = 0;
+        } else if (!name_char_ok(prefix[i])) {
+            return "only letters, digits, '_', '-', '.' and '/' between segments";
+        } else if (++segment > 64) {
+            return "segments of at most 64 characters";
+        }
+    }
+    if (segments > TAG_PATH_MAX_SEGMENTS) return "at most 8 segments";
+    return NULL;
+}
+
+static bool fail_why(char *why, size_t why_len, const char *text)
+{
+    if (why && why_len) snprintf(why, why_len, "%s", text);
+    return false;
+}
+
+/* A host name ([A-Za-z0-9_-] labels separated by single dots) or, when it
+ * is all digits and dots, an IPv4 address. */
+static bool url_host_ok(const char *host, size_t len)
+{
+    bool numeric = true;
+    if (len == 0 || len > CONFIG_HOST_MAX_CHARS) return false;
+    if (host[0] == '.' || host[len - 1] == '.' || host[0] == '-') return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = host[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && c != '-' && c != '_' && c != '.') return false;
+        if (c == '.' && host[i + 1] == '.') return false;
+        numeric = numeric && ((c >= '0' && c <= '9') || c == '.');
+    }
+    if (!numeric) return true;
+    char copy[CONFIG_HOST_MAX_CHARS + 1];
+    struct in_addr v4;
+    memcpy(copy, host, len);
+    copy[len] = '\0';
+    return inet_pton(AF_INET, copy, &v4) == 1;
+}
+
+bool config_north_parse_url(const char *url, struct config_north *n, char *why, size_t why_len)
+{
+    const char *p;
+    bool tls;
+    if (!url) return fail_why(why, why_len, "a URL");
+    if (strncasecmp(url, "mqtts://", 8) == 0) {
+        tls = true;
+        p = url + 8;
+    } else if (strncasecmp(url, "mqtt://", 7) == 0) {
+        tls = false;
+        p = url + 7;
+    } else {
+        return fail_why(why, why_len, "mqtt:// or mqtts:// at the start");
+    }
+    if (strchr(p, '@'))
+        return fail_why(why, why_len,
+                        "no user or password in the URL: use username and password_file");
+    char host[CONFIG_HOST_MAX_CHARS + 1];
+    const char *rest;
+    size_t host_len;
+    if (*p == '[') {
+        const char *close = strchr(p, ']');
+        struct in6_addr v6;
+        host_len = close ? (size_t)(close - p - 1) : 0;
+        if (!close || host_len == 0 || host_len > CONFIG_HOST_MAX_CHARS)
+            return fail_why(why, why_len, "an IPv6 address between '[' and ']'");
+        memcpy(host, p + 1, host_len);
+        host[host_len] = '\0';
+        if (inet_pton(AF_INET6, host, &v6) != 1)
+            return fail_why(why, why_len, "an IPv6 address between '[' and ']'");
+        rest = close + 1;
+    } else {
+        host_len = strcspn(p, ":/?#");
+        if (!url_host_ok(p, host_len))
+            return fail_why(why, why_len, "a host name, an IPv4 address or an [IPv6] address");
+        memcpy(host, p, host_len);
+        host[host_len] = '\0';
+        rest = p + host_len;
+    }
+    long port = tls ? NORTH_DEFAULT_TLS_PORT : NORTH_DEFAULT_PORT;
+    if (*rest == ':') {
+        const char *digits = ++rest;
+        port = 0;
+        while (*rest >= '0' && *rest <= '9' && rest - digits < 6)
+            port = port * 10 + (*rest++ - '0');
+        if (rest == digits || (*rest >= '0' && *rest <= '9') || port < 1 || port > 65535)
+            return fail_why(why, why_len, "a port 1..65535 after ':'");
+    }
+    if (*rest != '\0')
+        return fail_why(why, why_len, "nothing after host[:port] (no path or query)");
+    char *copy = strdup(host);
+    if (!copy) return fail_why(why, why_len, "out of memory");
+    free(n->host);
+    n->host = copy;
+    n->port = (uint16_t)port;
+    n->tls = tls;
+    return true;
+}
+
+/* Opens path to read it: a regular file (never a FIFO or device, so the
+ * loader cannot block). Returns the descriptor and fills *st, or -1 with
+ * the problem in why. */
+static int open_regular_file(const char *path, struct stat *st, char *why, size_t why_len)
+{
+    char msg[128];
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 || fstat(fd, st) != 0) {
+        snprintf(why, why_len, "%s", strerror_r(errno, msg, sizeof msg));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        snprintf(why, why_len, "not a regular file");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads a password file (see docs/north.md): a regular file that other
+ * users cannot read, at most 65535 bytes, no NUL; one trailing newline
+ * ("\n" or "\r\n") is stripped. Returns the malloc'd password, or NULL
+ * with the problem in why (an OS error, the mode, the size). */
+static char *read_password_file(const char *path, char *why, size_t why_len)
+{
+    struct stat st;
+    int fd = open_regular_file(path, &st, why, why_len);
+    if (fd < 0) return NULL;
+    char *text = NULL;
+    if (st.st_mode & S_IROTH) {
+        snprintf(why, why_len,
+                 "readable by every user (mode %04o): make it private, e.g. chmod 600 \"%s\"",
+                 (unsigned)(st.st_mode & 07777), path);
+        goto done;
+    }
+    if (st.st_size > NORTH_PASSWORD_MAX_BYTES + 2) {
+        snprintf(why, why_len, "larger than %d bytes", NORTH_PASSWORD_MAX_BYTES);
+        goto done;
+    }
+    text = malloc((size_t)st.st_size + 1);
+    if (!text) {
+        snprintf(why, why_len, "out of memory");
+        goto done;
+    }
+    size_t used = 0;
+    for (;;) {
+        ssize_t got = read(fd, text + used, (size_t)st.st_size - used);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            char msg[128];
+            snprintf(why, why_len, "%s", strerror_r(errno, msg, sizeof msg));
+            free(text);
+            text = NULL;
+            goto done;
+        }
+        if (got == 0 || (used += (size_t)got) == (size_t)st.st_size) break;
+    }
+    text[used] = '\0';
+    if (used > 0 && text[used - 1] == '\n') text[--used] = '\0';
+    if (used > 0 && text[used - 1] == '\r') text[--used] = '\0';
+    const char *problem = strlen(text) != used              ? "a NUL byte in it"
+                          : used == 0                       ? "empty"
+                          : used > NORTH_PASSWORD_MAX_BYTES ? "a password longer than 65535 bytes"
+                                                            : NULL;
+    if (problem) {
+        snprintf(why, why_len, "%s", problem);
+        explicit_bzero(text, used);
+        free(text);
+        text = NULL;
+    }
+done:
+    close(fd);
+    return text;
+}
+
+/* A short text key (client_id, username, Sparkplug ids) copied into *dst. */
+static bool load_north_text(struct loader *ld, const struct map_keys *mk, size_t key, char **dst)
+{
+    const struct ynode *n = mk->value[key];
+    const char *text = NULL;
+    struct shown s;
+    if (!n) return true;
+    if (!read_nonempty_text(ld, n, north_keys[key], &text)) return false;
+    if (strlen(text) > NORTH_TEXT_MAX_BYTES || !printable_utf8(text))
+        return fail_at(ld, n,
+                       "expected 1 to %d bytes of text without control characters for '%s', "
+                       "found %s",
+                       NORTH_TEXT_MAX_BYTES, north_keys[key], found(n, &s));
+    return copy_text(ld, text, dst);
+}
+
+static bool load_north_sparkplug_id(struct loader *ld, const struct map_keys *mk, size_t key,
+                                    char **dst)
+{
+    const struct ynode *n = mk->value[key];
+    const char *text = NULL;
+    struct shown s;
+    if (!n) return true;
+    if (!read_text(ld, n, north_keys[key], &text)) return false;
+    const char *problem = sparkplug_id_problem(text);
+    if (problem)
+        return fail_at(ld, n, "expected a Sparkplug id (%s) for '%s', found %s", problem,
+                       north_keys[key], found(n, &s));
+    return copy_text(ld, text, dst);
+}
+
+static bool load_north_name(struct loader *ld, const struct map_keys *mk, size_t ni)
+{
+    const struct ynode *n = mk->value[NK_NAME];
+    const char *name = NULL;
+    struct shown s;
+    if (!read_text(ld, n, "name", &name)) return false;
+    if (!north_name_ok(name))
+        return fail_at(ld, n,
+                       "expected a name of 1 to %d letters, digits, '_' or '-' for 'name', "
+                       "found %s",
+                       NORTH_NAME_MAX_CHARS, found(n, &s));
+    for (size_t i = 0; i < ni; i++)
+        if (strcmp(ld->cfg->north[i].name, name) == 0)
+            return fail_at(ld, n, "duplicate north publisher name '%s' (first at line %d)", name,
+                           ld->cfg->north[i].pos.line);
+    return copy_text(ld, name, &ld->cfg->north[ni].name);
+}
+
+static bool load_north_kind_url(struct loader *ld, const struct map_keys *mk,
+                                struct config_north *nc)
+{
+    const char *text = NULL;
+    char why[160];
+    struct shown s;
+    const struct ynode *kind = mk->value[NK_KIND], *url = mk->value[NK_URL];
+    if (!read_text(ld, kind, "kind", &text)) return false;
+    if (strcmp(text, "uns") == 0)
+        nc->kind = CONFIG_NORTH_UNS;
+    else if (strcmp(text, "sparkplug") == 0)
+        nc->kind = CONFIG_NORTH_SPARKPLUG;
+    else
+        return fail_at(ld, kind, "expected \"uns\" or \"sparkplug\" for 'kind', found %s",
+                       found(kind, &s));
+    if (!read_text(ld, url, "url", &text)) return false;
+    if (!config_north_parse_url(text, nc, why, sizeof why))
+        return strcmp(why, "out of memory") == 0
+                   ? fail_oom(ld)
+                   : fail_at(ld, url,
+                             "expected an MQTT URL mqtt://host[:port] or mqtts://host[:port] "
+                             "(%s) for 'url', found %s",
+                             why, found(url, &s));
+    return true;
+}
+
+/* protocol: "3.1.1" (level 4) or "5"; 5 and 5.0 unquoted are accepted too. */
+static bool load_north_protocol(struct loader *ld, const struct ynode *n, struct config_north *nc)
+{
+    struct shown s;
+    if (!n) return true;
+    bool scalar = n->kind == YNODE_SCALAR && !n->has_nul;
+    if (scalar && strcmp(n->text, "3.1.1") == 0) {
+        nc->protocol = 4;
+        return true;
+    }
+    if (scalar && (strcmp(n->text, "5") == 0 || strcmp(n->text, "5.0") == 0)) {
+        nc->protocol = 5;
+        return true;
+    }
+    bool looks_311 = scalar && (strcmp(n->text, "3.1") == 0 || strcmp(n->text, "4") == 0 ||
+                                strcmp(n->text, "311") == 0);
+    return fail_at(ld, n, "expected \"3.1.1\" or \"5\" for 'protocol', found %s%s", found(n, &s),
+                   looks_311 ? " (MQTT 3.1.1 is written \"3.1.1\", in quotes or not)" : "");
+}
+
+/* username, password or password_file (read now), and the check that MQTT
+ * 3.1.1 sends a password only with a username. */
+static bool load_north_credentials(struct loader *ld, const struct map_keys *mk,
+                                   struct config_north *nc)
+{
+    const struct ynode *pw = mk->value[NK_PASSWORD], *pw_file = mk->value[NK_PASSWORD_FILE];
+    const char *text = NULL;
+    struct shown s;
+    if (!load_north_text(ld, mk, NK_USERNAME, &nc->username)) return false;
+    if (pw && pw_file)
+        return fail_at(ld, mk->key[NK_PASSWORD_FILE],
+                       "expected either 'password' or 'password_file' in north publisher, found "
+                       "both");
+    if (pw) {
+        if (!read_text(ld, pw, "password", &text)) return false;
+        if (strlen(text) > NORTH_PASSWORD_MAX_BYTES)
+            return fail_at(ld, pw, "expected a password of at most %d bytes, found a longer one",
+                           NORTH_PASSWORD_MAX_BYTES);
+        if (!copy_text(ld, text, &nc->password)) return false;
+    }
+    if (pw_file) {
+        char why[400];
+        if (!read_nonempty_text(ld, pw_file, "password_file", &text)) return false;
+        nc->password = read_password_file(text, why, sizeof why);
+        if (!nc->password)
+            return fail_at(ld, pw_file,
+                           "expected a readable, private password file for "
+                           "'password_file', found %s: %s",
+                           found(pw_file, &s), why);
+    }
+    if (nc->password && !nc->username && nc->protocol == 4)
+        return fail_at(ld, mk->key[pw ? NK_PASSWORD : NK_PASSWORD_FILE],
+                       "expected 'username' with a password (MQTT 3.1.1 sends a password only "
+                       "with a user name; MQTT 5 does not need one)");
+    return true;
+}
+
+/* One file of tls: present and readable now (the publisher reads it at
+ * every connection). */
+static bool load_tls_file(struct loader *ld, const struct map_keys *mk, size_t key, char **dst)
+{
+    const struct ynode *n = mk->value[key];
+    const char *path = NULL;
+    char why[160];
+    struct shown s;
+    struct stat st;
+    if (!n) return true;
+    if (!read_nonempty_text(ld, n, tls_keys[key], &path)) return false;
+    int fd = open_regular_file(path, &st, why, sizeof why);
+    if (fd < 0)
+        return fail_at(ld, n, "expected a readable file for '%s', found %s: %s", tls_keys[key],
+                       found(n, &s), why);
+    close(fd);
+    return copy_text(ld, path, dst);
+}
+
+static bool load_north_tls(struct loader *ld, const struct map_keys *mk, struct config_north *nc)
+{
+    struct map_keys tk;
+    if (!mk->value[NK_TLS]) return true;
+    if (!nc->tls)
+        return refuse_key(ld, mk, NK_TLS,
+                          "only an mqtts:// url uses TLS; write mqtts:// to turn it on");
+    if (!collect_keys(ld, mk->value[NK_TLS], &tls_level, &tk)) return false;
+    if (!load_tls_file(ld, &tk, TLK_CA_FILE, &nc->ca_file) ||
+        !load_tls_file(ld, &tk, TLK_CERT_FILE, &nc->cert_file) ||
+        !load_tls_file(ld, &tk, TLK_KEY_FILE, &nc->key_file))
+        return false;
+    if (tk.key[TLK_CERT_FILE] && !tk.key[TLK_KEY_FILE])
+        return fail_at(ld, tk.key[TLK_CERT_FILE],
+                       "expected 'key_file' with 'cert_file' in tls (a client certificate needs "
+                       "its private key)");
+    if (tk.key[TLK_KEY_FILE] && !tk.key[TLK_CERT_FILE])
+        return fail_at(ld, tk.key[TLK_KEY_FILE],
+                       "expected 'cert_file' with 'key_file' in tls (the key of which client "
+                       "certificate?)");
+    return true;
+}
+
+/* keepalive_s and qos (QoS 2 is refused with its own message). */
+static bool load_north_numbers(struct loader *ld, const struct map_keys *mk,
+                               struct config_north *nc)
+{
+    int64_t v;
+    if (mk->value[NK_KEEPALIVE_S]) {
+        if (!read_int(ld, mk->value[NK_KEEPALIVE_S], "keepalive_s", 5, 65535, &v)) return false;
+        nc->keepalive_s = (uint32_t)v;
+    }
+    if (mk->value[NK_QOS]) {
+        if (yscalar_int(mk->value[NK_QOS], &v) && v == 2)
+            return fail_at(ld, mk->value[NK_QOS],
+                           "expected 0 or 1 for 'qos', found 2 (QoS 2 is not supported: the "
+                           "spool already keeps every value until the broker has it)");
+        if (!read_int(ld, mk->value[NK_QOS], "qos", 0, 1, &v)) return false;
+        nc->qos = (int)v;
+    }
+    return true;
+}
+
+static bool load_north_tags(struct loader *ld, const struct ynode *tags, struct config_north *nc)
+{
+    struct shown s;
+    const char *text = NULL;
+    if (!tags) return true;
+    if (!expect_sequence(ld, tags, "tags")) return false;
+    if (tags->count == 0)
+        return fail_at(ld, tags,
+                       "expected at least one tag path prefix in 'tags', found an empty sequence "
+                       "(leave 'tags' out to publish every tag)");
+    if (tags->count > NORTH_TAG_PREFIXES_MAX)
+        return fail_at(ld, tags, "expected at most %d prefixes in 'tags', found %zu",
+                       NORTH_TAG_PREFIXES_MAX, tags->count);
+    nc->tag_prefixes = calloc(tags->count, sizeof *nc->tag_prefixes);
+    if (!nc->tag_prefixes) return fail_oom(ld);
+    for (size_t i = 0; i < tags->count; i++) {
+        const struct ynode *item = tags->items[i];
+        if (!read_text(ld, item, "tags", &text)) return false;
+        const char *problem = tag_prefix_problem(text);
+        if (problem)
+            return fail_at(ld, item,
+                           "expected a tag path prefix like acme/plant1/utilities (%s) in 'tags', "
+                           "found %s",
+                           problem, found(item, &s));
+        nc->tag_prefixes[i] = strdup(text);
+        if (!nc->tag_prefixes[i]) return fail_oom(ld);
+        nc->tag_prefix_count = i + 1;
+    }
+    return true;
+}
+
+static bool load_topic_prefix(struct loader *ld, const struct ynode *n, const char *key, char **dst)
+{
+    const char *text = NULL;
+    struct shown s;
+    if (!n) return true;
+    if (!read_text(ld, n, key, &text)) return false;
+    const char *problem = topic_prefix_problem(text);
+    if (problem)
+        return fail_at(ld, n, "expected an MQTT topic prefix like uns (%s) for '%s', found %s",
+                       problem, key, found(n, &s));
+    return copy_text(ld, text, dst);
+}
+
+/* The keys of kind uns; refused under sparkplug. */
+static bool load_north_uns(struct loader *ld, const struct map_keys *mk, struct config_north *nc)
+{
+    static const size_t uns_only[] = {NK_PREFIX, NK_META_PREFIX, NK_RETAIN, NK_HEARTBEAT_S};
+    if (nc->kind != CONFIG_NORTH_UNS) {
+        for (size_t i = 0; i < sizeof uns_only / sizeof uns_only[0]; i++)
+            if (!refuse_key(ld, mk, uns_only[i], "only kind uns takes it")) return false;
+        return true;
+    }
+    int64_t v;
+    if (!load_topic_prefix(ld, mk->value[NK_PREFIX], "prefix", &nc->prefix) ||
+        !load_topic_prefix(ld, mk->value[NK_META_PREFIX], "meta_prefix", &nc->meta_prefix))
+        return false;
+    if (strcmp(nc->prefix, nc->meta_prefix) == 0)
+        return fail_at(ld, mk->value[NK_META_PREFIX] ? mk->value[NK_META_PREFIX] : mk->map,
+                       "expected a meta_prefix other than the prefix, found \"%s\" for both "
+                       "(metadata would overwrite values)",
+                       nc->prefix);
+    if (mk->value[NK_RETAIN] && !read_bool(ld, mk->value[NK_RETAIN], "retain", &nc->retain))
+        return false;
+    if (mk->value[NK_HEARTBEAT_S]) {
+        if (!read_int(ld, mk->value[NK_HEARTBEAT_S], "heartbeat_s", 0, 86400, &v)) return false;
+        nc->heartbeat_s = (uint32_t)v;
+    }
+    return true;
+}
+
+/* The keys of kind sparkplug (group_id required); refused under uns. */
+static bool load_north_sparkplug(struct loader *ld, const struct map_keys *mk,
+                                 struct config_north *nc)
+{
+    static const size_t sparkplug_only[] = {NK_GROUP_ID, NK_EDGE_NODE, NK_PRIMARY_HOST};
+    if (nc->kind != CONFIG_NORTH_SPARKPLUG) {
+        for (size_t i = 0; i < sizeof sparkplug_only / sizeof sparkplug_only[0]; i++)
+            if (!refuse_key(ld, mk, sparkplug_only[i], "only kind sparkplug takes it"))
+                return false;
+        return true;
+    }
+    if (!mk->value[NK_GROUP_ID])
+        return fail_at(ld, mk->map,
+                       "missing required key 'group_id' in north publisher (kind sparkplug "
+                       "publishes under spBv1.0/<group_id>/...)");
+    return load_north_sparkplug_id(ld, mk, NK_GROUP_ID, &nc->group_id) &&
+           load_north_sparkplug_id(ld, mk, NK_EDGE_NODE, &nc->edge_node) &&
+           load_north_sparkplug_id(ld, mk, NK_PRIMARY_HOST, &nc->primary_host);
+}
+
+static bool load_north_spool(struct loader *ld, const struct ynode *node, struct config_north *nc)
+{
+    struct map_keys mk;
+    const char *text = NULL;
+    struct shown s;
+    int64_t v;
+    if (!node) return true;
+    if (!collect_keys(ld, node, &spool_level, &mk)) return false;
+    if (mk.value[SPK_DIR]) {
+        if (!read_nonempty_text(ld, mk.value[SPK_DIR], "dir", &text)) return false;
+        if (!copy_text(ld, text, &nc->spool_dir)) return false;
+    }
+    if (mk.value[SPK_MAX_SIZE]) {
+        if (!read_size(ld, mk.value[SPK_MAX_SIZE], "max_size", &nc->spool_max_bytes)) return false;
+        if (nc->spool_max_bytes < NORTH_SPOOL_MIN_BYTES)
+            return fail_at(ld, mk.value[SPK_MAX_SIZE],
+                           "expected a spool max_size of at least 4KiB, found %s",
+                           found(mk.value[SPK_MAX_SIZE], &s));
+    }
+    if (mk.value[SPK_DURABILITY]) {
+        if (!read_text(ld, mk.value[SPK_DURABILITY], "durability", &text)) return false;
+        if (strcmp(text, "strict") != 0 && strcmp(text, "batched") != 0)
+            return fail_at(ld, mk.value[SPK_DURABILITY],
+                           "expected strict or batched for 'durability', found %s",
+                           found(mk.value[SPK_DURABILITY], &s));
+        nc->spool_strict = strcmp(text, "strict") == 0;
+    }
+    if (mk.value[SPK_FSYNC_INTERVAL_MS]) {
+        if (!read_int(ld, mk.value[SPK_FSYNC_INTERVAL_MS], "fsync_interval_ms", 1, 60000, &v))
+            return false;
+        nc->spool_fsync_interval_ms = (uint32_t)v;
+    }
+    return true;
+}
+
+/* Two publishers never share a spool directory (as configured now: --data
+ * moves every default directory alike). */
+static bool check_spool_dir_unique(struct loader *ld, const struct map_keys *mk, size_t ni)
+{
+    char mine[1024], other[1024];
+    const struct config_north *all = ld->cfg->north;
+    if (!config_north_spool_dir(ld->cfg, &all[ni], mine, sizeof mine))
+        return fail_at(ld, mk->value[NK_SPOOL] ? mk->value[NK_SPOOL] : mk->map,
+                       "expected a spool directory of at most %zu characters", sizeof mine - 1);
+    const struct ynode *at = mk->value[NK_NAME], *spool = mk->value[NK_SPOOL];
+    for (size_t i = 0; spool && all[ni].spool_dir && i + 1 < spool->count; i += 2)
+        if (strcmp(spool->items[i]->text, "dir") == 0) at = spool->items[i + 1];
+    for (size_t i = 0; i < ni; i++) {
+        if (!config_north_spool_dir(ld->cfg, &all[i], other, sizeof other)) continue;
+        if (strcmp(mine, other) == 0)
+            return fail_at(ld, at,
+                           "duplicate spool directory \"%s\" (publisher '%s' at line %d uses it)",
+                           mine, all[i].name, all[i].pos.line);
+    }
+    return true;
+}
+
+static bool load_north_one(struct loader *ld, const struct ynode *node, size_t ni)
+{
+    struct config_north *nc = &ld->cfg->north[ni];
+    struct map_keys mk;
+    if (!north_defaults(nc)) return fail_oom(ld);
+    nc->pos.line = node->line;
+    nc->pos.col = node->col;
+    if (!collect_keys(ld, node, &north_level, &mk)) return false;
+    static const size_t required[] = {NK_NAME, NK_KIND, NK_URL};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        if (!require_key(ld, &mk, required[i])) return false;
+    return load_north_name(ld, &mk, ni) && load_north_kind_url(ld, &mk, nc) &&
+           load_north_protocol(ld, mk.value[NK_PROTOCOL], nc) &&
+           load_north_text(ld, &mk, NK_CLIENT_ID, &nc->client_id) &&
+           load_north_credentials(ld, &mk, nc) && load_north_tls(ld, &mk, nc) &&
+           load_north_numbers(ld, &mk, nc) && load_north_tags(ld, mk.value[NK_TAGS], nc) &&
+           load_north_uns(ld, &mk, nc) && load_north_sparkplug(ld, &mk, nc) &&
+           load_north_spool(ld, mk.value[NK_SPOOL], nc) && check_spool_dir_unique(ld, &mk, ni);
+}
+
+static bool load_north(struct loader *ld, const struct ynode *list)
+{
+    if (!expect_sequence(ld, list, "north")) return false;
+    if (list->count == 0) return true;
+    if (list->count > NORTH_PUBLISHERS_MAX)
+        return fail_at(ld, list, "expected at most %d north publishers, found %zu",
+                       NORTH_PUBLISHERS_MAX, list->count);
+    ld->cfg->north = calloc(list->count, sizeof *ld->cfg->north);
+    if (!ld->cfg->north) return fail_oom(ld);
+    ld->cfg->north_count = list->count;
+    for (size_t i = 0; i < list->count; i++)
+        if (!load_north_one(ld, list->items[i], i)) return false;
+    return true;
+}
+
+bool config_north_spool_dir(const struct config *c, const struct config_north *n, char *buf,
+                            size_t len)
+{
+    int w = n->spool_dir ? snprintf(buf, len, "%s", n->spool_dir)
+                         : snprintf(buf, len, "%s/spool/%s", c->data_dir ? c->data_dir : "./data",
+                                    n->name ? n->name : "");
+    return w >= 0 && (size_t)w < len;
+}
+
+bool config_north_add_cli(struct config *c, const char *url, const char *group, char *why,
+                          size_t why_len)
+{
+    static const char cli_name[] = "cli";
+    for (size_t i = 0; i < c->north_count; i++)
+        if (c->north[i].name && strcmp(c->north[i].name, cli_name) == 0)
+            return fail_why(why, why_len,
+                            "the configuration already has a publisher named 'cli' (rename it "
+                            "to use --mqtt)");
+    const char *problem = group ? sparkplug_id_problem(group) : NULL;
+    if (problem) {
+        if (why && why_len)
+            snprintf(why, why_len, "expected a Sparkplug group id (%s), got '%s'", problem, group);
+        return false;
+    }
+    struct config_north n;
+    char url_why[160];
+    bool ok = north_defaults(&n) && (n.name = strdup(cli_name)) != NULL &&
+              (!group || (n.group_id = strdup(group)) != NULL);
+    if (!ok) {
+        north_free(&n);
+        return fail_why(why, why_len, "out of memory");
+    }
+    if (!config_north_parse_url(url, &n, url_why, sizeof url_why)) {
+        if (why && why_len)
+            snprintf(why, why_len,
+                     "expected an MQTT URL mqtt://host[:port] or mqtts://host[:port] (%s), got "
+                     "'%s'",
+                     url_why, url ? url : "");
+        north_free(&n);
+        return false;
+    }
+    n.kind = group ? CONFIG_NORTH_SPARKPLUG : CONFIG_NORTH_UNS;
+    struct config_north *grown = realloc(c->north, (c->north_count + 1) * sizeof *grown);
+    if (!grown) {
+        north_free(&n);
+        return fail_why(why, why_len, "out of memory");
+    }
+    grown[c->north_count] = n;
+    c->north = grown;
+    c->north_count++;
+    return true;
+}
+
 /* ---- top level ---- */
 
-static const char *const root_keys[] = {"gateway", "http", "devices", "history"};
-enum { RK_GATEWAY, RK_HTTP, RK_DEVICES, RK_HISTORY, RK_COUNT };
+static const char *const root_keys[] = {"gateway", "http", "devices", "history", "north"};
+enum { RK_GATEWAY, RK_HTTP, RK_DEVICES, RK_HISTORY, RK_NORTH, RK_COUNT };
 static const struct level root_level = {"at the top level", "the configuration", root_keys,
                                         RK_COUNT};
 
@@ -1508,10 +2279,10 @@ static bool load_root(struct loader *ld, const struct ynode *root)
     if (!root) {
         ld->err->line = 1;
         ld->err->col = 1;
-        snprintf(
-            ld->err->message, sizeof ld->err->message,
-            "expected the configuration (a mapping of gateway, http, devices, history), found an "
-            "empty file");
+        snprintf(ld->err->message, sizeof ld->err->message,
+                 "expected the configuration (a mapping of gateway, http, devices, history, "
+                 "north), found an "
+                 "empty file");
         return false;
     }
     struct map_keys mk;
@@ -1520,6 +2291,7 @@ static bool load_root(struct loader *ld, const struct ynode *root)
     if (mk.value[RK_HTTP] && !load_http(ld, mk.value[RK_HTTP])) return false;
     if (mk.value[RK_DEVICES] && !load_devices(ld, mk.value[RK_DEVICES])) return false;
     if (mk.value[RK_HISTORY] && !load_history(ld, mk.value[RK_HISTORY])) return false;
+    if (mk.value[RK_NORTH] && !load_north(ld, mk.value[RK_NORTH])) return false;
     return true;
 }
 
@@ -1646,6 +2418,9 @@ void config_free(struct config *c)
     }
     free(c->history.groups);
     free(c->history.dir);
+    for (size_t i = 0; i < c->north_count; i++)
+        north_free(&c->north[i]);
+    free(c->north);
     strpool_clear(&c->strings);
     memset(c, 0, sizeof *c);
 }

@@ -1,5 +1,5 @@
 /* Gateway assembly: configuration -> tags, drivers, boundary, last-value
- * table, historian, HTTP API; and reload. */
+ * table, historian, MQTT publishers, HTTP API; and reload. */
 #include "gateway/gateway.h"
 
 #include <errno.h>
@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "drivers/driver.h"
+#include "north/north.h"
 
 #define BOUNDARY_CAPACITY_BATCHES 8192
 #define BOUNDARY_SEND_WAIT_MS 200
@@ -45,6 +46,8 @@ struct history_side {
 struct gateway {
     struct ot_side ot;
     struct history_side hist;
+    struct north *north;        /* the MQTT publishers; replaced on reload */
+    pthread_mutex_t north_lock; /* guards the north pointer (consumer, API, reload) */
     struct boundary *boundary;
     struct lvt *lvt;
     struct stats_registry stats;
@@ -111,6 +114,9 @@ static void *consume_boundary(void *arg)
             taken[n++] = b;
         } while (n < CONSUME_MAX_BATCHES && (b = boundary_receive(g->boundary, 0)));
         record_history(&g->hist, taken, n);
+        pthread_mutex_lock(&g->north_lock);
+        north_publish(g->north, taken, n);
+        pthread_mutex_unlock(&g->north_lock);
         for (size_t i = 0; i < n; i++)
             sample_batch_free(taken[i]);
     }
@@ -310,6 +316,30 @@ static void history_swap_map(struct history_side *hs, int64_t *map, uint32_t cou
     free(old);
 }
 
+/* Replaces the running publishers with n (NULL: none) and stops the old
+ * ones, which spool what they still hold. */
+static void north_swap(struct gateway *g, struct north *n)
+{
+    pthread_mutex_lock(&g->north_lock);
+    struct north *old = g->north;
+    g->north = n;
+    pthread_mutex_unlock(&g->north_lock);
+    north_stop(old);
+}
+
+/* The publishers' status for the API (see api_context.north_status). */
+static struct north_status *gateway_north_status(void *arg, size_t *count)
+{
+    struct gateway *g = arg;
+    *count = 0;
+    pthread_mutex_lock(&g->north_lock);
+    size_t n = north_count(g->north);
+    struct north_status *st = n ? calloc(n, sizeof *st) : NULL;
+    if (st) *count = north_get_status(g->north, st, n);
+    pthread_mutex_unlock(&g->north_lock);
+    return st;
+}
+
 static void ot_stop(struct ot_side *ot)
 {
     for (size_t i = 0; i < ot->driver_count; i++)
@@ -368,14 +398,25 @@ static bool ot_from_config(struct gateway *g, struct config *cfg, char *err, siz
         ot_stop(&ot);
         return false;
     }
+    /* The publishers of the new configuration (the old ones are stopped
+     * already: they share the spool directories). */
+    struct north *north = north_start(&ot.cfg, &tags, err, err_len);
+    if (!north) {
+        free(series);
+        tag_table_clear(&tags);
+        ot_stop(&ot);
+        return false;
+    }
     if (!lvt_replace_tags(g->lvt, &tags)) {
         snprintf(err, err_len, "out of memory building the last-value table");
+        north_stop(north);
         free(series);
         tag_table_clear(&tags);
         ot_stop(&ot);
         return false;
     }
     if (g->hist.store) history_swap_map(&g->hist, series, tag_count);
+    north_swap(g, north);
     if (!ot_start(g, &ot, err, err_len)) {
         ot_stop(&ot);
         return false;
@@ -393,6 +434,8 @@ static bool start_api(struct gateway *g, char *err, size_t err_len)
         .historian = g->hist.store,
         .gateway_name = g->name,
         .version = AIRLOCK_VERSION,
+        .north_status = gateway_north_status,
+        .north_arg = g,
     };
     g->api = api_start(g->http_listen, &ctx, err, err_len);
     return g->api != NULL;
@@ -409,6 +452,7 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
     }
     stats_registry_init(&g->stats);
     pthread_mutex_init(&g->hist.map_lock, NULL);
+    pthread_mutex_init(&g->north_lock, NULL);
     g->hist.lock_fd = -1;
     g->boundary = boundary_create(BOUNDARY_CAPACITY_BATCHES, BOUNDARY_SEND_WAIT_MS);
     g->lvt = lvt_create();
@@ -447,6 +491,8 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
     malloc_trim(0); /* give back what parsing the configuration used */
     return g;
 fail:
+    north_swap(g, NULL);
+    pthread_mutex_destroy(&g->north_lock);
     history_close(&g->hist);
     pthread_mutex_destroy(&g->hist.map_lock);
     boundary_destroy(g->boundary);
@@ -498,6 +544,7 @@ bool gateway_reload(struct gateway *g, struct config *cfg, char *err, size_t err
 
     ot_stop(&g->ot);
     drain_boundary(g);
+    north_swap(g, NULL);
     if (!ot_from_config(g, cfg, err, err_len)) {
         log_error("gateway", "reload failed after stopping the old devices", "error=\"%s\"", err);
         return false;
@@ -530,6 +577,8 @@ void gateway_stop(struct gateway *g)
     atomic_store(&g->consumer_stop, true);
     boundary_close(g->boundary);
     pthread_join(g->consumer, NULL);
+    north_swap(g, NULL);
+    pthread_mutex_destroy(&g->north_lock);
     history_close(&g->hist);
     pthread_mutex_destroy(&g->hist.map_lock);
     boundary_destroy(g->boundary);

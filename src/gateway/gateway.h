@@ -1,6 +1,7 @@
 /* A running gateway assembled from a configuration: the OT side (one driver
  * per device), the one-way boundary, and the IT side (boundary consumer into
- * the last-value table and the historian, HTTP API). Also handles a configuration reload:
+ * the last-value table, the historian and the MQTT publishers, HTTP API).
+ * Also handles a configuration reload:
  * drivers stop, the boundary drains, the tag set is swapped, drivers start
  * again; the HTTP server keeps running unless its address changed. */
 #ifndef AIRLOCK_GATEWAY_GATEWAY_H

@@ -6,6 +6,7 @@ culprit; `airlock run` with a broken file exits 2 at once and starts nothing;
 import glob
 import os
 import re
+import signal
 import socket
 import time
 
@@ -256,3 +257,139 @@ def test_log_level_option(start_airlock, tmp_path):
     assert not [l for l in lines if "level=info" in l or "level=debug" in l], lines[:5]
     for l in lines:
         assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=\w+ module=\w+ msg=", l), l
+
+
+# ---------------------------------------------------------------- north (docs/north.md)
+
+# Appended to BASE (which has 24 lines): the publisher starts at line 25.
+NORTH = """\
+north:
+  - name: uns-main
+    kind: uns
+    url: mqtt://127.0.0.1:1883
+    qos: 1
+"""
+
+# name: (line of NORTH to replace (1-based within NORTH), new line, token the
+#        error points at, words the message must contain)
+BROKEN_NORTH = {
+    "unknown_key": (5, "    qoss: 1", "qoss", ["unknown key 'qoss'", "north publisher"]),
+    "bad_kind": (3, "    kind: mqtt", "mqtt",
+                 ["expected \"uns\" or \"sparkplug\" for 'kind', found \"mqtt\""]),
+    "bad_url": (4, "    url: http://127.0.0.1:1883", "http://", ["mqtt://", "'url'"]),
+    "qos_2": (5, "    qos: 2", "2", ["QoS 2 is not supported"]),
+    "group_id_on_uns": (5, "    group_id: plant1", "group_id", ["only kind sparkplug"]),
+}
+
+
+def north_config(tmp_path, case=None, http_port=18080):
+    lines = base_lines(http_port) + NORTH.splitlines()
+    if case is None:
+        return e2e.write_file(tmp_path, "north.yaml", "\n".join(lines) + "\n"), None, None, None
+    rel, new, token, words = BROKEN_NORTH[case]
+    line = len(base_lines(http_port)) + rel
+    lines[line - 1] = new
+    path = e2e.write_file(tmp_path, f"north_{case}.yaml", "\n".join(lines) + "\n")
+    return path, line, lines[line - 1].index(token) + 1, words
+
+
+def test_check_accepts_a_north_section(tmp_path):
+    path, _, _, _ = north_config(tmp_path)
+    r = e2e.run_airlock(["check", "-c", path])
+    assert r.returncode == 0, r.stderr
+    assert "valid" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_NORTH))
+def test_check_refuses_a_bad_north_key_with_position(tmp_path, case):
+    path, line, col, words = north_config(tmp_path, case)
+    r = e2e.run_airlock(["check", "-c", path])
+    assert r.returncode == 2, f"exit {r.returncode}, stdout {r.stdout!r} stderr {r.stderr!r}"
+    assert f"{path}:{line}:{col}: " in r.stderr, f"expected {path}:{line}:{col}: {r.stderr}"
+    for w in words:
+        assert w in r.stderr, f"message should mention {w!r}: {r.stderr}"
+    assert "AddressSanitizer" not in r.stderr
+
+
+def test_check_refuses_a_world_readable_password_file(tmp_path):
+    secret = e2e.write_file(tmp_path, "mqtt.pass", "hunter2\n")
+    os.chmod(secret, 0o644)
+    lines = base_lines() + NORTH.splitlines() + ["    username: airlock",
+                                                 f"    password_file: {secret}"]
+    path = e2e.write_file(tmp_path, "pw.yaml", "\n".join(lines) + "\n")
+    r = e2e.run_airlock(["check", "-c", path])
+    assert r.returncode == 2, r.stderr
+    col = lines[-1].index(secret) + 1
+    assert f"{path}:{len(lines)}:{col}: " in r.stderr, r.stderr
+    assert secret in r.stderr and "readable by every user" in r.stderr, r.stderr
+    assert "hunter2" not in r.stderr + r.stdout
+    os.chmod(secret, 0o600)
+    r = e2e.run_airlock(["check", "-c", path])
+    assert r.returncode == 0, r.stderr
+
+
+# args, the option the message must name
+NORTH_USAGE_ERRORS = [
+    (["run", "--sparkplug", "x"], "--sparkplug"),
+    (["run", "--sparkplug", "x", "--sim-port-base", "{base}"], "--sparkplug"),
+    (["run", "--mqtt", "http://127.0.0.1:1883"], "--mqtt"),
+    (["run", "--mqtt", "mqtt://127.0.0.1:0"], "--mqtt"),
+    (["run", "--mqtt", "mqtt://user:pw@127.0.0.1"], "--mqtt"),
+    (["run", "--mqtt", "mqtt://127.0.0.1:1883/topic"], "--mqtt"),
+    (["run", "--mqtt", "mqtt://127.0.0.1", "--sparkplug", "a/b"], "--sparkplug"),
+    (["run", "--mqtt", "mqtt://127.0.0.1", "--sparkplug", "a+b"], "--sparkplug"),
+    (["run", "--mqtt"], "mqtt"),
+]
+
+
+@pytest.mark.parametrize("args,option", NORTH_USAGE_ERRORS,
+                         ids=[" ".join(a) for a, _ in NORTH_USAGE_ERRORS])
+def test_north_usage_errors_exit_2(args, option):
+    base = str(e2e.free_port_range(16))
+    args = [a.replace("{base}", base) for a in args]
+    r = e2e.run_airlock(args, timeout_s=20)
+    assert r.returncode == 2, f"airlock {' '.join(args)}: exit {r.returncode}, {r.stderr}"
+    assert option in r.stderr, f"the message should name {option}: {r.stderr}"
+    assert not e2e.port_is_listening(int(base)), "nothing may start on a usage error"
+
+
+def test_run_mqtt_refused_when_the_file_has_a_cli_publisher(tmp_path):
+    http_port = e2e.free_port()
+    lines = base_lines(http_port) + NORTH.replace("uns-main", "cli").splitlines()
+    path = e2e.write_file(tmp_path, "cli.yaml", "\n".join(lines) + "\n")
+    r = e2e.run_airlock(["run", "-c", path, "--mqtt", "mqtt://127.0.0.1:1"], timeout_s=20)
+    assert r.returncode == 2, f"exit {r.returncode}: {r.stderr}"
+    assert "'cli'" in r.stderr, r.stderr
+    assert not e2e.port_is_listening(http_port)
+
+
+def test_run_help_documents_mqtt_and_sparkplug():
+    r = e2e.run_airlock(["run", "--help"])
+    assert r.returncode == 0
+    assert "--mqtt URL" in r.stdout and "--sparkplug GROUP" in r.stdout, r.stdout
+    assert "mqtts://" in r.stdout, r.stdout
+
+
+def north_names(gw):
+    return sorted(p["name"] for p in gw.health().get("north", []))
+
+
+def test_sighup_keeps_the_mqtt_publisher(start_airlock, tmp_path):
+    """--mqtt adds publisher 'cli' next to the file's own; a reload (SIGHUP)
+    applies it to the new file again. No broker is needed: the publishers
+    only have to exist (they keep trying to connect to a closed port)."""
+    closed = e2e.free_port()
+    lines = base_lines() + NORTH.replace("1883", str(closed)).splitlines()
+    del lines[2:4]  # http: --http gives it
+    path = e2e.write_file(tmp_path, "north.yaml", "\n".join(lines) + "\n")
+    gw = start_airlock(["-c", path, "--mqtt", f"mqtt://127.0.0.1:{closed}"])
+    e2e.wait_until(lambda: north_names(gw) == ["cli", "uns-main"],
+                   what="publishers cli and uns-main in /api/v1/health")
+    # The file's publisher renamed: the reloaded file has it, and cli again.
+    with open(path, "w") as f:
+        f.write("\n".join(lines).replace("uns-main", "uns-next") + "\n")
+    gw.proc.signal(signal.SIGHUP)
+    e2e.wait_until(lambda: north_names(gw) == ["cli", "uns-next"],
+                   what="publishers cli and uns-next after SIGHUP")
+    rc, _ = gw.stop()
+    assert rc == 0, gw.stderr()

@@ -1,10 +1,13 @@
 /* Unit tests of the configuration loader (src/config/config.c): a full valid
  * file with every key, defaults, 1-based addresses, both scaling forms, value
  * types, the example files, the history section (defaults, every key, durations and
- * sizes), and error cases with their exact positions. */
+ * sizes), the north publishers (every key, defaults, errors, URLs, password
+ * files, the --mqtt publisher), and error cases with their exact positions. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "testlib.h"
@@ -705,7 +708,9 @@ static void source_root(char *buf, size_t len)
 
 static void test_examples_load(void)
 {
-    static const char *const examples[] = {"examples/modbus-tcp.yaml", "examples/minimal.yaml"};
+    static const char *const examples[] = {"examples/modbus-tcp.yaml", "examples/minimal.yaml",
+                                           "examples/mqtt-uns.yaml",
+                                           "examples/mqtt-sparkplug.yaml"};
     char root[512], path[1024], msg[1024];
     source_root(root, sizeof root);
     for (size_t i = 0; i < sizeof examples / sizeof examples[0]; i++) {
@@ -721,6 +726,7 @@ static void test_examples_load(void)
         }
         CHECK(c.device_count >= 1);
         CHECK(config_tag_count(&c) >= 1);
+        if (strstr(examples[i], "mqtt")) CHECK_EQ_INT(c.north_count, 1);
         config_free(&c);
     }
 }
@@ -879,6 +885,518 @@ static void test_history_errors(void)
                  25, "duplicate history group prefix \"x\" (group 'a' at line 3 has it)");
 }
 
+/* ---- north (docs/north.md) ---- */
+
+/* A scratch directory for password and certificate files, removed at exit. */
+static char north_dir[64];
+
+static void north_dir_cleanup(void)
+{
+    static const char *const names[] = {"pw",     "pw_crlf",    "pw_open",   "pw_empty",
+                                        "ca.pem", "client.pem", "client.key"};
+    char path[128];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", north_dir, names[i]);
+        remove(path);
+    }
+    rmdir(north_dir);
+}
+
+/* Writes text to <north_dir>/name with mode; returns the path (static). */
+static const char *north_file(const char *name, const char *text, mode_t mode)
+{
+    static char path[8][128];
+    static int next;
+    char *p = path[next++ % 8];
+    snprintf(p, sizeof path[0], "%s/%s", north_dir, name);
+    FILE *f = fopen(p, "w");
+    CHECK(f != NULL);
+    if (!f) return p;
+    fputs(text, f);
+    fclose(f);
+    CHECK(chmod(p, mode) == 0);
+    return p;
+}
+
+static bool north_setup(void)
+{
+    snprintf(north_dir, sizeof north_dir, "/tmp/airlock_test_north_XXXXXX");
+    if (!mkdtemp(north_dir)) return false;
+    atexit(north_dir_cleanup);
+    return true;
+}
+
+/* Loads yaml and returns the config; false (with the error printed) when it fails. */
+static bool load_ok(const char *yaml, struct config *c)
+{
+    struct config_error err;
+    if (load(yaml, c, &err)) return true;
+    fprintf(stderr, "  unexpected error: %d:%d: %s\n", err.line, err.col, err.message);
+    return false;
+}
+
+static void test_north_defaults(void)
+{
+    struct config c;
+    char dir[256];
+    CHECK(load_ok("devices: []\n", &c));
+    CHECK_EQ_INT(c.north_count, 0);
+    CHECK(c.north == NULL);
+    config_free(&c);
+
+    CHECK(load_ok("north:\n  - {name: uns-main, kind: uns, url: \"mqtt://broker\"}\n", &c));
+    CHECK_EQ_INT(c.north_count, 1);
+    if (c.north_count != 1) return;
+    const struct config_north *n = &c.north[0];
+    CHECK_STR(n->name, "uns-main");
+    CHECK_EQ_INT(n->kind, CONFIG_NORTH_UNS);
+    CHECK_STR(n->host, "broker");
+    CHECK_EQ_INT(n->port, 1883);
+    CHECK(!n->tls);
+    CHECK_EQ_INT(n->protocol, 4);
+    CHECK(n->client_id == NULL && n->username == NULL && n->password == NULL);
+    CHECK(n->ca_file == NULL && n->cert_file == NULL && n->key_file == NULL);
+    CHECK_EQ_INT(n->keepalive_s, 30);
+    CHECK_EQ_INT(n->qos, 1);
+    CHECK(n->tag_prefixes == NULL && n->tag_prefix_count == 0);
+    CHECK_STR(n->prefix, "uns");
+    CHECK_STR(n->meta_prefix, "uns-meta");
+    CHECK(!n->retain);
+    CHECK_EQ_INT(n->heartbeat_s, 0);
+    CHECK(n->group_id == NULL && n->edge_node == NULL && n->primary_host == NULL);
+    CHECK(n->spool_dir == NULL);
+    CHECK_EQ_INT(n->spool_max_bytes, 1024LL * 1024 * 1024);
+    CHECK(!n->spool_strict);
+    CHECK_EQ_INT(n->spool_fsync_interval_ms, 1000);
+    CHECK_EQ_INT(n->pos.line, 2);
+    CHECK_EQ_INT(n->pos.col, 5);
+    CHECK(config_north_spool_dir(&c, n, dir, sizeof dir));
+    CHECK_STR(dir, "./data/spool/uns-main");
+    free(c.data_dir); /* --data moves the default spool like the history */
+    c.data_dir = strdup("/var/lib/airlock");
+    CHECK(config_north_spool_dir(&c, n, dir, sizeof dir));
+    CHECK_STR(dir, "/var/lib/airlock/spool/uns-main");
+    CHECK(!config_north_spool_dir(&c, n, dir, 10));
+    config_free(&c);
+
+    /* mqtts:// defaults to port 8883 and needs no tls section (system CAs). */
+    CHECK(load_ok("north:\n  - {name: s, kind: sparkplug, url: \"mqtts://b.example\", "
+                  "group_id: g}\n",
+                  &c));
+    if (c.north_count == 1) {
+        CHECK(c.north[0].tls);
+        CHECK_EQ_INT(c.north[0].port, 8883);
+        CHECK(c.north[0].ca_file == NULL);
+        CHECK_EQ_INT(c.north[0].kind, CONFIG_NORTH_SPARKPLUG);
+        CHECK_STR(c.north[0].group_id, "g");
+        CHECK(c.north[0].edge_node == NULL);
+    }
+    config_free(&c);
+}
+
+static void test_north_full(void)
+{
+    const char *pw = north_file("pw", "s3cret\n", 0600);
+    const char *ca = north_file("ca.pem", "ca\n", 0644);
+    const char *cert = north_file("client.pem", "cert\n", 0644);
+    const char *key = north_file("client.key", "key\n", 0600);
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml,
+             "gateway: {name: gw, data_dir: /srv/d}\n"
+             "north:\n"
+             "  - name: uns-main\n"
+             "    kind: uns\n"
+             "    url: mqtts://[::1]:18883\n"
+             "    protocol: \"5\"\n"
+             "    client_id: airlock-uns\n"
+             "    username: airlock\n"
+             "    password_file: %s\n"
+             "    tls:\n"
+             "      ca_file: %s\n"
+             "      cert_file: %s\n"
+             "      key_file: %s\n"
+             "    keepalive_s: 60\n"
+             "    qos: 0\n"
+             "    tags: [acme/plant1/utilities, acme]\n"
+             "    prefix: plant/uns\n"
+             "    meta_prefix: plant/meta\n"
+             "    retain: true\n"
+             "    heartbeat_s: 300\n"
+             "    spool:\n"
+             "      dir: /srv/spool/uns\n"
+             "      max_size: 2GiB\n"
+             "      durability: strict\n"
+             "      fsync_interval_ms: 250\n"
+             "  - name: spb_1\n"
+             "    kind: sparkplug\n"
+             "    url: mqtt://10.0.0.7\n"
+             "    protocol: 3.1.1\n"
+             "    username: u\n"
+             "    password: inline\n"
+             "    group_id: plant1\n"
+             "    edge_node: edge-7\n"
+             "    primary_host: scada\n"
+             "    spool: {max_size: 10MB}\n",
+             pw, ca, cert, key);
+    struct config c;
+    char dir[256];
+    bool ok = load_ok(yaml, &c);
+    CHECK(ok);
+    if (!ok) return;
+    CHECK_EQ_INT(c.north_count, 2);
+    const struct config_north *u = &c.north[0], *s = &c.north[1];
+    CHECK_STR(u->name, "uns-main");
+    CHECK_EQ_INT(u->kind, CONFIG_NORTH_UNS);
+    CHECK_STR(u->host, "::1");
+    CHECK_EQ_INT(u->port, 18883);
+    CHECK(u->tls);
+    CHECK_EQ_INT(u->protocol, 5);
+    CHECK_STR(u->client_id, "airlock-uns");
+    CHECK_STR(u->username, "airlock");
+    CHECK_STR(u->password, "s3cret");
+    CHECK_STR(u->ca_file, ca);
+    CHECK_STR(u->cert_file, cert);
+    CHECK_STR(u->key_file, key);
+    CHECK_EQ_INT(u->keepalive_s, 60);
+    CHECK_EQ_INT(u->qos, 0);
+    CHECK_EQ_INT(u->tag_prefix_count, 2);
+    if (u->tag_prefix_count == 2) {
+        CHECK_STR(u->tag_prefixes[0], "acme/plant1/utilities");
+        CHECK_STR(u->tag_prefixes[1], "acme");
+    }
+    CHECK_STR(u->prefix, "plant/uns");
+    CHECK_STR(u->meta_prefix, "plant/meta");
+    CHECK(u->retain);
+    CHECK_EQ_INT(u->heartbeat_s, 300);
+    CHECK(config_north_spool_dir(&c, u, dir, sizeof dir));
+    CHECK_STR(dir, "/srv/spool/uns");
+    CHECK_EQ_INT(u->spool_max_bytes, 2LL * 1024 * 1024 * 1024);
+    CHECK(u->spool_strict);
+    CHECK_EQ_INT(u->spool_fsync_interval_ms, 250);
+
+    CHECK_STR(s->name, "spb_1");
+    CHECK_EQ_INT(s->kind, CONFIG_NORTH_SPARKPLUG);
+    CHECK_STR(s->host, "10.0.0.7");
+    CHECK_EQ_INT(s->port, 1883);
+    CHECK(!s->tls);
+    CHECK_EQ_INT(s->protocol, 4);
+    CHECK_STR(s->password, "inline");
+    CHECK_STR(s->group_id, "plant1");
+    CHECK_STR(s->edge_node, "edge-7");
+    CHECK_STR(s->primary_host, "scada");
+    CHECK_EQ_INT(s->spool_max_bytes, 10000000);
+    CHECK(!s->spool_strict);
+    CHECK(config_north_spool_dir(&c, s, dir, sizeof dir));
+    CHECK_STR(dir, "/srv/d/spool/spb_1");
+    config_free(&c);
+
+    /* Protocol 5 written as a number; MQTT 5 sends a password without a user. */
+    CHECK(load_ok("north:\n- {name: a, kind: uns, url: mqtt://h, protocol: 5, password: x}\n", &c));
+    CHECK(c.north_count == 1 && c.north[0].protocol == 5 && c.north[0].username == NULL);
+    config_free(&c);
+}
+
+/* A north entry on line 2, col 5 with its first keys; extra starts at
+ * line 3 (4 spaces of indentation). */
+#define NORTH_HEAD "north:\n  - name: p\n    kind: uns\n    url: mqtt://h\n"
+#define SPB_HEAD "north:\n  - name: p\n    kind: sparkplug\n    url: mqtt://h\n"
+
+static void test_north_errors(void)
+{
+    EXPECT_ERROR("north: {name: a}\n", 1, 8, "expected a sequence for 'north', found a mapping");
+    EXPECT_ERROR("north:\n  - 5\n", 2, 5, "expected a north publisher (a mapping), found 5");
+    EXPECT_ERROR("north:\n  - {kind: uns, url: mqtt://h}\n", 2, 5,
+                 "missing required key 'name' in north publisher");
+    EXPECT_ERROR("north:\n  - {name: a, url: mqtt://h}\n", 2, 5, "missing required key 'kind'");
+    EXPECT_ERROR("north:\n  - {name: a, kind: uns}\n", 2, 5, "missing required key 'url'");
+    EXPECT_ERROR(NORTH_HEAD "    hostname: x\n", 5, 5,
+                 "unknown key 'hostname' in north publisher (expected one of: name, kind, url, "
+                 "protocol,");
+    EXPECT_ERROR(NORTH_HEAD "    qos: 1\n    qos: 0\n", 6, 5,
+                 "duplicate key 'qos' in north publisher (first given at line 5)");
+    EXPECT_ERROR("north:\n  - name: p\n    kind: mqtt\n    url: mqtt://h\n", 3, 11,
+                 "expected \"uns\" or \"sparkplug\" for 'kind', found \"mqtt\"");
+    EXPECT_ERROR("north:\n  - name: a.b\n    kind: uns\n    url: mqtt://h\n", 2, 11,
+                 "expected a name of 1 to 63 letters, digits, '_' or '-' for 'name'");
+    EXPECT_ERROR("north:\n  - name: "
+                 "a123456789012345678901234567890123456789012345678901234567890123\n"
+                 "    kind: uns\n    url: mqtt://h\n",
+                 2, 11, "expected a name of 1 to 63");
+    EXPECT_ERROR("north:\n  - {name: a, kind: uns, url: mqtt://h}\n"
+                 "  - {name: a, kind: uns, url: mqtt://h}\n",
+                 3, 12, "duplicate north publisher name 'a' (first at line 2)");
+    EXPECT_ERROR("north:\n  - name: p\n    kind: uns\n    url: http://h\n", 4, 10,
+                 "expected an MQTT URL mqtt://host[:port] or mqtts://host[:port] (mqtt:// or "
+                 "mqtts:// at the start) for 'url', found \"http://h\"");
+    EXPECT_ERROR("north:\n  - name: p\n    kind: uns\n    url: mqtt://h:99999\n", 4, 10,
+                 "(a port 1..65535 after ':')");
+    EXPECT_ERROR("north:\n  - name: p\n    kind: uns\n    url: mqtt://h/x\n", 4, 10,
+                 "(nothing after host[:port]");
+    EXPECT_ERROR("north:\n  - name: p\n    kind: uns\n    url: 1883\n", 4, 10, "found 1883");
+    EXPECT_ERROR(NORTH_HEAD "    protocol: 3.1\n", 5, 15,
+                 "expected \"3.1.1\" or \"5\" for 'protocol', found 3.1 (MQTT 3.1.1 is written");
+    EXPECT_ERROR(NORTH_HEAD "    protocol: \"6\"\n", 5, 15,
+                 "expected \"3.1.1\" or \"5\" for 'protocol', found \"6\"");
+    EXPECT_ERROR(NORTH_HEAD "    protocol: [5]\n", 5, 15, "found a sequence");
+    EXPECT_ERROR(NORTH_HEAD "    qos: 2\n", 5, 10, "QoS 2 is not supported");
+    EXPECT_ERROR(NORTH_HEAD "    qos: -1\n", 5, 10, "expected an integer 0..1 for 'qos'");
+    EXPECT_ERROR(NORTH_HEAD "    keepalive_s: 2\n", 5, 18, "expected an integer 5..65535");
+    EXPECT_ERROR(NORTH_HEAD "    client_id: \"\"\n", 5, 16, "expected a non-empty string");
+    EXPECT_ERROR(NORTH_HEAD "    client_id: \"a\\tb\"\n", 5, 16, "without control characters");
+    EXPECT_ERROR(NORTH_HEAD "    password: x\n", 5, 5,
+                 "expected 'username' with a password (MQTT 3.1.1");
+    EXPECT_ERROR(NORTH_HEAD "    username: u\n    password: x\n    password_file: /x\n", 7, 5,
+                 "expected either 'password' or 'password_file'");
+    EXPECT_ERROR(NORTH_HEAD "    tls: {ca_file: /etc/hostname}\n", 5, 5,
+                 "unexpected key 'tls' in north publisher (only an mqtts:// url uses TLS");
+    EXPECT_ERROR("north:\n  - name: p\n    kind: uns\n    url: mqtts://h\n"
+                 "    tls: {ca_file: /nonexistent/ca.pem}\n",
+                 5, 20,
+                 "expected a readable file for 'ca_file', found \"/nonexistent/ca.pem\": No such "
+                 "file or directory");
+    EXPECT_ERROR("north:\n  - name: p\n    kind: uns\n    url: mqtts://h\n"
+                 "    tls: {cafile: x}\n",
+                 5, 11,
+                 "unknown key 'cafile' in tls (expected one of: ca_file, cert_file, "
+                 "key_file)");
+    EXPECT_ERROR("north:\n  - name: p\n    kind: uns\n    url: mqtts://h\n"
+                 "    tls: {cert_file: /etc/hostname}\n",
+                 5, 11, "expected 'key_file' with 'cert_file'");
+    EXPECT_ERROR(NORTH_HEAD "    tags: []\n", 5, 11, "expected at least one tag path prefix");
+    EXPECT_ERROR(NORTH_HEAD "    tags: acme\n", 5, 11, "expected a sequence for 'tags'");
+    EXPECT_ERROR(NORTH_HEAD "    tags: [acme, a//b]\n", 5, 18,
+                 "expected a tag path prefix like acme/plant1/utilities (no empty segment");
+    EXPECT_ERROR(NORTH_HEAD "    tags: [\"a b\"]\n", 5, 12, "only letters, digits");
+    EXPECT_ERROR(NORTH_HEAD "    prefix: a/+/b\n", 5, 13,
+                 "expected an MQTT topic prefix like uns (no '+' or '#') for 'prefix'");
+    EXPECT_ERROR(NORTH_HEAD "    prefix: $SYS\n", 5, 13, "no '$' at the start");
+    EXPECT_ERROR(NORTH_HEAD "    meta_prefix: uns/\n", 5, 18, "no empty level");
+    EXPECT_ERROR(NORTH_HEAD "    meta_prefix: uns\n", 5, 18,
+                 "expected a meta_prefix other than the prefix");
+    EXPECT_ERROR(NORTH_HEAD "    retain: maybe\n", 5, 13, "expected true or false for 'retain'");
+    EXPECT_ERROR(NORTH_HEAD "    heartbeat_s: 100000\n", 5, 18, "expected an integer 0..86400");
+    EXPECT_ERROR(NORTH_HEAD "    group_id: g\n", 5, 5,
+                 "unexpected key 'group_id' in north publisher (only kind sparkplug takes it)");
+    EXPECT_ERROR(SPB_HEAD "    group_id: g\n    prefix: x\n", 6, 5,
+                 "unexpected key 'prefix' in north publisher (only kind uns takes it)");
+    EXPECT_ERROR(SPB_HEAD "    edge_node: e\n", 2, 5,
+                 "missing required key 'group_id' in north publisher (kind sparkplug");
+    EXPECT_ERROR(SPB_HEAD "    group_id: a/b\n", 5, 15,
+                 "expected a Sparkplug id (no '/', '+' or '#') for 'group_id', found \"a/b\"");
+    EXPECT_ERROR(SPB_HEAD "    group_id: \"\"\n", 5, 15,
+                 "expected a Sparkplug id (1 to 256 bytes)");
+    EXPECT_ERROR(SPB_HEAD "    group_id: g\n    edge_node: \"e#\"\n", 6, 16,
+                 "for 'edge_node', found \"e#\"");
+    EXPECT_ERROR(SPB_HEAD "    group_id: g\n    primary_host: \"h+\"\n", 6, 19,
+                 "for 'primary_host'");
+    EXPECT_ERROR(NORTH_HEAD "    spool: {size: 1GB}\n", 5, 13,
+                 "unknown key 'size' in spool (expected one of: dir, max_size, durability, "
+                 "fsync_interval_ms)");
+    EXPECT_ERROR(NORTH_HEAD "    spool: {max_size: lots}\n", 5, 23, "expected a size like");
+    EXPECT_ERROR(NORTH_HEAD "    spool: {max_size: 100}\n", 5, 23,
+                 "expected a spool max_size of at least 4KiB, found 100");
+    EXPECT_ERROR(NORTH_HEAD "    spool: {durability: always}\n", 5, 25,
+                 "expected strict or batched for 'durability'");
+    EXPECT_ERROR(NORTH_HEAD "    spool: {fsync_interval_ms: 0}\n", 5, 32,
+                 "expected an integer 1..60000 for 'fsync_interval_ms'");
+    EXPECT_ERROR(NORTH_HEAD "    spool: {dir: \"\"}\n", 5, 18,
+                 "expected a non-empty string for 'dir'");
+    EXPECT_ERROR(NORTH_HEAD "    spool: 1GB\n", 5, 12, "expected 'spool' (a mapping)");
+    EXPECT_ERROR("north:\n  - {name: a, kind: uns, url: mqtt://h, spool: {dir: /s}}\n"
+                 "  - {name: b, kind: uns, url: mqtt://h, spool: {dir: /s}}\n",
+                 3, 54, "duplicate spool directory \"/s\" (publisher 'a' at line 2 uses it)");
+    EXPECT_ERROR("north:\n  - {name: a, kind: uns, url: mqtt://h, spool: {dir: ./data/spool/b}}\n"
+                 "  - {name: b, kind: uns, url: mqtt://h}\n",
+                 3, 12, "duplicate spool directory \"./data/spool/b\"");
+}
+
+static void expect_url(const char *url, const char *host, int port, bool tls)
+{
+    struct config_north n;
+    char why[160] = "";
+    memset(&n, 0, sizeof n);
+    bool ok = config_north_parse_url(url, &n, why, sizeof why);
+    CHECK(ok);
+    if (!ok) {
+        fprintf(stderr, "  %s: %s\n", url, why);
+        return;
+    }
+    CHECK_STR(n.host, host);
+    CHECK_EQ_INT(n.port, port);
+    CHECK(n.tls == tls);
+    free(n.host);
+}
+
+static void expect_bad_url(const char *url, const char *why_part)
+{
+    struct config_north n;
+    char why[160] = "";
+    memset(&n, 0, sizeof n);
+    n.port = 7;
+    bool ok = config_north_parse_url(url, &n, why, sizeof why);
+    CHECK(!ok && n.host == NULL && n.port == 7 && !n.tls); /* n untouched */
+    if (ok || !strstr(why, why_part))
+        fprintf(stderr, "  %s: wanted '%s', got %s '%s'\n", url ? url : "(null)", why_part,
+                ok ? "success" : "error", why);
+    CHECK(strstr(why, why_part) != NULL);
+    free(n.host);
+}
+
+static void test_north_url_parsing(void)
+{
+    expect_url("mqtt://127.0.0.1:1883", "127.0.0.1", 1883, false);
+    expect_url("mqtt://broker", "broker", 1883, false);
+    expect_url("mqtts://broker.example.com", "broker.example.com", 8883, true);
+    expect_url("MQTTS://b:1", "b", 1, true);
+    expect_url("mqtt://[::1]:65535", "::1", 65535, false);
+    expect_url("mqtt://[fe80::1:2]", "fe80::1:2", 1883, false);
+    expect_url("mqtt://my_host-1:00042", "my_host-1", 42, false);
+
+    /* Replacing the host of a publisher frees the old one. */
+    struct config_north n;
+    char why[160];
+    memset(&n, 0, sizeof n);
+    CHECK(config_north_parse_url("mqtt://a", &n, why, sizeof why));
+    CHECK(config_north_parse_url("mqtts://b:9", &n, why, sizeof why));
+    CHECK_STR(n.host, "b");
+    CHECK(n.tls && n.port == 9);
+    free(n.host);
+
+    expect_bad_url(NULL, "a URL");
+    expect_bad_url("", "mqtt:// or mqtts:// at the start");
+    expect_bad_url("tcp://h:1883", "mqtt:// or mqtts:// at the start");
+    expect_bad_url("mqtt:/h", "mqtt:// or mqtts://");
+    expect_bad_url("ws://h", "mqtt://");
+    expect_bad_url("mqtt://", "a host name");
+    expect_bad_url("mqtt://:1883", "a host name");
+    expect_bad_url("mqtt://h:", "a port 1..65535");
+    expect_bad_url("mqtt://h:0", "a port 1..65535");
+    expect_bad_url("mqtt://h:65536", "a port 1..65535");
+    expect_bad_url("mqtt://h:1883000", "a port 1..65535");
+    expect_bad_url("mqtt://h:-1", "a port 1..65535");
+    expect_bad_url("mqtt://h:18x", "nothing after host[:port]");
+    expect_bad_url("mqtt://h:1883/", "nothing after host[:port]");
+    expect_bad_url("mqtt://h/topic", "nothing after host[:port]");
+    expect_bad_url("mqtt://h?x=1", "nothing after host[:port]");
+    expect_bad_url("mqtt://user:pw@h", "no user or password in the URL");
+    expect_bad_url("mqtt://999.1.1.1", "a host name, an IPv4 address");
+    expect_bad_url("mqtt://1.2.3", "a host name, an IPv4 address");
+    expect_bad_url("mqtt://a..b", "a host name");
+    expect_bad_url("mqtt://.a", "a host name");
+    expect_bad_url("mqtt://h st", "a host name");
+    expect_bad_url("mqtt://::1", "a host name");
+    expect_bad_url("mqtt://[::1", "an IPv6 address between '[' and ']'");
+    expect_bad_url("mqtt://[]", "an IPv6 address");
+    expect_bad_url("mqtt://[zz::1]", "an IPv6 address");
+    expect_bad_url("mqtt://[::1]x", "nothing after host[:port]");
+}
+
+/* password_file: yaml with the file's path at line 6, col 20. */
+static bool load_password_file(const char *path, struct config *c, struct config_error *err)
+{
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, NORTH_HEAD "    username: u\n    password_file: %s\n", path);
+    return load(yaml, c, err);
+}
+
+static void test_north_password_file(void)
+{
+    struct config c;
+    struct config_error err;
+    /* Readable by its owner (and group): read at load, one newline stripped. */
+    CHECK(load_password_file(north_file("pw", "pa ss\n", 0640), &c, &err));
+    CHECK(c.north_count == 1 && c.north[0].password && strcmp(c.north[0].password, "pa ss") == 0);
+    config_free(&c);
+    CHECK(load_password_file(north_file("pw_crlf", "x\r\n\n", 0600), &c, &err));
+    CHECK(c.north_count == 1 && c.north[0].password &&
+          strcmp(c.north[0].password, "x\r\n") == 0); /* only the last newline goes */
+    config_free(&c);
+    CHECK(load_password_file(north_file("pw_crlf", "win\r\n", 0600), &c, &err));
+    CHECK(c.north_count == 1 && c.north[0].password && strcmp(c.north[0].password, "win") == 0);
+    config_free(&c);
+
+    /* Missing: the error names the file and the OS error, at the value. */
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/nope", north_dir);
+    CHECK(!load_password_file(missing, &c, &err));
+    CHECK(config_is_zero(&c));
+    CHECK(err.line == 6 && err.col == 20);
+    CHECK(strstr(err.message, missing) != NULL);
+    CHECK(strstr(err.message, "No such file or directory") != NULL);
+
+    /* Readable by every user: refused, naming the mode. */
+    const char *open_pw = north_file("pw_open", "secret\n", 0644);
+    CHECK(!load_password_file(open_pw, &c, &err));
+    CHECK(err.line == 6 && err.col == 20);
+    CHECK(strstr(err.message, open_pw) != NULL);
+    CHECK(strstr(err.message, "readable by every user (mode 0644)") != NULL);
+
+    CHECK(!load_password_file(north_file("pw_empty", "\n", 0600), &c, &err));
+    CHECK(strstr(err.message, "empty") != NULL);
+    CHECK(!load_password_file(north_dir, &c, &err)); /* a directory */
+    CHECK(strstr(err.message, "not a regular file") != NULL);
+    CHECK(!load_password_file("/dev/null", &c, &err)); /* a device: never read */
+    CHECK(strstr(err.message, "not a regular file") != NULL);
+}
+
+static void test_north_add_cli(void)
+{
+    struct config c;
+    char why[256], dir[256];
+    CHECK(load_ok("gateway: {data_dir: /d}\n"
+                  "north:\n  - {name: file-pub, kind: uns, url: mqtt://a}\n",
+                  &c));
+    CHECK(config_north_add_cli(&c, "mqtt://127.0.0.1:18830", NULL, why, sizeof why));
+    CHECK_EQ_INT(c.north_count, 2);
+    if (c.north_count == 2) {
+        const struct config_north *n = &c.north[1];
+        CHECK_STR(c.north[0].name, "file-pub");
+        CHECK_STR(n->name, "cli");
+        CHECK_EQ_INT(n->kind, CONFIG_NORTH_UNS);
+        CHECK_STR(n->host, "127.0.0.1");
+        CHECK_EQ_INT(n->port, 18830);
+        CHECK(!n->tls);
+        CHECK_EQ_INT(n->protocol, 4);
+        CHECK_EQ_INT(n->qos, 1);
+        CHECK_EQ_INT(n->keepalive_s, 30);
+        CHECK_STR(n->prefix, "uns");
+        CHECK_STR(n->meta_prefix, "uns-meta");
+        CHECK(n->group_id == NULL);
+        CHECK_EQ_INT(n->spool_max_bytes, 1024LL * 1024 * 1024);
+        CHECK(config_north_spool_dir(&c, n, dir, sizeof dir));
+        CHECK_STR(dir, "/d/spool/cli");
+    }
+    /* A second one would share the name "cli": refused, nothing changes. */
+    CHECK(!config_north_add_cli(&c, "mqtt://h", NULL, why, sizeof why));
+    CHECK(strstr(why, "'cli'") != NULL);
+    CHECK_EQ_INT(c.north_count, 2);
+    config_free(&c);
+
+    /* Without a configuration file's north (the demo plant): sparkplug. */
+    memset(&c, 0, sizeof c);
+    CHECK(config_north_add_cli(&c, "mqtts://broker", "plant1", why, sizeof why));
+    CHECK(c.north_count == 1 && c.north[0].kind == CONFIG_NORTH_SPARKPLUG);
+    if (c.north_count == 1) {
+        CHECK_STR(c.north[0].group_id, "plant1");
+        CHECK(c.north[0].edge_node == NULL);
+        CHECK(c.north[0].tls && c.north[0].port == 8883);
+    }
+    config_free(&c);
+
+    memset(&c, 0, sizeof c);
+    CHECK(!config_north_add_cli(&c, "http://broker", NULL, why, sizeof why));
+    CHECK(strstr(why, "mqtt:// or mqtts:// at the start") && strstr(why, "'http://broker'"));
+    CHECK(!config_north_add_cli(&c, NULL, NULL, why, sizeof why));
+    CHECK(!config_north_add_cli(&c, "mqtt://h", "a/b", why, sizeof why));
+    CHECK(strstr(why, "Sparkplug group id (no '/', '+' or '#')") != NULL);
+    CHECK(!config_north_add_cli(&c, "mqtt://h", "", why, sizeof why));
+    CHECK(!config_north_add_cli(&c, "mqtt://h", "\xff", why, sizeof why)); /* not UTF-8 */
+    CHECK(!config_north_add_cli(&c, "mqtt://h", "a\tb", why, sizeof why));
+    CHECK(strstr(why, "without control characters") != NULL);
+    CHECK(c.north_count == 0 && c.north == NULL);
+    CHECK(config_is_zero(&c));
+}
+
 int main(void)
 {
     test_full_config();
@@ -898,5 +1416,15 @@ int main(void)
     test_history_full();
     test_duration_and_size_parsing();
     test_history_errors();
+    if (!north_setup()) {
+        fprintf(stderr, "cannot create a scratch directory\n");
+        return 1;
+    }
+    test_north_defaults();
+    test_north_full();
+    test_north_errors();
+    test_north_url_parsing();
+    test_north_password_file();
+    test_north_add_cli();
     return test_summary();
 }
