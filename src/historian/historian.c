@@ -85,7 +85,7 @@ void hist_options_init(struct hist_options *o)
     o->chunk_span_ns = 3600 * HIST_NS_PER_S;
     o->chunk_max_samples = 8192;
     o->checkpoint_interval_ms = 60000;
-    o->head_max_bytes = 32u << 20;
+    o->head_max_bytes = 64u << 20;
     o->index_cache_bytes = 64u << 20;
 }
 

@@ -55,7 +55,7 @@ struct hist_options {
     int64_t chunk_span_ns;           /* no chunk crosses a multiple of this; default 1 h */
     uint32_t chunk_max_samples;      /* default 8192 */
     uint32_t checkpoint_interval_ms; /* heads to segments at least this often; default 60000 */
-    uint64_t head_max_bytes;         /* ...or when the heads hold more than this; default 32 MiB */
+    uint64_t head_max_bytes;         /* ...or when the heads hold more than this; default 64 MiB */
     uint64_t index_cache_bytes;      /* segment indexes kept in memory (read from disk on demand,
                                         least recently used dropped); default 64 MiB */
     const struct hist_retention_group *groups; /* NULL: one group "default", no limits */

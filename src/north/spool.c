@@ -1211,6 +1211,9 @@ static bool peek_memory(struct spool *s, const struct spool_sample **v, size_t *
     return true;
 }
 
+/* As spool.h says; false also when the oldest batch cannot be read now (an
+ * I/O error: stats.degraded, or out of memory: stats.last_error), in which
+ * case nothing moved and a later call reads it. */
 bool spool_peek(struct spool *s, const struct spool_sample **v, size_t *n)
 {
     s->peeked = false;

@@ -39,7 +39,8 @@ static void put_u32le(uint8_t *p, uint32_t v)
  * 0xFF 0xFE separators, each sealed with a valid header (mode byte odd). */
 static uint8_t *make_segment(const uint8_t *data, size_t size, size_t *out_len)
 {
-    uint8_t *out = malloc(size * 2 + 64);
+    /* At most size / 2 + 1 pieces, each with a 20-byte header. */
+    uint8_t *out = malloc(16 + size + 20 * (size / 2 + 2));
     if (!out) abort();
     if (size == 0 || (data[0] & 1) == 0) {
         if (size) memcpy(out, data + 1, size - 1);
