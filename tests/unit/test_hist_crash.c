@@ -153,10 +153,12 @@ static void run_writer(const char *dir, enum hist_durability d, uint64_t start, 
     }
     char err[256];
     struct historian *h = hist_open(&o, err, sizeof err);
+    if (!h && power) pause(); /* the power went out while opening */
     if (!h) _exit(4);
     uint32_t ids[SERIES_COUNT];
     for (int k = 0; k < SERIES_COUNT; k++) {
         int64_t id = hist_series(h, series_paths[k], series_types[k]);
+        if (id < 0 && power) pause();
         if (id < 0) _exit(5);
         ids[k] = (uint32_t)id;
     }
