@@ -30,3 +30,13 @@ out=bench/results/historian-$(date -u +%Y%m%dT%H%M%SZ).md
     "$build/bench_historian" --alp "$datasets" --tmp "${TMPDIR:-/tmp}"
 } | tee "$out"
 echo "written to $out"
+
+# Publishing to MQTT: UNS JSON and Sparkplug B throughput through mosquitto on
+# loopback, spool replay, latency at 50,000 values/s (bench/bench_north.c).
+out=bench/results/north-$(date -u +%Y%m%dT%H%M%SZ).md
+{
+    echo "# Publishing benchmark ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores)"
+    echo
+    "$build/bench_north" "$build/airlock" 10
+} | tee "$out"
+echo "written to $out"

@@ -150,6 +150,19 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
     if (p->ops->message) p->ops->message(p, m);
 }
 
+/* Reconnects the kept session's client (keep_session): libmosquitto
+ * closes what is left of the old socket and, after CONNACK, resends every
+ * message the broker has not acknowledged, with DUP, before anything new. */
+static void connection_restart_session(struct publisher *p)
+{
+    int rc = mosquitto_reconnect_async(p->mosq);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        north_set_error(p, "cannot connect to %s:%u: %s", p->host, p->port,
+                        rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        p->connection_lost = true;
+    }
+}
+
 /* Starts a connection attempt (non-blocking connect); its outcome arrives
  * through on_connect or as an error from the loop. */
 static void connection_start(struct publisher *p, int64_t now_ms)
@@ -160,8 +173,13 @@ static void connection_start(struct publisher *p, int64_t now_ms)
         pthread_mutex_unlock(&p->status_lock);
     }
     p->connect_started_ms = now_ms;
+    p->attempt_active = true;
+    if (p->keep_session && p->mosq) {
+        connection_restart_session(p);
+        return;
+    }
     p->sent = p->acked = 0;
-    p->mosq = mosquitto_new(p->client_id, true, p);
+    p->mosq = mosquitto_new(p->client_id, !p->keep_session, p);
     if (!p->mosq) {
         north_set_error(p, "cannot create the MQTT client: %s", strerror(errno));
         p->connection_lost = true;
@@ -169,6 +187,8 @@ static void connection_start(struct publisher *p, int64_t now_ms)
     }
     mosquitto_int_option(p->mosq, MOSQ_OPT_PROTOCOL_VERSION,
                          p->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+    /* Enough for NORTH_MAX_UNACKED_MESSAGES: every one is sent at once and
+     * resent at once after a reconnect (0 would mean 65535 in 2.0). */
     mosquitto_max_inflight_messages_set(p->mosq, 0);
     mosquitto_connect_callback_set(p->mosq, on_connect);
     mosquitto_disconnect_callback_set(p->mosq, on_disconnect);
@@ -207,8 +227,8 @@ static void items_free(struct north_item *it)
     }
 }
 
-/* Appends the items of list (in order) to the spool as one batch. */
-static void spool_items(struct publisher *p, const struct north_item *list)
+/* Appends the items of list (in order) to spool as one batch. */
+static void spool_items_to(struct publisher *p, struct spool *spool, const struct north_item *list)
 {
     size_t total = 0;
     for (const struct north_item *it = list; it; it = it->next)
@@ -229,9 +249,9 @@ static void spool_items(struct publisher *p, const struct north_item *list)
                                            .quality = s->quality};
         }
     uint64_t dropped = 0;
-    if (!spool_append(p->spool, v, k, &dropped)) {
+    if (!spool_append(spool, v, k, &dropped)) {
         struct spool_stats st;
-        spool_get_stats(p->spool, &st);
+        spool_get_stats(spool, &st);
         north_set_error(p, "spool write failed: %s", st.last_error);
     }
     if (dropped)
@@ -239,6 +259,12 @@ static void spool_items(struct publisher *p, const struct north_item *list)
                   p->name, dropped);
     p->spooling = true;
     free(v);
+}
+
+/* Appends the items of list to the publisher's spool as one batch. */
+static void spool_items(struct publisher *p, const struct north_item *list)
+{
+    spool_items_to(p, p->spool, list);
 }
 
 /* Remembers the last value of every sample's tag (copying strings). */
@@ -320,6 +346,10 @@ static uint64_t unacked_messages(const struct publisher *p)
 static void process_held(struct publisher *p, struct held *h)
 {
     if (!h->head) return;
+    /* While a replayed batch waits for its acknowledgement, live batches
+     * wait here: appended now, they could make a full spool drop the batch
+     * in flight (it would then be counted as dropped although delivered). */
+    if (p->spooling && p->replay_in_flight && h->samples <= NORTH_QUEUE_SPILL_SAMPLES) return;
     if (!p->ready || p->spooling || h->samples > NORTH_QUEUE_SPILL_SAMPLES) {
         if (p->ready && !p->spooling)
             log_warn("north", "publishing cannot keep up: spilling to the spool",
@@ -355,7 +385,7 @@ static void process_acks(struct publisher *p)
         free(it);
     }
     if (p->replay_in_flight && p->acked >= p->replay_target) {
-        spool_ack(p->spool);
+        spool_ack(p->replay_spool);
         p->published_samples += p->replay_count;
         p->replay_in_flight = false;
     }
@@ -369,7 +399,13 @@ static void replay_step(struct publisher *p)
     if (unacked_messages(p) >= NORTH_MAX_UNACKED_MESSAGES) return;
     const struct spool_sample *v;
     size_t n;
-    if (!spool_peek(p->spool, &v, &n)) {
+    /* What was unacknowledged at a stop is older than the spool's data. */
+    p->replay_spool = p->unacked_spool;
+    if (!spool_peek(p->replay_spool, &v, &n)) {
+        p->replay_spool = p->spool;
+        if (!spool_peek(p->replay_spool, &v, &n)) p->replay_spool = NULL;
+    }
+    if (!p->replay_spool) {
         p->spooling = false;
         log_info("north", "spool replayed: live publishing", "publisher=%s", p->name);
         return;
@@ -386,18 +422,26 @@ static void replay_step(struct publisher *p)
 static void connection_drop(struct publisher *p, int64_t now_ms)
 {
     if (p->connected) log_info("north", "disconnected from the broker", "publisher=%s", p->name);
-    if (p->mosq) mosquitto_destroy(p->mosq);
-    p->mosq = NULL;
+    p->attempt_active = false;
     p->connected = p->ready = false;
     p->connection_lost = false;
     p->host_online = false;
-    p->replay_in_flight = false; /* peeked again after reconnecting */
-    if (p->unacked_head) {
-        spool_items(p, p->unacked_head);
-        items_free(p->unacked_head);
-        p->unacked_head = p->unacked_tail = NULL;
+    if (!p->keep_session) {
+        /* A new client and a clean session next time: what the broker has
+         * not acknowledged is sent again from the spool (after the BIRTH). */
+        if (p->mosq) mosquitto_destroy(p->mosq);
+        p->mosq = NULL;
+        p->replay_in_flight = false; /* peeked again after reconnecting */
+        if (p->unacked_head) {
+            spool_items(p, p->unacked_head);
+            items_free(p->unacked_head);
+            p->unacked_head = p->unacked_tail = NULL;
+        }
+        p->sent = p->acked = 0;
     }
-    p->sent = p->acked = 0;
+    /* keep_session: the client keeps the unacknowledged messages (live
+     * batches and the replayed batch in flight) and resends them with DUP
+     * on reconnect; their acknowledgements arrive then. */
     p->next_connect_ms = now_ms + p->backoff_ms;
     p->backoff_ms =
         p->backoff_ms * 2 > NORTH_BACKOFF_MAX_MS ? NORTH_BACKOFF_MAX_MS : p->backoff_ms * 2;
@@ -418,7 +462,7 @@ static void wait_and_service(struct publisher *p, int timeout_ms)
 {
     struct pollfd fds[2] = {{.fd = p->wake_fds[0], .events = POLLIN}};
     nfds_t nfds = 1;
-    int sock = p->mosq ? mosquitto_socket(p->mosq) : -1;
+    int sock = p->mosq && p->attempt_active ? mosquitto_socket(p->mosq) : -1;
     if (sock >= 0) {
         fds[1] = (struct pollfd){.fd = sock, .events = POLLIN};
         if (mosquitto_want_write(p->mosq)) fds[1].events |= POLLOUT;
@@ -431,7 +475,7 @@ static void wait_and_service(struct publisher *p, int timeout_ms)
         while (read(p->wake_fds[0], drain, sizeof drain) > 0) {
         }
     }
-    if (!p->mosq) return;
+    if (!p->mosq || !p->attempt_active) return;
     int rc = MOSQ_ERR_SUCCESS;
     if (nfds == 2 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP)))
         rc = mosquitto_loop_read(p->mosq, 1);
@@ -452,7 +496,7 @@ static void update_status(struct publisher *p)
     struct spool_stats st;
     spool_get_stats(p->spool, &st);
     enum north_state state = NORTH_DISCONNECTED;
-    if (p->mosq) state = p->connected ? NORTH_CONNECTED : NORTH_CONNECTING;
+    if (p->attempt_active) state = p->connected ? NORTH_CONNECTED : NORTH_CONNECTING;
     if (p->connected && !p->ready && p->primary_host) state = NORTH_WAITING_FOR_HOST;
     pthread_mutex_lock(&p->status_lock);
     bool new_drop = st.dropped_samples > p->status.dropped;
@@ -529,8 +573,8 @@ static void *publisher_main(void *arg)
     struct held held = {0};
     while (!stop_requested(p)) {
         int64_t now = clock_mono_ms();
-        if (!p->mosq && now >= p->next_connect_ms) connection_start(p, now);
-        if (p->mosq && !p->connected && !p->connection_lost &&
+        if (!p->attempt_active && now >= p->next_connect_ms) connection_start(p, now);
+        if (p->attempt_active && !p->connected && !p->connection_lost &&
             now - p->connect_started_ms > NORTH_CONNECT_TIMEOUT_MS) {
             north_set_error(p, "connecting to %s:%u timed out", p->host, p->port);
             p->connection_lost = true;

@@ -117,7 +117,18 @@ struct publisher {
 
     /* Thread-only state. */
     struct spool *spool;
+    /* Live batches that were published but not acknowledged when the
+     * publisher stopped during an outage: older than anything in spool, so
+     * replayed before it (a subdirectory "unacked" of the spool directory). */
+    struct spool *unacked_spool;
+    struct spool *replay_spool; /* the spool of the batch in flight */
     struct mosquitto *mosq;
+    /* UNS keeps one MQTT session (clean session off, a stable client id) for
+     * the life of the publisher: libmosquitto resends what the broker has
+     * not acknowledged, with DUP, after a reconnect. Sparkplug requires a
+     * clean session: unacknowledged batches go to the spool instead. */
+    bool keep_session;
+    bool attempt_active;     /* between connection_start and connection_drop */
     bool connected;          /* CONNACK accepted */
     bool connection_lost;    /* set by callbacks, handled by the loop */
     bool ops_connected_done; /* the kind's connected hook ran for this connection */
