@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -95,8 +97,17 @@ bool north_mqtt_publish(struct publisher *p, const char *topic, const void *payl
         p->sent++;
         return true;
     }
-    if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO)
+    if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO) {
+        /* A QoS 1 message is queued in the client before it is written:
+         * when the write fails it stays there and is resent after a
+         * reconnect (then acknowledged), so it counts as sent. */
+        if (qos > 0) p->sent++;
+        if (!p->connection_lost)
+            north_set_error(p, "connection lost while publishing: %s",
+                            rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         p->connection_lost = true;
+        return false;
+    }
     north_set_error(p, "publish to %s refused: %s", topic, mosquitto_strerror(rc));
     return false;
 }
@@ -187,9 +198,12 @@ static void connection_start(struct publisher *p, int64_t now_ms)
     }
     mosquitto_int_option(p->mosq, MOSQ_OPT_PROTOCOL_VERSION,
                          p->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
-    /* Enough for NORTH_MAX_UNACKED_MESSAGES: every one is sent at once and
-     * resent at once after a reconnect (0 would mean 65535 in 2.0). */
-    mosquitto_max_inflight_messages_set(p->mosq, 0);
+    /* A small window: libmosquitto walks its in-flight list on every
+     * publish and every PUBACK, so thousands in flight cost more than the
+     * network (the rest wait in its queue, appended at no cost). */
+    mosquitto_max_inflight_messages_set(p->mosq, NORTH_MQTT_INFLIGHT_WINDOW);
+    /* Values go out as soon as they are published (latency). */
+    mosquitto_int_option(p->mosq, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_connect_callback_set(p->mosq, on_connect);
     mosquitto_disconnect_callback_set(p->mosq, on_disconnect);
     mosquitto_publish_callback_set(p->mosq, on_publish);
@@ -349,7 +363,8 @@ static void process_held(struct publisher *p, struct held *h)
     /* While a replayed batch waits for its acknowledgement, live batches
      * wait here: appended now, they could make a full spool drop the batch
      * in flight (it would then be counted as dropped although delivered). */
-    if (p->spooling && p->replay_in_flight && h->samples <= NORTH_QUEUE_SPILL_SAMPLES) return;
+    if (p->ready && p->spooling && p->replay_in_flight && h->samples <= NORTH_QUEUE_SPILL_SAMPLES)
+        return;
     if (!p->ready || p->spooling || h->samples > NORTH_QUEUE_SPILL_SAMPLES) {
         if (p->ready && !p->spooling)
             log_warn("north", "publishing cannot keep up: spilling to the spool",
@@ -391,6 +406,13 @@ static void process_acks(struct publisher *p)
     }
 }
 
+static bool spool_has_pending(const struct spool *s)
+{
+    struct spool_stats st;
+    spool_get_stats(s, &st);
+    return st.pending_batches > 0;
+}
+
 /* Sends the next spooled batch when the previous one is acknowledged;
  * leaves spooling mode once the spool is empty. */
 static void replay_step(struct publisher *p)
@@ -400,11 +422,10 @@ static void replay_step(struct publisher *p)
     const struct spool_sample *v;
     size_t n;
     /* What was unacknowledged at a stop is older than the spool's data. */
-    p->replay_spool = p->unacked_spool;
-    if (!spool_peek(p->replay_spool, &v, &n)) {
-        p->replay_spool = p->spool;
-        if (!spool_peek(p->replay_spool, &v, &n)) p->replay_spool = NULL;
-    }
+    p->replay_spool = spool_has_pending(p->unacked_spool) ? p->unacked_spool
+                      : spool_has_pending(p->spool)       ? p->spool
+                                                          : NULL;
+    if (p->replay_spool && !spool_peek(p->replay_spool, &v, &n)) return; /* retried later */
     if (!p->replay_spool) {
         p->spooling = false;
         log_info("north", "spool replayed: live publishing", "publisher=%s", p->name);
@@ -422,6 +443,12 @@ static void replay_step(struct publisher *p)
 static void connection_drop(struct publisher *p, int64_t now_ms)
 {
     if (p->connected) log_info("north", "disconnected from the broker", "publisher=%s", p->name);
+    /* A failed write ends the connection before we read what the broker
+     * sent before it went away: read those acknowledgements now (until the
+     * socket reports the end), or their messages would be sent again. */
+    for (int i = 0; i < 64 && p->mosq && p->connected && mosquitto_socket(p->mosq) >= 0; i++)
+        if (mosquitto_loop_read(p->mosq, 1) != MOSQ_ERR_SUCCESS) break;
+    process_acks(p);
     p->attempt_active = false;
     p->connected = p->ready = false;
     p->connection_lost = false;
@@ -477,8 +504,15 @@ static void wait_and_service(struct publisher *p, int timeout_ms)
     }
     if (!p->mosq || !p->attempt_active) return;
     int rc = MOSQ_ERR_SUCCESS;
-    if (nfds == 2 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP)))
+    if (nfds == 2 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP))) {
+        /* Acknowledge the broker's segments at once: a broker with Nagle's
+         * algorithm on holds the last PUBACKs of a burst until our delayed
+         * ACK (40 ms), which would stall every replayed batch. Linux resets
+         * the flag after a while, hence every time. */
+        int one = 1;
+        (void)setsockopt(sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
         rc = mosquitto_loop_read(p->mosq, 1);
+    }
     if (rc == MOSQ_ERR_SUCCESS && nfds == 2 && (fds[1].revents & POLLOUT))
         rc = mosquitto_loop_write(p->mosq, 1);
     if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_loop_misc(p->mosq);
@@ -493,8 +527,16 @@ static void wait_and_service(struct publisher *p, int timeout_ms)
 
 static void update_status(struct publisher *p)
 {
-    struct spool_stats st;
+    struct spool_stats st, unacked;
     spool_get_stats(p->spool, &st);
+    spool_get_stats(p->unacked_spool, &unacked);
+    st.pending_samples += unacked.pending_samples;
+    st.bytes += unacked.bytes;
+    st.dropped_samples += unacked.dropped_samples;
+    if (unacked.degraded && !st.degraded) {
+        st.degraded = true;
+        memcpy(st.last_error, unacked.last_error, sizeof st.last_error);
+    }
     enum north_state state = NORTH_DISCONNECTED;
     if (p->attempt_active) state = p->connected ? NORTH_CONNECTED : NORTH_CONNECTING;
     if (p->connected && !p->ready && p->primary_host) state = NORTH_WAITING_FOR_HOST;
@@ -539,10 +581,11 @@ static void publisher_shutdown(struct publisher *p, struct held *h)
     size_t samples = 0;
     held_append(h, take_queue(p, &samples), samples);
     if (p->unacked_head) {
-        /* Not acknowledged: they go to the spool ahead of what was held. */
-        p->unacked_tail->next = h->head;
-        h->head = p->unacked_head;
-        if (!h->tail) h->tail = p->unacked_tail;
+        /* Published live, not acknowledged: older than anything in the
+         * spool (live batches are published only while it is empty), so
+         * they go to the spool replayed first. */
+        spool_items_to(p, p->unacked_spool, p->unacked_head);
+        items_free(p->unacked_head);
         p->unacked_head = p->unacked_tail = NULL;
     }
     held_spool(p, h);
@@ -582,8 +625,9 @@ static void *publisher_main(void *arg)
         if (!p->connection_lost) wait_and_service(p, work_ready(p, &held) ? 0 : NORTH_POLL_MS);
         if (p->connected && !p->ready && !p->connection_lost && !p->ops_connected_done) {
             p->ops_connected_done = true;
-            log_info("north", "connected to the broker", "publisher=%s host=%s port=%u", p->name,
-                     p->host, p->port);
+            log_info("north", "connected to the broker",
+                     "publisher=%s host=%s port=%u unacked=%" PRIu64, p->name, p->host, p->port,
+                     unacked_messages(p));
             p->ops->connected(p);
         }
         if (p->connection_lost) {
@@ -593,10 +637,11 @@ static void *publisher_main(void *arg)
         size_t samples = 0;
         held_append(&held, take_queue(p, &samples), samples);
         process_acks(p);
+        process_held(p, &held); /* spools live batches between replayed ones */
         replay_step(p);
-        process_held(p, &held);
         if (p->connected && p->ops->tick) p->ops->tick(p, clock_mono_ms());
         spool_maintain(p->spool);
+        spool_maintain(p->unacked_spool);
         update_status(p);
     }
     publisher_shutdown(p, &held);
@@ -707,6 +752,7 @@ static bool publisher_settings(struct publisher *p, const struct config *cfg,
     p->keepalive_s = c->keepalive_s ? c->keepalive_s : 30;
     p->heartbeat_s = c->heartbeat_s;
     p->is_sparkplug = c->kind == CONFIG_NORTH_SPARKPLUG;
+    p->keep_session = !p->is_sparkplug && p->qos > 0;
     p->ops = p->is_sparkplug ? &north_spb_ops : &north_uns_ops;
     pthread_mutex_lock(&p->status_lock);
     snprintf(p->status.name, sizeof p->status.name, "%s", c->name);
@@ -751,17 +797,34 @@ static bool publisher_open_spool(struct publisher *p, const struct config *cfg,
     if (c->spool_max_bytes) o.max_bytes = c->spool_max_bytes;
     o.durability = c->spool_strict ? HIST_DURABILITY_STRICT : HIST_DURABILITY_BATCHED;
     if (c->spool_fsync_interval_ms) o.fsync_interval_ms = c->spool_fsync_interval_ms;
+    /* A full spool drops whole segment files, oldest first: small segments
+     * (a sixteenth of the limit) so that a drop takes little. */
+    uint64_t segment = o.max_bytes / 16;
+    if (segment < NORTH_SPOOL_SEGMENT_MIN) segment = NORTH_SPOOL_SEGMENT_MIN;
+    if (segment < o.segment_bytes) o.segment_bytes = segment;
     p->spool = spool_open(&o, why, sizeof why);
     if (!p->spool) {
         snprintf(err, err_len, "publisher %s: cannot open the spool in %s: %s", c->name, dir, why);
         return false;
     }
-    struct spool_stats st;
-    spool_get_stats(p->spool, &st);
-    p->spooling = st.pending_batches > 0;
-    if (p->spooling)
+    char unacked_dir[4200];
+    snprintf(unacked_dir, sizeof unacked_dir, "%s/unacked", dir);
+    o.dir = unacked_dir;
+    p->unacked_spool = spool_open(&o, why, sizeof why);
+    if (!p->unacked_spool) {
+        snprintf(err, err_len, "publisher %s: cannot open the spool in %s: %s", c->name,
+                 unacked_dir, why);
+        return false;
+    }
+    p->spooling = spool_has_pending(p->spool) || spool_has_pending(p->unacked_spool);
+    if (p->spooling) {
+        struct spool_stats st, unacked;
+        spool_get_stats(p->spool, &st);
+        spool_get_stats(p->unacked_spool, &unacked);
         log_info("north", "spool holds data from before: it is replayed first",
-                 "publisher=%s samples=%" PRIu64, p->name, st.pending_samples);
+                 "publisher=%s samples=%" PRIu64, p->name,
+                 st.pending_samples + unacked.pending_samples);
+    }
     return true;
 }
 
@@ -769,6 +832,7 @@ static bool publisher_open_spool(struct publisher *p, const struct config *cfg,
 static void publisher_free(struct publisher *p)
 {
     spool_close(p->spool);
+    spool_close(p->unacked_spool);
     items_free(p->queue_head);
     items_free(p->unacked_head);
     if (p->last)

@@ -17,13 +17,15 @@
 
 /* Limits. */
 #define NORTH_QUEUE_SPILL_SAMPLES 200000 /* queued beyond this: spilled to the spool */
-#define NORTH_MAX_UNACKED_MESSAGES 20000 /* QoS 1 messages awaiting PUBACK */
+#define NORTH_MAX_UNACKED_MESSAGES 4096  /* published, awaiting PUBACK */
+#define NORTH_MQTT_INFLIGHT_WINDOW 128   /* of those, sent and not yet acknowledged */
 #define NORTH_BACKOFF_INITIAL_MS 1000
 #define NORTH_BACKOFF_MAX_MS 30000
 #define NORTH_CONNECT_TIMEOUT_MS 10000
 #define NORTH_STOP_ACK_WAIT_MS 2000
 #define NORTH_POLL_MS 100
 #define NORTH_PAYLOAD_MAX 65536 /* one UNS JSON payload */
+#define NORTH_SPOOL_SEGMENT_MIN (64u << 10)
 
 /* One copied sample: tag is an id of the north's tag table. */
 struct north_sample {

@@ -33,7 +33,7 @@ enum spb_datatype {
 enum spb_datatype spb_datatype_of(enum value_type t);
 
 struct spb_metric {
-    const char *name;   /* NULL to send by alias only (DDATA after a birth) */
+    const char *name; /* NULL to send by alias only (DDATA after a birth) */
     bool has_alias;
     uint64_t alias;
     enum value_type type;
@@ -56,8 +56,7 @@ struct spb_payload {
 
 /* Encodes p; *out is malloc'd (free it), *len its size. False on out of
  * memory or an invalid metric (why says which). */
-bool spb_encode(const struct spb_payload *p, uint8_t **out, size_t *len, char *why,
-                size_t why_len);
+bool spb_encode(const struct spb_payload *p, uint8_t **out, size_t *len, char *why, size_t why_len);
 
 /* A decoded payload (NCMD, DCMD, or any other for tests). Strings point into
  * memory owned by the decoded object: free with spb_decoded_free. */
@@ -76,8 +75,8 @@ struct spb_decoded {
  * int64/uint64/double) are skipped and counted in *skipped. False with a
  * reason on malformed input (whatever the bytes: this parses what arrives
  * from the network). */
-bool spb_decode(const uint8_t *buf, size_t len, struct spb_decoded *out, size_t *skipped,
-                char *why, size_t why_len);
+bool spb_decode(const uint8_t *buf, size_t len, struct spb_decoded *out, size_t *skipped, char *why,
+                size_t why_len);
 void spb_decoded_free(struct spb_decoded *d);
 
 /* Topic "spBv1.0/<group>/<type>/<edge_node>[/<device>]" into out; type is

@@ -1118,6 +1118,10 @@ struct spool *spool_open(const struct spool_options *opt, char *err, size_t err_
     s->io = opt->io ? opt->io : hist_io_posix();
     s->max_bytes = opt->max_bytes ? opt->max_bytes : SPOOL_DEFAULT_MAX_BYTES;
     s->segment_bytes = opt->segment_bytes ? opt->segment_bytes : SPOOL_DEFAULT_SEGMENT_BYTES;
+    /* Dropping works by whole segments: a segment as big as the spool would
+     * take the newest data with it. Keep room for at least 8 segments. */
+    if (s->segment_bytes > s->max_bytes / 8)
+        s->segment_bytes = s->max_bytes / 8 > 1024 ? s->max_bytes / 8 : 1024;
     s->durability = opt->durability;
     s->fsync_interval_ms = opt->fsync_interval_ms;
     s->write_fd = -1;

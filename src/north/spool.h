@@ -28,12 +28,12 @@
 #include "historian/historian.h" /* enum hist_durability */
 
 struct spool_options {
-    const char *dir;                  /* created if missing */
-    uint64_t max_bytes;               /* default 1 GiB */
-    uint64_t segment_bytes;           /* a new segment file beyond this; default 8 MiB */
-    enum hist_durability durability;  /* default batched */
-    uint32_t fsync_interval_ms;       /* default 1000 */
-    const struct hist_io *io;         /* NULL: the real file system */
+    const char *dir;                 /* created if missing */
+    uint64_t max_bytes;              /* default 1 GiB */
+    uint64_t segment_bytes;          /* a new segment file beyond this; default 8 MiB */
+    enum hist_durability durability; /* default batched */
+    uint32_t fsync_interval_ms;      /* default 1000 */
+    const struct hist_io *io;        /* NULL: the real file system */
 };
 void spool_options_init(struct spool_options *o);
 
