@@ -162,8 +162,27 @@ async function outage(t, { restartGateway = false, spoolMax = null }) {
     brokerRedeliveries: rec.brokerRedeliveries, restartedAt: restartedAt ? restartedAt - downAt : null };
   let missingTotal = 0;
   let historyGaps = 0;
+  let inflightDuplicates = 0;
   for (const [tag, want] of truth) {
-    const got = rec.byTag.get(tag).filter((x) => x.ts < cut);
+    let got = rec.byTag.get(tag).filter((x) => x.ts < cut);
+    if (restartGateway) {
+      // Known limit of MQTT QoS 1 across a gateway restart (docs/north.md):
+      // a value the broker took just before it died, but never
+      // acknowledged, is sent again after the gateway's restart as a new
+      // message. Such exact copies of values from the last 2 s before the
+      // outage are counted (diag.inflightDuplicates) and set aside; any
+      // other duplicate still fails below.
+      const seen = new Set();
+      got = got.filter((x) => {
+        const key = `${x.ts}:${x.v}`;
+        if (seen.has(key) && x.ts >= downAt - 2000 && x.ts <= downAt) {
+          inflightDuplicates++;
+          return false;
+        }
+        seen.add(key);
+        return true;
+      });
+    }
     for (let i = 1; i < got.length; i++) {
       assert.ok(got[i].ts > got[i - 1].ts,
         `${tag}: timestamps not strictly increasing at ${i}: ${JSON.stringify(got[i - 1])} then`
@@ -206,6 +225,7 @@ async function outage(t, { restartGateway = false, spoolMax = null }) {
     }
   }
   diag.historyCounterGaps = historyGaps;
+  diag.inflightDuplicates = inflightDuplicates;
   diag.missing = missingTotal;
   if (spoolMax) {
     const dropped = metricValue(metrics, 'airlock_north_dropped_samples_total', { publisher: 'uns-out' });
