@@ -75,6 +75,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/le.h"
 #include "historian/hist_alloc.h"
 #include "historian/hist_codec.h"
 
@@ -171,40 +172,6 @@ struct spool {
 };
 
 /* ---- small helpers ---- */
-
-static inline void put_u32le(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static inline uint32_t get_u32le(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline void put_u64le(uint8_t *p, uint64_t v)
-{
-    put_u32le(p, (uint32_t)v);
-    put_u32le(p + 4, (uint32_t)(v >> 32));
-}
-
-static inline uint64_t get_u64le(const uint8_t *p)
-{
-    return (uint64_t)get_u32le(p) | (uint64_t)get_u32le(p + 4) << 32;
-}
-
-static inline uint8_t *put_uvarint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
 
 /* Reads a varint at *pos, advancing it; false when malformed or truncated. */
 static inline bool read_uvarint(const uint8_t *in, size_t len, size_t *pos, uint64_t *v)
@@ -395,19 +362,19 @@ static uint8_t *encode_sample(uint8_t *p, const struct spool_sample *v, uint32_t
         t |= TAG_PATH_NEXT << TAG_PATH_SHIFT;
     } else {
         t |= TAG_PATH_INDEX << TAG_PATH_SHIFT;
-        p = put_uvarint(p, path);
+        p = put_uvarint_fast(p, path);
     }
-    p = put_uvarint(p, hc_zigzag((int64_t)((uint64_t)v->ts_ns - (uint64_t)prev_ts)));
-    if (v->quality != prev_quality) p = put_uvarint(p, v->quality);
+    p = put_uvarint_fast(p, hc_zigzag((int64_t)((uint64_t)v->ts_ns - (uint64_t)prev_ts)));
+    if (v->quality != prev_quality) p = put_uvarint_fast(p, v->quality);
     switch (v->value.type) {
     case VALUE_BOOL:
         if (v->value.as.b) t |= TAG_BOOL_TRUE;
         break;
     case VALUE_INT64:
-        p = put_uvarint(p, hc_zigzag(v->value.as.i64));
+        p = put_uvarint_fast(p, hc_zigzag(v->value.as.i64));
         break;
     case VALUE_UINT64:
-        p = put_uvarint(p, v->value.as.u64);
+        p = put_uvarint_fast(p, v->value.as.u64);
         break;
     case VALUE_DOUBLE: {
         uint64_t bits;
@@ -417,7 +384,7 @@ static uint8_t *encode_sample(uint8_t *p, const struct spool_sample *v, uint32_t
         break;
     }
     case VALUE_STRING:
-        p = put_uvarint(p, v->value.as.str.len);
+        p = put_uvarint_fast(p, v->value.as.str.len);
         if (v->value.as.str.len) memcpy(p, v->value.as.str.ptr, v->value.as.str.len);
         p += v->value.as.str.len;
         break;
@@ -450,10 +417,10 @@ static bool encode_record(struct spool *s, const struct spool_sample *v, size_t 
     }
     uint8_t *rec = s->pending.data + s->pending.len;
     uint8_t *payload = rec + REC_HEADER_BYTES;
-    uint8_t *p = put_uvarint(payload, n);
-    p = put_uvarint(p, path_count);
+    uint8_t *p = put_uvarint_fast(payload, n);
+    p = put_uvarint_fast(p, path_count);
     for (size_t i = 0; i < path_count; i++) {
-        p = put_uvarint(p, s->path_lens[i]);
+        p = put_uvarint_fast(p, s->path_lens[i]);
         memcpy(p, s->paths[i], s->path_lens[i]);
         p += s->path_lens[i];
         *p++ = 0;
