@@ -5,6 +5,7 @@
 #define AIRLOCK_CORE_LE_H
 
 #include <stdint.h>
+#include <string.h>
 
 static inline void put_u32le(uint8_t *p, uint32_t v)
 {
@@ -28,6 +29,22 @@ static inline void put_u64le(uint8_t *p, uint64_t v)
 static inline uint64_t get_u64le(const uint8_t *p)
 {
     return (uint64_t)get_u32le(p) | (uint64_t)get_u32le(p + 4) << 32;
+}
+
+/* Doubles by their IEEE-754 bit pattern (NaN payloads and -0.0 kept). */
+static inline void put_f64le(uint8_t *p, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    put_u64le(p, bits);
+}
+
+static inline double get_f64le(const uint8_t *p)
+{
+    uint64_t bits = get_u64le(p);
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
 }
 
 /* Writes v as a LEB128 varint (at most 10 bytes) at p; returns the byte

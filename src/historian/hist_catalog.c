@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/le.h"
 #include "historian/hist_alloc.h"
 #include "historian/historian_internal.h"
 
@@ -24,17 +25,6 @@ static uint32_t path_hash(const char *s)
     for (; *s; s++)
         x = (x ^ (uint8_t)*s) * 16777619u;
     return x;
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 uint32_t hist_group_of(const struct historian *h, const char *path)
@@ -138,12 +128,12 @@ bool hist_catalog_open(struct historian *h, char *err, size_t err_len)
     size_t pos = 0, good_end = 0;
     char name[HIST_PATH_MAX];
     while (pos + RECORD_HEAD_BYTES <= (size_t)size) {
-        uint32_t len = get_u32(data + pos), crc = get_u32(data + pos + 4);
+        uint32_t len = get_u32le(data + pos), crc = get_u32le(data + pos + 4);
         if (len < 5 || len - 5 >= sizeof name || pos + RECORD_HEAD_BYTES + len > (size_t)size)
             break;
         const uint8_t *p = data + pos + RECORD_HEAD_BYTES;
         if (hc_crc32c(0, p, len) != crc) break;
-        uint32_t id = get_u32(p);
+        uint32_t id = get_u32le(p);
         uint8_t type = p[4];
         memcpy(name, p + 5, len - 5);
         name[len - 5] = '\0';
@@ -186,12 +176,12 @@ struct hist_series *hist_catalog_create(struct historian *h, const char *path, e
     }
     uint8_t record[RECORD_HEAD_BYTES + 5 + HIST_PATH_MAX];
     uint32_t id = h->series_count;
-    put_u32(record + RECORD_HEAD_BYTES, id);
+    put_u32le(record + RECORD_HEAD_BYTES, id);
     record[RECORD_HEAD_BYTES + 4] = (uint8_t)type;
     memcpy(record + RECORD_HEAD_BYTES + 5, path, n);
     uint32_t len = (uint32_t)(5 + n);
-    put_u32(record, len);
-    put_u32(record + 4, hc_crc32c(0, record + RECORD_HEAD_BYTES, len));
+    put_u32le(record, len);
+    put_u32le(record + 4, hc_crc32c(0, record + RECORD_HEAD_BYTES, len));
     int e = 0;
     /* Appended (O_APPEND) after the good records: a failed earlier write
      * may have left bytes past them, cut those first. */

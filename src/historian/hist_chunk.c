@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/le.h"
 #include "historian/hist_alloc.h"
 
 /* Largest payload a chunk header may announce (a sanity bound: real chunks
@@ -406,46 +407,9 @@ static void put_u16(uint8_t *p, uint16_t v)
     p[1] = (uint8_t)(v >> 8);
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_f64(uint8_t *p, double d)
-{
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof bits);
-    put_u64(p, bits);
-}
-
 static uint16_t get_u16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
-static double get_f64(const uint8_t *p)
-{
-    uint64_t bits = get_u64(p);
-    double d;
-    memcpy(&d, &bits, sizeof d);
-    return d;
 }
 
 #define OFF_MAGIC 0
@@ -477,27 +441,27 @@ static void write_header(uint8_t *p, const struct hist_chunk_header *h)
 {
     const struct hist_summary *s = &h->summary;
     memset(p, 0, HIST_CHUNK_HEADER_BYTES);
-    put_u32(p + OFF_MAGIC, HIST_CHUNK_MAGIC);
+    put_u32le(p + OFF_MAGIC, HIST_CHUNK_MAGIC);
     put_u16(p + OFF_VERSION, HIST_CHUNK_VERSION);
     p[OFF_TYPE] = (uint8_t)h->type;
-    put_u32(p + OFF_SERIES, h->series_id);
-    put_u32(p + OFF_COUNT, s->count);
-    put_u32(p + OFF_PAYLOAD, h->payload_bytes);
-    put_u32(p + OFF_CRC, h->crc);
-    put_u32(p + OFF_GOOD, s->good);
-    put_u32(p + OFF_UNCERTAIN, s->uncertain);
-    put_u32(p + OFF_BAD, s->bad);
-    put_u64(p + OFF_T_MIN, (uint64_t)s->t_min);
-    put_u64(p + OFF_T_MAX, (uint64_t)s->t_max);
-    put_f64(p + OFF_MIN, s->min);
-    put_f64(p + OFF_MAX, s->max);
-    put_f64(p + OFF_SUM, s->sum);
-    put_f64(p + OFF_MEAN, s->mean);
-    put_f64(p + OFF_M2, s->m2);
-    put_f64(p + OFF_FIRST, s->first);
-    put_f64(p + OFF_LAST, s->last);
-    put_u64(p + OFF_T_FIRST, (uint64_t)s->t_first);
-    put_u64(p + OFF_T_LAST, (uint64_t)s->t_last);
+    put_u32le(p + OFF_SERIES, h->series_id);
+    put_u32le(p + OFF_COUNT, s->count);
+    put_u32le(p + OFF_PAYLOAD, h->payload_bytes);
+    put_u32le(p + OFF_CRC, h->crc);
+    put_u32le(p + OFF_GOOD, s->good);
+    put_u32le(p + OFF_UNCERTAIN, s->uncertain);
+    put_u32le(p + OFF_BAD, s->bad);
+    put_u64le(p + OFF_T_MIN, (uint64_t)s->t_min);
+    put_u64le(p + OFF_T_MAX, (uint64_t)s->t_max);
+    put_f64le(p + OFF_MIN, s->min);
+    put_f64le(p + OFF_MAX, s->max);
+    put_f64le(p + OFF_SUM, s->sum);
+    put_f64le(p + OFF_MEAN, s->mean);
+    put_f64le(p + OFF_M2, s->m2);
+    put_f64le(p + OFF_FIRST, s->first);
+    put_f64le(p + OFF_LAST, s->last);
+    put_u64le(p + OFF_T_FIRST, (uint64_t)s->t_first);
+    put_u64le(p + OFF_T_LAST, (uint64_t)s->t_last);
 }
 
 /* CRC-32C of the chunk: header (crc field taken as zero), then payload. */
@@ -550,7 +514,7 @@ bool hist_chunk_encode(struct hc_buf *out, uint32_t series_id, const struct hist
     uint8_t *p = out->data + start;
     write_header(p, &h);
     h.crc = chunk_crc(p, p + HIST_CHUNK_HEADER_BYTES, h.payload_bytes);
-    put_u32(p + OFF_CRC, h.crc);
+    put_u32le(p + OFF_CRC, h.crc);
     if (header) *header = h;
     return true;
 }
@@ -576,36 +540,36 @@ bool hist_chunk_parse_header(const uint8_t *buf, size_t len, struct hist_chunk_h
     if (len < HIST_CHUNK_HEADER_BYTES)
         return fail(why, why_len, "chunk truncated: %zu bytes, header needs %d", len,
                     HIST_CHUNK_HEADER_BYTES);
-    if (get_u32(buf + OFF_MAGIC) != HIST_CHUNK_MAGIC)
-        return fail(why, why_len, "bad chunk magic 0x%08x", (unsigned)get_u32(buf + OFF_MAGIC));
+    if (get_u32le(buf + OFF_MAGIC) != HIST_CHUNK_MAGIC)
+        return fail(why, why_len, "bad chunk magic 0x%08x", (unsigned)get_u32le(buf + OFF_MAGIC));
     if (get_u16(buf + OFF_VERSION) != HIST_CHUNK_VERSION)
         return fail(why, why_len, "unsupported chunk version %u",
                     (unsigned)get_u16(buf + OFF_VERSION));
     if (buf[OFF_TYPE] > VALUE_STRING)
         return fail(why, why_len, "bad chunk value type %u", (unsigned)buf[OFF_TYPE]);
-    if (buf[OFF_RESERVED8] != 0 || get_u32(buf + OFF_RESERVED32) != 0)
+    if (buf[OFF_RESERVED8] != 0 || get_u32le(buf + OFF_RESERVED32) != 0)
         return fail(why, why_len, "reserved chunk header bytes not zero");
     struct hist_chunk_header out;
     struct hist_summary *s = &out.summary;
     out.type = (enum value_type)buf[OFF_TYPE];
-    out.series_id = get_u32(buf + OFF_SERIES);
-    out.payload_bytes = get_u32(buf + OFF_PAYLOAD);
-    out.crc = get_u32(buf + OFF_CRC);
-    s->count = get_u32(buf + OFF_COUNT);
-    s->good = get_u32(buf + OFF_GOOD);
-    s->uncertain = get_u32(buf + OFF_UNCERTAIN);
-    s->bad = get_u32(buf + OFF_BAD);
-    s->t_min = (int64_t)get_u64(buf + OFF_T_MIN);
-    s->t_max = (int64_t)get_u64(buf + OFF_T_MAX);
-    s->min = get_f64(buf + OFF_MIN);
-    s->max = get_f64(buf + OFF_MAX);
-    s->sum = get_f64(buf + OFF_SUM);
-    s->mean = get_f64(buf + OFF_MEAN);
-    s->m2 = get_f64(buf + OFF_M2);
-    s->first = get_f64(buf + OFF_FIRST);
-    s->last = get_f64(buf + OFF_LAST);
-    s->t_first = (int64_t)get_u64(buf + OFF_T_FIRST);
-    s->t_last = (int64_t)get_u64(buf + OFF_T_LAST);
+    out.series_id = get_u32le(buf + OFF_SERIES);
+    out.payload_bytes = get_u32le(buf + OFF_PAYLOAD);
+    out.crc = get_u32le(buf + OFF_CRC);
+    s->count = get_u32le(buf + OFF_COUNT);
+    s->good = get_u32le(buf + OFF_GOOD);
+    s->uncertain = get_u32le(buf + OFF_UNCERTAIN);
+    s->bad = get_u32le(buf + OFF_BAD);
+    s->t_min = (int64_t)get_u64le(buf + OFF_T_MIN);
+    s->t_max = (int64_t)get_u64le(buf + OFF_T_MAX);
+    s->min = get_f64le(buf + OFF_MIN);
+    s->max = get_f64le(buf + OFF_MAX);
+    s->sum = get_f64le(buf + OFF_SUM);
+    s->mean = get_f64le(buf + OFF_MEAN);
+    s->m2 = get_f64le(buf + OFF_M2);
+    s->first = get_f64le(buf + OFF_FIRST);
+    s->last = get_f64le(buf + OFF_LAST);
+    s->t_first = (int64_t)get_u64le(buf + OFF_T_FIRST);
+    s->t_last = (int64_t)get_u64le(buf + OFF_T_LAST);
     /* Three blocks of at least one byte each (their scheme ids). */
     if (out.payload_bytes < 3 || out.payload_bytes > CHUNK_MAX_PAYLOAD_BYTES)
         return fail(why, why_len, "bad chunk payload size %u", (unsigned)out.payload_bytes);

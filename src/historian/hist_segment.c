@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/le.h"
 #include "historian/hist_alloc.h"
 
 #define SEG_MAGIC 0x47534841u        /* "AHSG" little-endian */
@@ -35,47 +36,6 @@
 #define SEG_FOOTER_BYTES 32u
 #define SEG_ENTRY_BYTES 132u
 #define SEG_FLUSH_BYTES ((size_t)1 << 20)
-
-/* ---- little-endian helpers ---- */
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    put_u32(p, (uint32_t)v);
-    put_u32(p + 4, (uint32_t)(v >> 32));
-}
-
-static void put_f64(uint8_t *p, double d)
-{
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof bits);
-    put_u64(p, bits);
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
-static double get_f64(const uint8_t *p)
-{
-    uint64_t bits = get_u64(p);
-    double d;
-    memcpy(&d, &bits, sizeof d);
-    return d;
-}
 
 /* Formats a reason into err (when err is given). */
 static void set_err(char *err, size_t err_len, const char *fmt, ...)
@@ -105,27 +65,27 @@ static void entry_encode(uint8_t *p, const struct hist_seg_entry *e)
 {
     const struct hist_chunk_header *h = &e->chunk;
     const struct hist_summary *s = &h->summary;
-    put_u64(p, e->offset);
-    put_u32(p + 8, e->size);
-    put_u32(p + 12, h->series_id);
-    put_u32(p + 16, (uint32_t)h->type);
-    put_u32(p + 20, h->payload_bytes);
-    put_u32(p + 24, h->crc);
-    put_u32(p + 28, s->count);
-    put_u32(p + 32, s->good);
-    put_u32(p + 36, s->uncertain);
-    put_u32(p + 40, s->bad);
-    put_u64(p + 44, (uint64_t)s->t_min);
-    put_u64(p + 52, (uint64_t)s->t_max);
-    put_f64(p + 60, s->min);
-    put_f64(p + 68, s->max);
-    put_f64(p + 76, s->sum);
-    put_f64(p + 84, s->mean);
-    put_f64(p + 92, s->m2);
-    put_f64(p + 100, s->first);
-    put_f64(p + 108, s->last);
-    put_u64(p + 116, (uint64_t)s->t_first);
-    put_u64(p + 124, (uint64_t)s->t_last);
+    put_u64le(p, e->offset);
+    put_u32le(p + 8, e->size);
+    put_u32le(p + 12, h->series_id);
+    put_u32le(p + 16, (uint32_t)h->type);
+    put_u32le(p + 20, h->payload_bytes);
+    put_u32le(p + 24, h->crc);
+    put_u32le(p + 28, s->count);
+    put_u32le(p + 32, s->good);
+    put_u32le(p + 36, s->uncertain);
+    put_u32le(p + 40, s->bad);
+    put_u64le(p + 44, (uint64_t)s->t_min);
+    put_u64le(p + 52, (uint64_t)s->t_max);
+    put_f64le(p + 60, s->min);
+    put_f64le(p + 68, s->max);
+    put_f64le(p + 76, s->sum);
+    put_f64le(p + 84, s->mean);
+    put_f64le(p + 92, s->m2);
+    put_f64le(p + 100, s->first);
+    put_f64le(p + 108, s->last);
+    put_u64le(p + 116, (uint64_t)s->t_first);
+    put_u64le(p + 124, (uint64_t)s->t_last);
 }
 
 /* Parses p[0..SEG_ENTRY_BYTES) into e. False when the type is unknown. */
@@ -133,29 +93,29 @@ static bool entry_decode(const uint8_t *p, struct hist_seg_entry *e)
 {
     struct hist_chunk_header *h = &e->chunk;
     struct hist_summary *s = &h->summary;
-    uint32_t type = get_u32(p + 16);
+    uint32_t type = get_u32le(p + 16);
     if (type > (uint32_t)VALUE_STRING) return false;
-    e->offset = get_u64(p);
-    e->size = get_u32(p + 8);
-    h->series_id = get_u32(p + 12);
+    e->offset = get_u64le(p);
+    e->size = get_u32le(p + 8);
+    h->series_id = get_u32le(p + 12);
     h->type = (enum value_type)type;
-    h->payload_bytes = get_u32(p + 20);
-    h->crc = get_u32(p + 24);
-    s->count = get_u32(p + 28);
-    s->good = get_u32(p + 32);
-    s->uncertain = get_u32(p + 36);
-    s->bad = get_u32(p + 40);
-    s->t_min = (int64_t)get_u64(p + 44);
-    s->t_max = (int64_t)get_u64(p + 52);
-    s->min = get_f64(p + 60);
-    s->max = get_f64(p + 68);
-    s->sum = get_f64(p + 76);
-    s->mean = get_f64(p + 84);
-    s->m2 = get_f64(p + 92);
-    s->first = get_f64(p + 100);
-    s->last = get_f64(p + 108);
-    s->t_first = (int64_t)get_u64(p + 116);
-    s->t_last = (int64_t)get_u64(p + 124);
+    h->payload_bytes = get_u32le(p + 20);
+    h->crc = get_u32le(p + 24);
+    s->count = get_u32le(p + 28);
+    s->good = get_u32le(p + 32);
+    s->uncertain = get_u32le(p + 36);
+    s->bad = get_u32le(p + 40);
+    s->t_min = (int64_t)get_u64le(p + 44);
+    s->t_max = (int64_t)get_u64le(p + 52);
+    s->min = get_f64le(p + 60);
+    s->max = get_f64le(p + 68);
+    s->sum = get_f64le(p + 76);
+    s->mean = get_f64le(p + 84);
+    s->m2 = get_f64le(p + 92);
+    s->first = get_f64le(p + 100);
+    s->last = get_f64le(p + 108);
+    s->t_first = (int64_t)get_u64le(p + 116);
+    s->t_last = (int64_t)get_u64le(p + 124);
     return true;
 }
 
@@ -228,11 +188,11 @@ struct hist_segment_writer *hist_segw_begin(const struct hist_io *io, const char
         return NULL;
     }
     uint8_t header[SEG_HEADER_BYTES] = {0};
-    put_u32(header, SEG_MAGIC);
-    put_u32(header + 4, SEG_VERSION);
-    put_u32(header + 8, meta->group_id);
-    put_u64(header + 16, (uint64_t)meta->partition_start_ns);
-    put_u64(header + 24, meta->wal_upto);
+    put_u32le(header, SEG_MAGIC);
+    put_u32le(header + 4, SEG_VERSION);
+    put_u32le(header + 8, meta->group_id);
+    put_u64le(header + 16, (uint64_t)meta->partition_start_ns);
+    put_u64le(header + 24, meta->wal_upto);
     hc_buf_put(&w->out, header, sizeof header); /* cannot fail: reserved above */
     return w;
 }
@@ -382,12 +342,12 @@ static bool writer_append_index(struct hist_segment_writer *w)
     for (size_t i = 0; i < w->entry_count; i++)
         entry_encode(index + i * SEG_ENTRY_BYTES, &w->entries[i]);
     uint8_t *footer = index + index_bytes;
-    put_u64(footer, index_offset);
-    put_u64(footer + 8, index_bytes);
-    put_u32(footer + 16, (uint32_t)w->entry_count);
-    put_u32(footer + 20, hc_crc32c(0, index, index_bytes));
-    put_u32(footer + 24, hc_crc32c(0, footer, 24));
-    put_u32(footer + 28, SEG_FOOTER_MAGIC);
+    put_u64le(footer, index_offset);
+    put_u64le(footer + 8, index_bytes);
+    put_u32le(footer + 16, (uint32_t)w->entry_count);
+    put_u32le(footer + 20, hc_crc32c(0, index, index_bytes));
+    put_u32le(footer + 24, hc_crc32c(0, footer, 24));
+    put_u32le(footer + 28, SEG_FOOTER_MAGIC);
     w->out.len += index_bytes + SEG_FOOTER_BYTES;
     return true;
 }
@@ -519,17 +479,17 @@ static bool seg_read_header(struct hist_segment *s, char *err, size_t err_len)
         set_err(err, err_len, "segment %s: reading header: %s", s->path, strerror(e));
         return false;
     }
-    if (get_u32(header) != SEG_MAGIC) {
+    if (get_u32le(header) != SEG_MAGIC) {
         set_err(err, err_len, "segment %s: bad magic (not a segment file)", s->path);
         return false;
     }
-    if (get_u32(header + 4) != SEG_VERSION) {
-        set_err(err, err_len, "segment %s: unsupported version %u", s->path, get_u32(header + 4));
+    if (get_u32le(header + 4) != SEG_VERSION) {
+        set_err(err, err_len, "segment %s: unsupported version %u", s->path, get_u32le(header + 4));
         return false;
     }
-    s->meta.group_id = get_u32(header + 8);
-    s->meta.partition_start_ns = (int64_t)get_u64(header + 16);
-    s->meta.wal_upto = get_u64(header + 24);
+    s->meta.group_id = get_u32le(header + 8);
+    s->meta.partition_start_ns = (int64_t)get_u64le(header + 16);
+    s->meta.wal_upto = get_u64le(header + 24);
     return true;
 }
 
@@ -544,18 +504,18 @@ static bool seg_read_footer(struct hist_segment *s, uint64_t *index_bytes, uint3
         set_err(err, err_len, "segment %s: reading footer: %s", s->path, strerror(e));
         return false;
     }
-    if (get_u32(footer + 28) != SEG_FOOTER_MAGIC) {
+    if (get_u32le(footer + 28) != SEG_FOOTER_MAGIC) {
         set_err(err, err_len, "segment %s: bad footer magic (truncated or incomplete)", s->path);
         return false;
     }
-    if (hc_crc32c(0, footer, 24) != get_u32(footer + 24)) {
+    if (hc_crc32c(0, footer, 24) != get_u32le(footer + 24)) {
         set_err(err, err_len, "segment %s: footer checksum mismatch", s->path);
         return false;
     }
-    uint64_t index_offset = get_u64(footer);
-    uint64_t count = get_u32(footer + 16);
-    *index_bytes = get_u64(footer + 8);
-    *index_crc = get_u32(footer + 20);
+    uint64_t index_offset = get_u64le(footer);
+    uint64_t count = get_u32le(footer + 16);
+    *index_bytes = get_u64le(footer + 8);
+    *index_crc = get_u32le(footer + 20);
     uint64_t index_end = s->file_bytes - SEG_FOOTER_BYTES;
     if (index_offset < SEG_HEADER_BYTES || index_offset > index_end ||
         *index_bytes != index_end - index_offset || *index_bytes != count * SEG_ENTRY_BYTES) {
