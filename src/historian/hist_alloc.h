@@ -7,8 +7,20 @@
 #ifndef AIRLOCK_HISTORIAN_HIST_ALLOC_H
 #define AIRLOCK_HISTORIAN_HIST_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* Every historian error message about a failed allocation contains this
+ * text; callers that must tell "the file is bad" from "memory ran out"
+ * (not the file's fault: retry, never quarantine data) test it with
+ * hist_is_out_of_memory rather than matching text of their own. */
+#define HIST_OUT_OF_MEMORY "out of memory"
+static inline bool hist_is_out_of_memory(const char *why)
+{
+    return why && strstr(why, HIST_OUT_OF_MEMORY) != NULL;
+}
 
 void *hist_malloc(size_t n);
 void *hist_calloc(size_t count, size_t size);

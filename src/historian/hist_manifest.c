@@ -194,7 +194,7 @@ static bool parse(struct historian *h, const uint8_t *buf, size_t n, const char 
         char seg_path[HIST_PATH_MAX + 128], why[256];
         hist_segment_path(h, group, partition, segno, seg_path, sizeof seg_path);
         struct hist_segment *seg = hist_seg_open_lazy(h->io, seg_path, why, sizeof why);
-        if (!seg && strstr(why, "out of memory")) {
+        if (!seg && hist_is_out_of_memory(why)) {
             /* Not the file's fault: fail the open and touch nothing. */
             snprintf(err, err_len, "%s", why);
             return false;

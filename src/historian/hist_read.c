@@ -76,7 +76,7 @@ static void report_bad_index(struct historian *h, size_t seg)
 {
     struct hist_seg_ref *r = &h->segs[seg];
     const char *why = hist_seg_index_error(r->seg);
-    if (!why || strstr(why, "out of memory")) return;
+    if (!why || hist_is_out_of_memory(why)) return;
     pthread_mutex_lock(&h->lock);
     bool first = !r->index_reported;
     r->index_reported = true;
@@ -227,7 +227,7 @@ static bool load_cluster(struct historian *h, struct sources *s, size_t a, size_
         }
         char why[300];
         if (hist_seg_read_chunk(h->segs[src->seg].seg, src->e, out, why, sizeof why)) continue;
-        if (strstr(why, "out of memory"))
+        if (hist_is_out_of_memory(why))
             ok = false;
         else
             report_corrupt(h, src->seg, src->e, why);

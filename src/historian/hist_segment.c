@@ -667,7 +667,7 @@ static bool ensure_index(const struct hist_segment *cs)
             s->entries = NULL;
             s->running_t_max = NULL;
             /* Out of memory is not the file's fault: try again next time. */
-            if (!strstr(err, "out of memory")) s->index_failed = true;
+            if (!hist_is_out_of_memory(err)) s->index_failed = true;
             snprintf(s->index_error, sizeof s->index_error, "%s", err);
         }
     }
