@@ -141,30 +141,45 @@ void hist_segs_remove(struct historian *h, size_t i)
     h->seg_count--;
 }
 
-/* newest_ts of every series, at open, from the indexes of each group's
- * newest partition (older partitions are not read: a series silent since
- * then gets its late window from its first new sample). */
+/* newest_ts of every series, at open, from the segment indexes, partitions
+ * newest first: a series found in a partition has its newest sample there,
+ * so older partitions are read only for the series not found yet (usually
+ * none: a store with years of history reads the indexes of its newest
+ * partition and stops). */
 static void newest_from_segments(struct historian *h)
 {
-    for (size_t i = 0; i < h->seg_count; i++) {
-        bool newest_partition = true;
-        for (size_t k = 0; k < h->seg_count; k++)
-            if (strcmp(h->segs[k].group, h->segs[i].group) == 0 &&
-                h->segs[k].partition_start_ns > h->segs[i].partition_start_ns)
-                newest_partition = false;
-        if (!newest_partition) continue;
-        const struct hist_seg_entry *e = hist_seg_entries(h->segs[i].seg);
-        size_t n = e ? hist_seg_entry_count(h->segs[i].seg) : 0;
-        for (size_t k = 0; k < n; k++) {
-            uint32_t id = e[k].chunk.series_id;
-            if (id >= h->series_count) continue;
-            struct hist_series *s = &h->series[id];
-            if (!s->has_newest || e[k].chunk.summary.t_max > s->newest_ts) {
-                s->newest_ts = e[k].chunk.summary.t_max;
-                s->has_newest = true;
+    uint32_t missing = 0;
+    for (uint32_t id = 0; id < h->series_count; id++)
+        missing += !h->series[id].has_newest;
+    bool *known = hist_calloc(h->series_count ? h->series_count : 1, sizeof *known);
+    if (!known) return;        /* the late window then starts from each series' first new sample */
+    int64_t above = INT64_MAX; /* partitions below this are still to read */
+    while (missing > 0) {
+        int64_t partition = INT64_MIN;
+        for (size_t i = 0; i < h->seg_count; i++)
+            if (h->segs[i].partition_start_ns < above && h->segs[i].partition_start_ns > partition)
+                partition = h->segs[i].partition_start_ns;
+        if (partition == INT64_MIN) break;
+        for (uint32_t id = 0; id < h->series_count; id++)
+            known[id] = h->series[id].has_newest;
+        for (size_t i = 0; i < h->seg_count; i++) {
+            if (h->segs[i].partition_start_ns != partition) continue;
+            const struct hist_seg_entry *e = hist_seg_entries(h->segs[i].seg);
+            size_t n = e ? hist_seg_entry_count(h->segs[i].seg) : 0;
+            for (size_t k = 0; k < n; k++) {
+                uint32_t id = e[k].chunk.series_id;
+                if (id >= h->series_count || known[id]) continue;
+                struct hist_series *s = &h->series[id];
+                if (!s->has_newest) missing--;
+                if (!s->has_newest || e[k].chunk.summary.t_max > s->newest_ts) {
+                    s->newest_ts = e[k].chunk.summary.t_max;
+                    s->has_newest = true;
+                }
             }
         }
+        above = partition;
     }
+    hist_free(known);
 }
 
 /* ---- heads ---- */
@@ -334,6 +349,7 @@ struct historian *hist_open(const struct hist_options *opt, char *err, size_t er
         !hist_manifest_load(h, err, err_len))
         goto fail;
     newest_from_segments(h);
+    hist_trim_index_cache(h);
     if (!hist_wal_replay(h->io, h->wal_dir, h->wal_upto, replay_sample, h, &rs, err, err_len))
         goto fail;
     h->stats.log_records_dropped_at_recovery = rs.torn_records;
