@@ -431,6 +431,19 @@ static double run_replay(struct env *e, int devices, int interval_ms, int fill_s
     return rate;
 }
 
+/* Whether the phase named name runs: all of them unless
+ * AIRLOCK_BENCH_PHASES lists some (comma-separated: uns, sparkplug,
+ * replay, latency-sparkplug, latency-uns). */
+static bool phase_wanted(const char *name)
+{
+    const char *list = getenv("AIRLOCK_BENCH_PHASES");
+    if (!list || !*list) return true;
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return true;
+    return false;
+}
+
 static const char *verdict(bool ok)
 {
     return ok ? "pass" : "FAIL";
@@ -477,34 +490,49 @@ int main(int argc, char **argv)
 
     printf("| measurement | offered | result | target |\n| --- | --- | --- | --- |\n");
     fflush(stdout);
-    double uns = run_live(&e, false, 5, 10, c);
-    printf("| UNS JSON, values/s received (QoS 1 publish, one message per value) | up to %d/s | "
-           "%.0f | |\n",
-           5 * REGISTERS * 100, uns);
-    fflush(stdout);
-    double spb = run_live(&e, true, SIM_DEVICES, 10, c);
-    printf("| Sparkplug B, DDATA metrics/s received | up to %d/s | %.0f | >= 500,000: %s |\n",
-           SIM_DEVICES * REGISTERS * 100, spb, verdict(spb >= 500000));
-    fflush(stdout);
-    uint64_t spooled = 0;
-    double connect_s = -1;
-    double replay = run_replay(&e, 2, 10, e.seconds, c, &spooled, &connect_s);
-    printf("| spool replay (Sparkplug, historical metrics/s; %llu spooled, first after %.2f s) | "
-           "| %.0f | >= 200,000: %s |\n",
-           (unsigned long long)spooled, connect_s, replay, verdict(replay >= 200000));
-    fflush(stdout);
-    double rate = run_live(&e, true, 1, 20, c);
-    double p50 = latency_quantile(c, 0.5), p99 = latency_quantile(c, 0.99);
-    printf("| Sparkplug latency at 50,000 values/s (%.0f/s received), p50 / p99 | 50,000/s | "
-           "%.1f ms / %.1f ms | p99 < 10 ms: %s |\n",
-           rate, p50, p99, verdict(p99 >= 0 && p99 < 10));
-    fflush(stdout);
-    rate = run_live(&e, false, 1, 20, c);
-    p50 = latency_quantile(c, 0.5);
-    p99 = latency_quantile(c, 0.99);
-    printf("| UNS latency at 50,000 values/s (%.0f/s received), p50 / p99 | 50,000/s | %.1f ms / "
-           "%.1f ms | p99 < 10 ms: %s |\n",
-           rate, p50, p99, verdict(p99 >= 0 && p99 < 10));
+    if (phase_wanted("uns")) {
+        double uns = run_live(&e, false, 5, 10, c);
+        printf(
+            "| UNS JSON, values/s received (QoS 1 publish, one message per value) | up to %d/s | "
+            "%.0f | |\n",
+            5 * REGISTERS * 100, uns);
+        fflush(stdout);
+    }
+    if (phase_wanted("sparkplug")) {
+        double spb = run_live(&e, true, SIM_DEVICES, 10, c);
+        printf("| Sparkplug B, DDATA metrics/s received | up to %d/s | %.0f | >= 500,000: %s |\n",
+               SIM_DEVICES * REGISTERS * 100, spb, verdict(spb >= 500000));
+        fflush(stdout);
+    }
+    if (phase_wanted("replay")) {
+        uint64_t spooled = 0;
+        double connect_s = -1;
+        double replay = run_replay(&e, 2, 10, e.seconds, c, &spooled, &connect_s);
+        printf(
+            "| spool replay (Sparkplug, historical metrics/s; %llu spooled, first after %.2f s) | "
+            "| %.0f | >= 200,000: %s |\n",
+            (unsigned long long)spooled, connect_s, replay, verdict(replay >= 200000));
+        fflush(stdout);
+    }
+    double rate, p50, p99;
+    if (phase_wanted("latency-sparkplug")) {
+        rate = run_live(&e, true, 1, 20, c);
+        p50 = latency_quantile(c, 0.5);
+        p99 = latency_quantile(c, 0.99);
+        printf("| Sparkplug latency at 50,000 values/s (%.0f/s received), p50 / p99 | 50,000/s | "
+               "%.1f ms / %.1f ms | p99 < 10 ms: %s |\n",
+               rate, p50, p99, verdict(p99 >= 0 && p99 < 10));
+        fflush(stdout);
+    }
+    if (phase_wanted("latency-uns")) {
+        rate = run_live(&e, false, 1, 20, c);
+        p50 = latency_quantile(c, 0.5);
+        p99 = latency_quantile(c, 0.99);
+        printf(
+            "| UNS latency at 50,000 values/s (%.0f/s received), p50 / p99 | 50,000/s | %.1f ms / "
+            "%.1f ms | p99 < 10 ms: %s |\n",
+            rate, p50, p99, verdict(p99 >= 0 && p99 < 10));
+    }
 
     stop_process(e.broker, 5000);
     stop_process(sim, 5000);

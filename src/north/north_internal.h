@@ -18,7 +18,7 @@
 /* Limits. */
 #define NORTH_QUEUE_SPILL_SAMPLES 200000 /* queued beyond this: spilled to the spool */
 #define NORTH_MAX_UNACKED_MESSAGES 4096  /* published, awaiting PUBACK */
-#define NORTH_MQTT_INFLIGHT_WINDOW 1024  /* of those, sent and not yet acknowledged */
+#define NORTH_MQTT_INFLIGHT_WINDOW 256  /* of those, sent and not yet acknowledged */
 #define NORTH_BACKOFF_INITIAL_MS 1000
 #define NORTH_BACKOFF_MAX_MS 30000
 #define NORTH_CONNECT_TIMEOUT_MS 10000
