@@ -163,8 +163,9 @@ static bool write_config(const char *path, int devices, int sim_base, int interv
     fprintf(f,
             "gateway: {name: bench, log_level: warn, data_dir: \"%s/data%d\"}\n"
             "history: {enabled: false}\nhttp: {listen: \"127.0.0.1:%d\"}\n"
-            "north:\n  - name: bench\n    kind: %s\n    url: mqtt://127.0.0.1:%d\n    qos: 1\n",
-            work_dir, ++phase, http_port, sparkplug ? "sparkplug" : "uns", broker_port);
+            "north:\n  - name: bench\n    kind: %s\n    url: mqtt://127.0.0.1:%d\n    qos: %s\n",
+            work_dir, ++phase, http_port, sparkplug ? "sparkplug" : "uns", broker_port,
+            getenv("AIRLOCK_BENCH_QOS") ? getenv("AIRLOCK_BENCH_QOS") : "1");
     if (sparkplug) fprintf(f, "    group_id: bench\n    edge_node: bench\n");
     fprintf(f, "    spool: {max_size: 512MB}\ndevices:\n");
     for (int d = 0; d < devices; d++) {

@@ -28,11 +28,29 @@ struct north {
     size_t count;
 };
 
-static pthread_once_t mosquitto_once = PTHREAD_ONCE_INIT;
+/* libmosquitto is initialised while any north instance exists (two exist
+ * for a moment during a reload) and cleaned up after the last: its TLS
+ * set-up (made at the first TLS connection) is freed only by the cleanup. */
+static pthread_mutex_t mosquitto_users_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned mosquitto_users;
 
-static void mosquitto_init_once(void)
+/* libmosquitto 2.0 sets up its TLS globals at the first TLS connection
+ * without a lock: two publishers connecting at once would both do it (one
+ * copy leaks). Connecting is non-blocking, so holding this costs little. */
+static pthread_mutex_t tls_connect_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void mosquitto_use(void)
 {
-    mosquitto_lib_init();
+    pthread_mutex_lock(&mosquitto_users_lock);
+    if (mosquitto_users++ == 0) mosquitto_lib_init();
+    pthread_mutex_unlock(&mosquitto_users_lock);
+}
+
+static void mosquitto_release(void)
+{
+    pthread_mutex_lock(&mosquitto_users_lock);
+    if (--mosquitto_users == 0) mosquitto_lib_cleanup();
+    pthread_mutex_unlock(&mosquitto_users_lock);
 }
 
 const char *north_state_name(enum north_state s)
@@ -88,6 +106,31 @@ bool north_metrics_reserve(struct publisher *p, size_t n)
 
 /* --- The MQTT connection --- */
 
+/* What rc means, in words: errno's text for MOSQ_ERR_ERRNO, a text for the
+ * codes libmosquitto 2.0 has none for, and for TLS failures the library's
+ * own error line (e.g. "certificate verify failed"). Valid until the next
+ * call in this thread. */
+static const char *mqtt_error_text(struct publisher *p, int rc)
+{
+    static _Thread_local char text[256];
+    if (rc == MOSQ_ERR_ERRNO) return strerror(errno);
+    if (rc == MOSQ_ERR_KEEPALIVE) return "no answer from the broker within the keep-alive period";
+    if (rc == MOSQ_ERR_TLS && p->lib_error[0]) {
+        snprintf(text, sizeof text, "TLS error: %s", p->lib_error);
+        return text;
+    }
+    return mosquitto_strerror(rc);
+}
+
+/* Keeps libmosquitto's error lines: they name the TLS problem that the
+ * return codes only call "A TLS error occurred". */
+static void on_log(struct mosquitto *mosq, void *arg, int level, const char *line)
+{
+    (void)mosq;
+    struct publisher *p = arg;
+    if (level & MOSQ_LOG_ERR) snprintf(p->lib_error, sizeof p->lib_error, "%s", line);
+}
+
 bool north_mqtt_publish(struct publisher *p, const char *topic, const void *payload, size_t len,
                         int qos, bool retain)
 {
@@ -103,8 +146,7 @@ bool north_mqtt_publish(struct publisher *p, const char *topic, const void *payl
          * reconnect (then acknowledged), so it counts as sent. */
         if (qos > 0) p->sent++;
         if (!p->connection_lost)
-            north_set_error(p, "connection lost while publishing: %s",
-                            rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+            north_set_error(p, "connection lost while publishing: %s", mqtt_error_text(p, rc));
         p->connection_lost = true;
         return false;
     }
@@ -142,7 +184,7 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
     struct publisher *p = arg;
     if (rc != 0 && !p->connection_lost)
         north_set_error(p, "connection to %s:%u lost: %s", p->host, p->port,
-                        rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+                        mqtt_error_text(p, rc));
     p->connection_lost = true;
 }
 
@@ -166,10 +208,11 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
  * message the broker has not acknowledged, with DUP, before anything new. */
 static void connection_restart_session(struct publisher *p)
 {
+    if (p->tls) pthread_mutex_lock(&tls_connect_lock);
     int rc = mosquitto_reconnect_async(p->mosq);
+    if (p->tls) pthread_mutex_unlock(&tls_connect_lock);
     if (rc != MOSQ_ERR_SUCCESS) {
-        north_set_error(p, "cannot connect to %s:%u: %s", p->host, p->port,
-                        rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        north_set_error(p, "cannot connect to %s:%u: %s", p->host, p->port, mqtt_error_text(p, rc));
         p->connection_lost = true;
     }
 }
@@ -185,6 +228,7 @@ static void connection_start(struct publisher *p, int64_t now_ms)
     }
     p->connect_started_ms = now_ms;
     p->attempt_active = true;
+    p->lib_error[0] = '\0';
     if (p->keep_session && p->mosq) {
         connection_restart_session(p);
         return;
@@ -208,6 +252,7 @@ static void connection_start(struct publisher *p, int64_t now_ms)
     mosquitto_disconnect_callback_set(p->mosq, on_disconnect);
     mosquitto_publish_callback_set(p->mosq, on_publish);
     mosquitto_message_callback_set(p->mosq, on_message);
+    mosquitto_log_callback_set(p->mosq, on_log);
     int rc = MOSQ_ERR_SUCCESS;
     if (p->username) rc = mosquitto_username_pw_set(p->mosq, p->username, p->password);
     if (rc == MOSQ_ERR_SUCCESS && p->tls)
@@ -222,10 +267,11 @@ static void connection_start(struct publisher *p, int64_t now_ms)
         p->connection_lost = true;
         return;
     }
+    if (p->tls) pthread_mutex_lock(&tls_connect_lock);
     rc = mosquitto_connect_async(p->mosq, p->host, p->port, (int)p->keepalive_s);
+    if (p->tls) pthread_mutex_unlock(&tls_connect_lock);
     if (rc != MOSQ_ERR_SUCCESS) {
-        north_set_error(p, "cannot connect to %s:%u: %s", p->host, p->port,
-                        rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        north_set_error(p, "cannot connect to %s:%u: %s", p->host, p->port, mqtt_error_text(p, rc));
         p->connection_lost = true;
     }
 }
@@ -483,6 +529,28 @@ void north_request_reconnect(struct publisher *p)
     p->backoff_ms = NORTH_BACKOFF_INITIAL_MS;
 }
 
+/* Holds back (on) or flushes (off) what is written to the broker socket:
+ * the messages published in one pass of the loop (a batch, or what the
+ * PUBACKs just read released) leave in a few full segments instead of one
+ * segment each, which costs the broker and us a wake-up per message. */
+static void socket_cork(struct publisher *p, bool on)
+{
+    int sock = p->mosq ? mosquitto_socket(p->mosq) : -1;
+    if (on) {
+        if (sock < 0 || p->corked_fd == sock) return;
+        int one = 1;
+        if (setsockopt(sock, IPPROTO_TCP, TCP_CORK, &one, sizeof one) == 0) p->corked_fd = sock;
+        return;
+    }
+    /* Only the socket we corked: after a reconnect the number may be
+     * another descriptor's. */
+    if (p->corked_fd >= 0 && p->corked_fd == sock) {
+        int zero = 0;
+        (void)setsockopt(sock, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
+    }
+    p->corked_fd = -1;
+}
+
 /* Waits up to timeout_ms for the socket or a wake-up, then lets
  * libmosquitto read, write and keep the connection alive. */
 static void wait_and_service(struct publisher *p, int timeout_ms)
@@ -503,6 +571,7 @@ static void wait_and_service(struct publisher *p, int timeout_ms)
         }
     }
     if (!p->mosq || !p->attempt_active) return;
+    if (p->connected) socket_cork(p, true); /* flushed at the end of the loop's pass */
     int rc = MOSQ_ERR_SUCCESS;
     if (nfds == 2 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP))) {
         /* Acknowledge the broker's segments at once: a broker with Nagle's
@@ -517,10 +586,7 @@ static void wait_and_service(struct publisher *p, int timeout_ms)
         rc = mosquitto_loop_write(p->mosq, 1);
     if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_loop_misc(p->mosq);
     if (rc != MOSQ_ERR_SUCCESS && !p->connection_lost) {
-        if (rc == MOSQ_ERR_ERRNO)
-            north_set_error(p, "connection to %s:%u: %s", p->host, p->port, strerror(errno));
-        else
-            north_set_error(p, "connection to %s:%u: %s", p->host, p->port, mosquitto_strerror(rc));
+        north_set_error(p, "connection to %s:%u: %s", p->host, p->port, mqtt_error_text(p, rc));
         p->connection_lost = true;
     }
 }
@@ -576,6 +642,7 @@ static void publisher_shutdown(struct publisher *p, struct held *h)
     while (p->mosq && p->connected && !p->connection_lost &&
            (p->unacked_head || p->replay_in_flight) && clock_mono_ms() < deadline) {
         wait_and_service(p, 20);
+        socket_cork(p, false);
         process_acks(p);
     }
     size_t samples = 0;
@@ -643,7 +710,9 @@ static void *publisher_main(void *arg)
         spool_maintain(p->spool);
         spool_maintain(p->unacked_spool);
         update_status(p);
+        socket_cork(p, false);
     }
+    socket_cork(p, false);
     publisher_shutdown(p, &held);
     return NULL;
 }
@@ -861,6 +930,7 @@ static bool publisher_init(struct publisher *p, const struct north_model *m,
 {
     p->model = m;
     p->wake_fds[0] = p->wake_fds[1] = -1;
+    p->corked_fd = -1;
     pthread_mutex_init(&p->queue_lock, NULL);
     pthread_mutex_init(&p->status_lock, NULL);
     p->backoff_ms = NORTH_BACKOFF_INITIAL_MS;
@@ -883,12 +953,12 @@ static void publisher_wake(struct publisher *p)
 struct north *north_start(const struct config *cfg, const struct tag_table *tags, char *err,
                           size_t err_len)
 {
-    pthread_once(&mosquitto_once, mosquitto_init_once);
     struct north *n = calloc(1, sizeof *n);
     if (!n) {
         snprintf(err, err_len, "out of memory starting the publishers");
         return NULL;
     }
+    mosquitto_use();
     if (cfg->north_count == 0) return n;
     n->pubs = calloc(cfg->north_count, sizeof *n->pubs);
     if (!n->pubs || !model_build(&n->model, cfg, tags)) {
@@ -896,6 +966,7 @@ struct north *north_start(const struct config *cfg, const struct tag_table *tags
         free(n->pubs);
         model_free(&n->model);
         free(n);
+        mosquitto_release();
         return NULL;
     }
     for (size_t i = 0; i < cfg->north_count; i++) {
@@ -1000,6 +1071,7 @@ void north_stop(struct north *n)
     free(n->pubs);
     model_free(&n->model);
     free(n);
+    mosquitto_release();
 }
 
 size_t north_count(const struct north *n)

@@ -18,7 +18,7 @@
 /* Limits. */
 #define NORTH_QUEUE_SPILL_SAMPLES 200000 /* queued beyond this: spilled to the spool */
 #define NORTH_MAX_UNACKED_MESSAGES 4096  /* published, awaiting PUBACK */
-#define NORTH_MQTT_INFLIGHT_WINDOW 256  /* of those, sent and not yet acknowledged */
+#define NORTH_MQTT_INFLIGHT_WINDOW 256   /* of those, sent and not yet acknowledged */
 #define NORTH_BACKOFF_INITIAL_MS 1000
 #define NORTH_BACKOFF_MAX_MS 30000
 #define NORTH_CONNECT_TIMEOUT_MS 10000
@@ -118,6 +118,8 @@ struct publisher {
     atomic_bool wake_pending;
 
     /* Thread-only state. */
+    int corked_fd;       /* the broker socket while TCP_CORK is on, else -1 */
+    char lib_error[160]; /* libmosquitto's last error log line (TLS details) */
     struct spool *spool;
     /* Live batches that were published but not acknowledged when the
      * publisher stopped during an outage: older than anything in spool, so
