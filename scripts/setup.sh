@@ -28,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/mqtt ] ||
-   [ ! -d node_modules/sparkplug-payload ]; then
+   [ ! -d node_modules/sparkplug-payload ] || [ ! -d node_modules/node-opcua-server ]; then
     echo "setup: installing npm test peers (package-lock.json)"
     npm ci --no-audit --no-fund --loglevel=error
 fi
