@@ -646,7 +646,8 @@ static void publisher_shutdown(struct publisher *p, struct held *h)
         process_acks(p);
     }
     size_t samples = 0;
-    held_append(h, take_queue(p, &samples), samples);
+    struct north_item *taken = take_queue(p, &samples); /* before samples is read */
+    held_append(h, taken, samples);
     if (p->unacked_head) {
         /* Published live, not acknowledged: older than anything in the
          * spool (live batches are published only while it is empty), so
@@ -702,7 +703,8 @@ static void *publisher_main(void *arg)
             p->ops_connected_done = false;
         }
         size_t samples = 0;
-        held_append(&held, take_queue(p, &samples), samples);
+        struct north_item *taken = take_queue(p, &samples); /* before samples is read */
+        held_append(&held, taken, samples);
         process_acks(p);
         process_held(p, &held); /* spools live batches between replayed ones */
         replay_step(p);
