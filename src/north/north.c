@@ -287,7 +287,26 @@ static void items_free(struct north_item *it)
     }
 }
 
-/* Appends the items of list (in order) to spool as one batch. */
+/* Appends v[0..n) to spool in batches of at most spool_batch_max. */
+static void spool_append_batches(struct publisher *p, struct spool *spool,
+                                 const struct spool_sample *v, size_t n)
+{
+    for (size_t at = 0; at < n;) {
+        size_t len = n - at < p->spool_batch_max ? n - at : p->spool_batch_max;
+        uint64_t dropped = 0;
+        if (!spool_append(spool, v + at, len, &dropped)) {
+            struct spool_stats st;
+            spool_get_stats(spool, &st);
+            north_set_error(p, "spool write failed: %s", st.last_error);
+        }
+        if (dropped)
+            log_error("north", "spool full: oldest samples dropped",
+                      "publisher=%s dropped=%" PRIu64, p->name, dropped);
+        at += len;
+    }
+}
+
+/* Appends the items of list (in order) to spool. */
 static void spool_items_to(struct publisher *p, struct spool *spool, const struct north_item *list)
 {
     size_t total = 0;
@@ -308,15 +327,7 @@ static void spool_items_to(struct publisher *p, struct spool *spool, const struc
                                            .ts_ns = s->ts_ns,
                                            .quality = s->quality};
         }
-    uint64_t dropped = 0;
-    if (!spool_append(spool, v, k, &dropped)) {
-        struct spool_stats st;
-        spool_get_stats(spool, &st);
-        north_set_error(p, "spool write failed: %s", st.last_error);
-    }
-    if (dropped)
-        log_error("north", "spool full: oldest samples dropped", "publisher=%s dropped=%" PRIu64,
-                  p->name, dropped);
+    spool_append_batches(p, spool, v, k);
     p->spooling = true;
     free(v);
 }
@@ -823,6 +834,7 @@ static bool publisher_settings(struct publisher *p, const struct config *cfg,
     p->keepalive_s = c->keepalive_s ? c->keepalive_s : 30;
     p->heartbeat_s = c->heartbeat_s;
     p->is_sparkplug = c->kind == CONFIG_NORTH_SPARKPLUG;
+    p->spool_batch_max = p->is_sparkplug ? NORTH_SPOOL_BATCH_SPARKPLUG : NORTH_SPOOL_BATCH_UNS;
     p->keep_session = !p->is_sparkplug && p->qos > 0;
     p->ops = p->is_sparkplug ? &north_spb_ops : &north_uns_ops;
     pthread_mutex_lock(&p->status_lock);

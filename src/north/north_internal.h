@@ -17,8 +17,13 @@
 
 /* Limits. */
 #define NORTH_QUEUE_SPILL_SAMPLES 200000 /* queued beyond this: spilled to the spool */
-#define NORTH_MAX_UNACKED_MESSAGES 4096  /* published, awaiting PUBACK */
-#define NORTH_MQTT_INFLIGHT_WINDOW 256   /* of those, sent and not yet acknowledged */
+/* Spooled batches are at most this many samples, so a replayed batch (all
+ * handed to the MQTT client at once, then acknowledged as a whole) stays
+ * small: a UNS message per sample; Sparkplug packs a batch into a few DDATA. */
+#define NORTH_SPOOL_BATCH_UNS 4096
+#define NORTH_SPOOL_BATCH_SPARKPLUG 32768
+#define NORTH_MAX_UNACKED_MESSAGES 4096 /* published, awaiting PUBACK */
+#define NORTH_MQTT_INFLIGHT_WINDOW 256  /* of those, sent and not yet acknowledged */
 #define NORTH_BACKOFF_INITIAL_MS 1000
 #define NORTH_BACKOFF_MAX_MS 30000
 #define NORTH_CONNECT_TIMEOUT_MS 10000
@@ -104,7 +109,8 @@ struct publisher {
     int protocol, qos;
     uint32_t keepalive_s, heartbeat_s;
     bool is_sparkplug;
-    bool *selected; /* by tag id */
+    size_t spool_batch_max; /* NORTH_SPOOL_BATCH_* */
+    bool *selected;         /* by tag id */
 
     pthread_t thread;
     bool thread_started;
