@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/errbuf.h"
 #include "historian/hist_alloc.h"
 
 struct hist_agg {
@@ -77,19 +78,6 @@ bool hist_agg_from_name(const char *name, enum hist_agg_kind *out)
     return false;
 }
 
-/* Formats a reason into why (when given). */
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (!why || !why_len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
-
 static bool is_time_weighted(enum hist_agg_kind kind)
 {
     return kind == HIST_AGG_TWA || kind == HIST_AGG_INTEGRAL;
@@ -99,22 +87,22 @@ struct hist_agg *hist_agg_new(enum hist_agg_kind kind, int64_t from, int64_t to,
                               char *why, size_t why_len)
 {
     if ((unsigned)kind >= AGG_KIND_COUNT) {
-        set_why(why, why_len, "unknown aggregate %d", (int)kind);
+        errbuf_set(why, why_len, "unknown aggregate %d", (int)kind);
         return NULL;
     }
     if (to <= from) {
-        set_why(why, why_len, "empty time range: to must be after from");
+        errbuf_set(why, why_len, "empty time range: to must be after from");
         return NULL;
     }
     if (every <= 0) {
-        set_why(why, why_len, "bucket width must be positive");
+        errbuf_set(why, why_len, "bucket width must be positive");
         return NULL;
     }
     uint64_t span = (uint64_t)to - (uint64_t)from;
     uint64_t n = span / (uint64_t)every + (span % (uint64_t)every != 0);
     if (n > HIST_AGG_MAX_BUCKETS) {
-        set_why(why, why_len, "too many buckets (%llu, at most %u)", (unsigned long long)n,
-                HIST_AGG_MAX_BUCKETS);
+        errbuf_set(why, why_len, "too many buckets (%llu, at most %u)", (unsigned long long)n,
+                   HIST_AGG_MAX_BUCKETS);
         return NULL;
     }
     struct hist_agg *a = hist_calloc(1, sizeof *a);
@@ -135,7 +123,7 @@ struct hist_agg *hist_agg_new(enum hist_agg_kind kind, int64_t from, int64_t to,
     return a;
 oom:
     hist_agg_free(a);
-    set_why(why, why_len, "out of memory");
+    errbuf_set(why, why_len, "out of memory");
     return NULL;
 }
 

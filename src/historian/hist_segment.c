@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/errbuf.h"
 #include "core/le.h"
 #include "historian/hist_alloc.h"
 
@@ -36,18 +37,6 @@
 #define SEG_FOOTER_BYTES 32u
 #define SEG_ENTRY_BYTES 132u
 #define SEG_FLUSH_BYTES ((size_t)1 << 20)
-
-/* Formats a reason into err (when err is given). */
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (!err || err_len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 /* A heap copy of s through hist_malloc; NULL when out of memory. */
 static char *copy_string(const char *s)
@@ -167,7 +156,7 @@ struct hist_segment_writer *hist_segw_begin(const struct hist_io *io, const char
 {
     struct hist_segment_writer *w = hist_calloc(1, sizeof *w);
     if (!w) {
-        set_err(err, err_len, "segment %s: out of memory", tmp_path);
+        errbuf_set(err, err_len, "segment %s: out of memory", tmp_path);
         return NULL;
     }
     w->io = io;
@@ -176,14 +165,14 @@ struct hist_segment_writer *hist_segw_begin(const struct hist_io *io, const char
     hc_buf_init(&w->out);
     w->tmp_path = copy_string(tmp_path);
     if (!w->tmp_path || !hc_buf_reserve(&w->out, SEG_FLUSH_BYTES + SEG_FLUSH_BYTES / 4)) {
-        set_err(err, err_len, "segment %s: out of memory", tmp_path);
+        errbuf_set(err, err_len, "segment %s: out of memory", tmp_path);
         writer_free(w);
         return NULL;
     }
     int e = 0;
     w->fd = io->open(io, tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644, &e);
     if (w->fd < 0) {
-        set_err(err, err_len, "segment %s: create: %s", tmp_path, strerror(e));
+        errbuf_set(err, err_len, "segment %s: create: %s", tmp_path, strerror(e));
         writer_free(w);
         return NULL;
     }
@@ -203,7 +192,7 @@ static bool writer_flush(struct hist_segment_writer *w, char *err, size_t err_le
     if (w->out.len == 0) return true;
     int e = 0;
     if (!hist_io_write_all(w->io, w->fd, w->out.data, w->out.len, &e)) {
-        set_err(err, err_len, "segment %s: write: %s", w->tmp_path, strerror(e));
+        errbuf_set(err, err_len, "segment %s: write: %s", w->tmp_path, strerror(e));
         return false;
     }
     w->flushed_bytes += w->out.len;
@@ -232,11 +221,11 @@ static bool writer_check_order(const struct hist_segment_writer *w, uint32_t ser
     const struct hist_chunk_header *last = &w->entries[w->entry_count - 1].chunk;
     if (series_id > last->series_id) return true;
     if (series_id == last->series_id && t_min >= last->summary.t_min) return true;
-    set_err(err, err_len,
-            "segment %s: chunk of series %u at t_min %lld out of order (after series %u at "
-            "t_min %lld)",
-            w->tmp_path, series_id, (long long)t_min, last->series_id,
-            (long long)last->summary.t_min);
+    errbuf_set(err, err_len,
+               "segment %s: chunk of series %u at t_min %lld out of order (after series %u at "
+               "t_min %lld)",
+               w->tmp_path, series_id, (long long)t_min, last->series_id,
+               (long long)last->summary.t_min);
     return false;
 }
 
@@ -247,7 +236,7 @@ static bool writer_commit_chunk(struct hist_segment_writer *w, size_t start,
 {
     size_t size = w->out.len - start;
     if (size > UINT32_MAX) {
-        set_err(err, err_len, "segment %s: chunk of %zu bytes too large", w->tmp_path, size);
+        errbuf_set(err, err_len, "segment %s: chunk of %zu bytes too large", w->tmp_path, size);
         return false;
     }
     struct hist_seg_entry *e = &w->entries[w->entry_count++];
@@ -262,31 +251,31 @@ bool hist_segw_add(struct hist_segment_writer *w, uint32_t series_id, const stru
                    char *err, size_t err_len)
 {
     if (w->failed) {
-        set_err(err, err_len, "segment %s: writer failed earlier", w->tmp_path);
+        errbuf_set(err, err_len, "segment %s: writer failed earlier", w->tmp_path);
         return false;
     }
     w->failed = true; /* until this add succeeds */
     if (c->count == 0) {
-        set_err(err, err_len, "segment %s: empty chunk for series %u", w->tmp_path, series_id);
+        errbuf_set(err, err_len, "segment %s: empty chunk for series %u", w->tmp_path, series_id);
         return false;
     }
     for (uint32_t i = 1; i < c->count; i++) {
         if (c->ts[i] < c->ts[i - 1]) {
-            set_err(err, err_len, "segment %s: samples of series %u not sorted by time",
-                    w->tmp_path, series_id);
+            errbuf_set(err, err_len, "segment %s: samples of series %u not sorted by time",
+                       w->tmp_path, series_id);
             return false;
         }
     }
     if (!writer_check_order(w, series_id, c->ts[0], err, err_len)) return false;
     if (!writer_reserve_entry(w)) {
-        set_err(err, err_len, "segment %s: out of memory", w->tmp_path);
+        errbuf_set(err, err_len, "segment %s: out of memory", w->tmp_path);
         return false;
     }
     size_t start = w->out.len;
     struct hist_chunk_header header;
     if (!hist_chunk_encode(&w->out, series_id, c, &header)) {
-        set_err(err, err_len, "segment %s: out of memory encoding series %u", w->tmp_path,
-                series_id);
+        errbuf_set(err, err_len, "segment %s: out of memory encoding series %u", w->tmp_path,
+                   series_id);
         return false;
     }
     if (!writer_commit_chunk(w, start, &header, err, err_len)) return false;
@@ -298,32 +287,32 @@ bool hist_segw_add_raw(struct hist_segment_writer *w, const struct hist_seg_entr
                        const uint8_t *chunk, char *err, size_t err_len)
 {
     if (w->failed) {
-        set_err(err, err_len, "segment %s: writer failed earlier", w->tmp_path);
+        errbuf_set(err, err_len, "segment %s: writer failed earlier", w->tmp_path);
         return false;
     }
     w->failed = true; /* until this add succeeds */
     struct hist_chunk_header header;
     char why[160];
     if (!hist_chunk_parse_header(chunk, e->size, &header, why, sizeof why)) {
-        set_err(err, err_len, "segment %s: copied chunk of series %u: %s", w->tmp_path,
-                e->chunk.series_id, why);
+        errbuf_set(err, err_len, "segment %s: copied chunk of series %u: %s", w->tmp_path,
+                   e->chunk.series_id, why);
         return false;
     }
     if ((uint64_t)HIST_CHUNK_HEADER_BYTES + header.payload_bytes != e->size ||
         header.series_id != e->chunk.series_id || header.type != e->chunk.type ||
         header.crc != e->chunk.crc) {
-        set_err(err, err_len, "segment %s: copied chunk of series %u does not match its entry",
-                w->tmp_path, e->chunk.series_id);
+        errbuf_set(err, err_len, "segment %s: copied chunk of series %u does not match its entry",
+                   w->tmp_path, e->chunk.series_id);
         return false;
     }
     if (!writer_check_order(w, header.series_id, header.summary.t_min, err, err_len)) return false;
     if (!writer_reserve_entry(w)) {
-        set_err(err, err_len, "segment %s: out of memory", w->tmp_path);
+        errbuf_set(err, err_len, "segment %s: out of memory", w->tmp_path);
         return false;
     }
     size_t start = w->out.len;
     if (!hc_buf_put(&w->out, chunk, e->size)) {
-        set_err(err, err_len, "segment %s: out of memory copying a chunk", w->tmp_path);
+        errbuf_set(err, err_len, "segment %s: out of memory copying a chunk", w->tmp_path);
         return false;
     }
     if (!writer_commit_chunk(w, start, &header, err, err_len)) return false;
@@ -371,23 +360,24 @@ static bool writer_complete_file(struct hist_segment_writer *w, const char *fina
                                  size_t err_len)
 {
     if (!writer_append_index(w)) {
-        set_err(err, err_len, "segment %s: out of memory writing the index", w->tmp_path);
+        errbuf_set(err, err_len, "segment %s: out of memory writing the index", w->tmp_path);
         return false;
     }
     if (!writer_flush(w, err, err_len)) return false;
     int e = 0;
     if (w->io->fsync(w->io, w->fd, &e) != 0) {
-        set_err(err, err_len, "segment %s: fsync: %s", w->tmp_path, strerror(e));
+        errbuf_set(err, err_len, "segment %s: fsync: %s", w->tmp_path, strerror(e));
         return false;
     }
     int fd = w->fd;
     w->fd = -1;
     if (w->io->close(w->io, fd, &e) != 0) {
-        set_err(err, err_len, "segment %s: close: %s", w->tmp_path, strerror(e));
+        errbuf_set(err, err_len, "segment %s: close: %s", w->tmp_path, strerror(e));
         return false;
     }
     if (w->io->rename(w->io, w->tmp_path, final_path, &e) != 0) {
-        set_err(err, err_len, "segment %s: rename to %s: %s", w->tmp_path, final_path, strerror(e));
+        errbuf_set(err, err_len, "segment %s: rename to %s: %s", w->tmp_path, final_path,
+                   strerror(e));
         return false;
     }
     return true;
@@ -397,7 +387,7 @@ bool hist_segw_finish(struct hist_segment_writer *w, const char *final_path, uin
                       char *err, size_t err_len)
 {
     if (w->failed) {
-        set_err(err, err_len, "segment %s: writer failed earlier", w->tmp_path);
+        errbuf_set(err, err_len, "segment %s: writer failed earlier", w->tmp_path);
         hist_segw_abort(w);
         return false;
     }
@@ -415,8 +405,8 @@ bool hist_segw_finish(struct hist_segment_writer *w, const char *final_path, uin
          * nothing behind, so the caller keeps the log and retries. */
         int ignored;
         w->io->unlink(w->io, final_path, &ignored);
-        set_err(err, err_len, "segment %s: fsync of directory %s: %s", final_path, dir,
-                strerror(e));
+        errbuf_set(err, err_len, "segment %s: fsync of directory %s: %s", final_path, dir,
+                   strerror(e));
     } else if (bytes) {
         *bytes = total;
     }
@@ -476,15 +466,16 @@ static bool seg_read_header(struct hist_segment *s, char *err, size_t err_len)
     uint8_t header[SEG_HEADER_BYTES];
     int e = 0;
     if (!hist_io_pread_all(s->io, s->fd, header, sizeof header, 0, &e)) {
-        set_err(err, err_len, "segment %s: reading header: %s", s->path, strerror(e));
+        errbuf_set(err, err_len, "segment %s: reading header: %s", s->path, strerror(e));
         return false;
     }
     if (get_u32le(header) != SEG_MAGIC) {
-        set_err(err, err_len, "segment %s: bad magic (not a segment file)", s->path);
+        errbuf_set(err, err_len, "segment %s: bad magic (not a segment file)", s->path);
         return false;
     }
     if (get_u32le(header + 4) != SEG_VERSION) {
-        set_err(err, err_len, "segment %s: unsupported version %u", s->path, get_u32le(header + 4));
+        errbuf_set(err, err_len, "segment %s: unsupported version %u", s->path,
+                   get_u32le(header + 4));
         return false;
     }
     s->meta.group_id = get_u32le(header + 8);
@@ -501,15 +492,15 @@ static bool seg_read_footer(struct hist_segment *s, uint64_t *index_bytes, uint3
     int e = 0;
     if (!hist_io_pread_all(s->io, s->fd, footer, sizeof footer,
                            (off_t)(s->file_bytes - SEG_FOOTER_BYTES), &e)) {
-        set_err(err, err_len, "segment %s: reading footer: %s", s->path, strerror(e));
+        errbuf_set(err, err_len, "segment %s: reading footer: %s", s->path, strerror(e));
         return false;
     }
     if (get_u32le(footer + 28) != SEG_FOOTER_MAGIC) {
-        set_err(err, err_len, "segment %s: bad footer magic (truncated or incomplete)", s->path);
+        errbuf_set(err, err_len, "segment %s: bad footer magic (truncated or incomplete)", s->path);
         return false;
     }
     if (hc_crc32c(0, footer, 24) != get_u32le(footer + 24)) {
-        set_err(err, err_len, "segment %s: footer checksum mismatch", s->path);
+        errbuf_set(err, err_len, "segment %s: footer checksum mismatch", s->path);
         return false;
     }
     uint64_t index_offset = get_u64le(footer);
@@ -519,11 +510,11 @@ static bool seg_read_footer(struct hist_segment *s, uint64_t *index_bytes, uint3
     uint64_t index_end = s->file_bytes - SEG_FOOTER_BYTES;
     if (index_offset < SEG_HEADER_BYTES || index_offset > index_end ||
         *index_bytes != index_end - index_offset || *index_bytes != count * SEG_ENTRY_BYTES) {
-        set_err(err, err_len,
-                "segment %s: index (offset %llu, %llu bytes, %llu entries) does not fit the "
-                "file of %llu bytes",
-                s->path, (unsigned long long)index_offset, (unsigned long long)*index_bytes,
-                (unsigned long long)count, (unsigned long long)s->file_bytes);
+        errbuf_set(err, err_len,
+                   "segment %s: index (offset %llu, %llu bytes, %llu entries) does not fit the "
+                   "file of %llu bytes",
+                   s->path, (unsigned long long)index_offset, (unsigned long long)*index_bytes,
+                   (unsigned long long)count, (unsigned long long)s->file_bytes);
         return false;
     }
     s->chunks_end = index_offset;
@@ -539,13 +530,13 @@ static bool seg_check_entry(const struct hist_segment *s, size_t i, char *err, s
     if (e->offset < SEG_HEADER_BYTES || e->offset > s->chunks_end ||
         e->size > s->chunks_end - e->offset ||
         (uint64_t)e->size != (uint64_t)HIST_CHUNK_HEADER_BYTES + e->chunk.payload_bytes) {
-        set_err(err, err_len,
-                "segment %s: index entry %zu (offset %llu, %u bytes) is out of bounds", s->path, i,
-                (unsigned long long)e->offset, e->size);
+        errbuf_set(err, err_len,
+                   "segment %s: index entry %zu (offset %llu, %u bytes) is out of bounds", s->path,
+                   i, (unsigned long long)e->offset, e->size);
         return false;
     }
     if (sum->count == 0 || sum->t_min > sum->t_max) {
-        set_err(err, err_len, "segment %s: index entry %zu has an invalid summary", s->path, i);
+        errbuf_set(err, err_len, "segment %s: index entry %zu has an invalid summary", s->path, i);
         return false;
     }
     if (i > 0) {
@@ -553,7 +544,7 @@ static bool seg_check_entry(const struct hist_segment *s, size_t i, char *err, s
         if (prev->chunk.series_id > e->chunk.series_id ||
             (prev->chunk.series_id == e->chunk.series_id &&
              prev->chunk.summary.t_min > sum->t_min)) {
-            set_err(err, err_len, "segment %s: index entry %zu out of order", s->path, i);
+            errbuf_set(err, err_len, "segment %s: index entry %zu out of order", s->path, i);
             return false;
         }
     }
@@ -568,27 +559,27 @@ static bool seg_load_index(struct hist_segment *s, uint64_t index_bytes, uint32_
     s->entries = hist_calloc(s->entry_count, sizeof *s->entries);
     s->running_t_max = hist_calloc(s->entry_count, sizeof *s->running_t_max);
     if (!index || !s->entries || !s->running_t_max) {
-        set_err(err, err_len, "segment %s: out of memory for %zu index entries", s->path,
-                s->entry_count);
+        errbuf_set(err, err_len, "segment %s: out of memory for %zu index entries", s->path,
+                   s->entry_count);
         hist_free(index);
         return false;
     }
     int e = 0;
     if (!hist_io_pread_all(s->io, s->fd, index, (size_t)index_bytes, (off_t)s->chunks_end, &e)) {
-        set_err(err, err_len, "segment %s: reading index: %s", s->path, strerror(e));
+        errbuf_set(err, err_len, "segment %s: reading index: %s", s->path, strerror(e));
         hist_free(index);
         return false;
     }
     if (hc_crc32c(0, index, (size_t)index_bytes) != index_crc) {
-        set_err(err, err_len, "segment %s: index checksum mismatch", s->path);
+        errbuf_set(err, err_len, "segment %s: index checksum mismatch", s->path);
         hist_free(index);
         return false;
     }
     bool ok = true;
     for (size_t i = 0; ok && i < s->entry_count; i++) {
         if (!entry_decode(index + i * SEG_ENTRY_BYTES, &s->entries[i])) {
-            set_err(err, err_len, "segment %s: index entry %zu has an unknown value type", s->path,
-                    i);
+            errbuf_set(err, err_len, "segment %s: index entry %zu has an unknown value type",
+                       s->path, i);
             ok = false;
         } else if (!seg_check_entry(s, i, err, err_len)) {
             ok = false;
@@ -610,7 +601,7 @@ static struct hist_segment *open_segment(const struct hist_io *io, const char *p
 {
     struct hist_segment *s = hist_calloc(1, sizeof *s);
     if (!s) {
-        set_err(err, err_len, "segment %s: out of memory", path);
+        errbuf_set(err, err_len, "segment %s: out of memory", path);
         return NULL;
     }
     s->io = io;
@@ -618,27 +609,27 @@ static struct hist_segment *open_segment(const struct hist_io *io, const char *p
     pthread_mutex_init(&s->index_lock, NULL);
     s->path = copy_string(path);
     if (!s->path) {
-        set_err(err, err_len, "segment %s: out of memory", path);
+        errbuf_set(err, err_len, "segment %s: out of memory", path);
         hist_seg_close(s);
         return NULL;
     }
     int e = 0;
     s->fd = io->open(io, path, O_RDONLY | O_CLOEXEC, 0, &e);
     if (s->fd < 0) {
-        set_err(err, err_len, "segment %s: open: %s", path, strerror(e));
+        errbuf_set(err, err_len, "segment %s: open: %s", path, strerror(e));
         hist_seg_close(s);
         return NULL;
     }
     off_t size = io->size(io, s->fd, &e);
     if (size < 0) {
-        set_err(err, err_len, "segment %s: size: %s", path, strerror(e));
+        errbuf_set(err, err_len, "segment %s: size: %s", path, strerror(e));
         hist_seg_close(s);
         return NULL;
     }
     s->file_bytes = (uint64_t)size;
     if (s->file_bytes < SEG_HEADER_BYTES + SEG_FOOTER_BYTES) {
-        set_err(err, err_len, "segment %s: truncated (%llu bytes)", path,
-                (unsigned long long)s->file_bytes);
+        errbuf_set(err, err_len, "segment %s: truncated (%llu bytes)", path,
+                   (unsigned long long)s->file_bytes);
         hist_seg_close(s);
         return NULL;
     }
@@ -681,7 +672,7 @@ struct hist_segment *hist_seg_open(const struct hist_io *io, const char *path, c
 {
     struct hist_segment *s = open_segment(io, path, err, err_len);
     if (s && !ensure_index(s)) {
-        set_err(err, err_len, "%s", s->index_error);
+        errbuf_set(err, err_len, "%s", s->index_error);
         hist_seg_close(s);
         return NULL;
     }
@@ -798,14 +789,14 @@ bool hist_seg_read_raw(const struct hist_segment *s, const struct hist_seg_entry
 {
     if (e->offset < SEG_HEADER_BYTES || e->offset > s->chunks_end ||
         e->size > s->chunks_end - e->offset) {
-        set_err(err, err_len, "segment %s: chunk at offset %llu out of bounds", s->path,
-                (unsigned long long)e->offset);
+        errbuf_set(err, err_len, "segment %s: chunk at offset %llu out of bounds", s->path,
+                   (unsigned long long)e->offset);
         return false;
     }
     int error = 0;
     if (!hist_io_pread_all(s->io, s->fd, buf, e->size, (off_t)e->offset, &error)) {
-        set_err(err, err_len, "segment %s: reading chunk at offset %llu: %s", s->path,
-                (unsigned long long)e->offset, strerror(error));
+        errbuf_set(err, err_len, "segment %s: reading chunk at offset %llu: %s", s->path,
+                   (unsigned long long)e->offset, strerror(error));
         return false;
     }
     return true;
@@ -818,15 +809,15 @@ static bool chunk_matches_entry(const struct hist_segment *s, const struct hist_
     struct hist_chunk_header header;
     char why[160];
     if (!hist_chunk_parse_header(buf, e->size, &header, why, sizeof why)) {
-        set_err(err, err_len, "segment %s: chunk at offset %llu (series %u): %s", s->path,
-                (unsigned long long)e->offset, e->chunk.series_id, why);
+        errbuf_set(err, err_len, "segment %s: chunk at offset %llu (series %u): %s", s->path,
+                   (unsigned long long)e->offset, e->chunk.series_id, why);
         return false;
     }
     if (header.series_id != e->chunk.series_id || header.type != e->chunk.type ||
         header.crc != e->chunk.crc || header.payload_bytes != e->chunk.payload_bytes) {
-        set_err(err, err_len,
-                "segment %s: chunk at offset %llu (series %u) does not match its index entry",
-                s->path, (unsigned long long)e->offset, e->chunk.series_id);
+        errbuf_set(err, err_len,
+                   "segment %s: chunk at offset %llu (series %u) does not match its index entry",
+                   s->path, (unsigned long long)e->offset, e->chunk.series_id);
         return false;
     }
     return true;
@@ -836,14 +827,14 @@ bool hist_seg_read_chunk(const struct hist_segment *s, const struct hist_seg_ent
                          struct hist_columns *out, char *err, size_t err_len)
 {
     if (out->type != e->chunk.type) {
-        set_err(err, err_len, "segment %s: chunk at offset %llu is %s, columns are %s", s->path,
-                (unsigned long long)e->offset, value_type_name(e->chunk.type),
-                value_type_name(out->type));
+        errbuf_set(err, err_len, "segment %s: chunk at offset %llu is %s, columns are %s", s->path,
+                   (unsigned long long)e->offset, value_type_name(e->chunk.type),
+                   value_type_name(out->type));
         return false;
     }
     uint8_t *buf = hist_malloc(e->size);
     if (!buf) {
-        set_err(err, err_len, "segment %s: out of memory reading a chunk", s->path);
+        errbuf_set(err, err_len, "segment %s: out of memory reading a chunk", s->path);
         return false;
     }
     bool ok =
@@ -852,8 +843,8 @@ bool hist_seg_read_chunk(const struct hist_segment *s, const struct hist_seg_ent
         char why[160];
         ok = hist_chunk_decode(buf, e->size, out, why, sizeof why);
         if (!ok)
-            set_err(err, err_len, "segment %s: chunk at offset %llu (series %u): %s", s->path,
-                    (unsigned long long)e->offset, e->chunk.series_id, why);
+            errbuf_set(err, err_len, "segment %s: chunk at offset %llu (series %u): %s", s->path,
+                       (unsigned long long)e->offset, e->chunk.series_id, why);
     }
     hist_free(buf);
     return ok;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errbuf.h"
 #include "north/sparkplug_b.pb-c.h"
 
 typedef Airlock__Sparkplug__Payload pb_payload;
@@ -49,15 +50,6 @@ enum spb_code {
 
 #define SPB_NAMESPACE "spBv1.0"
 #define SPB_SEQ_MAX 255u
-
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (!why || why_len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
 
 enum spb_datatype spb_datatype_of(enum value_type t)
 {
@@ -133,27 +125,27 @@ static bool metric_check(const struct spb_metric *m, size_t i, size_t *string_by
                          size_t why_len)
 {
     if (!m->name && !m->has_alias) {
-        set_why(why, why_len, "metric %zu has neither a name nor an alias", i);
+        errbuf_set(why, why_len, "metric %zu has neither a name nor an alias", i);
         return false;
     }
     if (!value_type_valid(m->type)) {
-        set_why(why, why_len, "metric %zu (%s) has an unknown value type %d", i,
-                m->name ? m->name : "alias", (int)m->type);
+        errbuf_set(why, why_len, "metric %zu (%s) has an unknown value type %d", i,
+                   m->name ? m->name : "alias", (int)m->type);
         return false;
     }
     if (m->is_null) return true;
     if (m->value.type != m->type) {
-        set_why(why, why_len, "metric %zu (%s) is declared %s but holds a %s value", i,
-                m->name ? m->name : "alias", value_type_name(m->type),
-                value_type_name(m->value.type));
+        errbuf_set(why, why_len, "metric %zu (%s) is declared %s but holds a %s value", i,
+                   m->name ? m->name : "alias", value_type_name(m->type),
+                   value_type_name(m->value.type));
         return false;
     }
     if (m->type == VALUE_STRING) {
         const char *s = m->value.as.str.ptr;
         uint32_t n = m->value.as.str.len;
         if (n > 0 && (!s || memchr(s, '\0', n))) {
-            set_why(why, why_len, "metric %zu (%s) has a string value with a NUL byte", i,
-                    m->name ? m->name : "alias");
+            errbuf_set(why, why_len, "metric %zu (%s) has a string value with a NUL byte", i,
+                       m->name ? m->name : "alias");
             return false;
         }
         *string_bytes += (size_t)n + 1;
@@ -242,11 +234,11 @@ bool spb_encode(const struct spb_payload *p, uint8_t **out, size_t *len, char *w
     *out = NULL;
     *len = 0;
     if (p->metric_count > 0 && !p->metrics) {
-        set_why(why, why_len, "metric_count is %zu but metrics is NULL", p->metric_count);
+        errbuf_set(why, why_len, "metric_count is %zu but metrics is NULL", p->metric_count);
         return false;
     }
     if (p->has_seq && p->seq > SPB_SEQ_MAX) {
-        set_why(why, why_len, "seq %llu is beyond 255", (unsigned long long)p->seq);
+        errbuf_set(why, why_len, "seq %llu is beyond 255", (unsigned long long)p->seq);
         return false;
     }
     size_t string_bytes = 0, with_quality = 0;
@@ -266,7 +258,7 @@ bool spb_encode(const struct spb_payload *p, uint8_t **out, size_t *len, char *w
     if (!s.metrics || !s.metric_ptrs || !s.property_sets || !s.property_values ||
         !s.property_ptrs || !s.strings) {
         encode_scratch_free(&s);
-        set_why(why, why_len, "out of memory");
+        errbuf_set(why, why_len, "out of memory");
         return false;
     }
 
@@ -297,14 +289,14 @@ bool spb_encode(const struct spb_payload *p, uint8_t **out, size_t *len, char *w
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) {
         encode_scratch_free(&s);
-        set_why(why, why_len, "out of memory");
+        errbuf_set(why, why_len, "out of memory");
         return false;
     }
     size_t packed = airlock__sparkplug__payload__pack(&payload, buf);
     encode_scratch_free(&s);
     if (packed != size) {
         free(buf);
-        set_why(why, why_len, "protobuf packing wrote %zu bytes, expected %zu", packed, size);
+        errbuf_set(why, why_len, "protobuf packing wrote %zu bytes, expected %zu", packed, size);
         return false;
     }
     *out = buf;
@@ -528,13 +520,13 @@ bool spb_decode(const uint8_t *buf, size_t len, struct spb_decoded *out, size_t 
     static const uint8_t empty[1] = {0};
     pb_payload *msg = airlock__sparkplug__payload__unpack(NULL, len, buf ? buf : empty);
     if (!msg) {
-        set_why(why, why_len, "not a Sparkplug B payload (%zu bytes that do not decode)", len);
+        errbuf_set(why, why_len, "not a Sparkplug B payload (%zu bytes that do not decode)", len);
         return false;
     }
     out->metrics = calloc(msg->n_metrics ? msg->n_metrics : 1, sizeof *out->metrics);
     if (!out->metrics) {
         airlock__sparkplug__payload__free_unpacked(msg, NULL);
-        set_why(why, why_len, "out of memory");
+        errbuf_set(why, why_len, "out of memory");
         return false;
     }
     out->internal = msg;

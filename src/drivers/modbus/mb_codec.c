@@ -12,21 +12,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/errbuf.h"
+
 /* 2^63 and 2^64 as doubles (exact), for range checks of float -> integer. */
 #define TWO_POW_63 9223372036854775808.0
 #define TWO_POW_64 18446744073709551616.0
-
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (!why || why_len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
 
 static inline uint16_t swap_bytes16(uint16_t r)
 {
@@ -98,34 +88,34 @@ enum mb_raw_kind mb_raw_kind_of(enum mb_type t)
 bool mb_point_decodable(const struct mb_point *p, char *why, size_t why_len)
 {
     if ((unsigned)p->area > MB_AREA_INPUT) {
-        set_why(why, why_len, "unknown register area %d", (int)p->area);
+        errbuf_set(why, why_len, "unknown register area %d", (int)p->area);
         return false;
     }
     if ((unsigned)p->type > MB_TYPE_STRING) {
-        set_why(why, why_len, "unknown data type %d", (int)p->type);
+        errbuf_set(why, why_len, "unknown data type %d", (int)p->type);
         return false;
     }
     if (is_bit_area(p->area)) {
         if (p->type != MB_TYPE_BOOL) {
-            set_why(why, why_len, "a %s point must be bool, not %s", mb_area_name(p->area),
-                    mb_type_name(p->type));
+            errbuf_set(why, why_len, "a %s point must be bool, not %s", mb_area_name(p->area),
+                       mb_type_name(p->type));
             return false;
         }
         if (p->bit != -1) {
-            set_why(why, why_len, "a %s point has no bit number (got %d)", mb_area_name(p->area),
-                    p->bit);
+            errbuf_set(why, why_len, "a %s point has no bit number (got %d)", mb_area_name(p->area),
+                       p->bit);
             return false;
         }
         return true;
     }
     if (p->bit < -1 || p->bit > 15 || (p->bit != -1 && p->type != MB_TYPE_BOOL)) {
-        set_why(why, why_len, "bit %d is invalid for a %s point (bool only, 0..15)", p->bit,
-                mb_type_name(p->type));
+        errbuf_set(why, why_len, "bit %d is invalid for a %s point (bool only, 0..15)", p->bit,
+                   mb_type_name(p->type));
         return false;
     }
     if (p->type == MB_TYPE_STRING && (p->length < 1 || p->length > MB_STRING_MAX_REGISTERS)) {
-        set_why(why, why_len, "string length %u registers is outside 1..%d", p->length,
-                MB_STRING_MAX_REGISTERS);
+        errbuf_set(why, why_len, "string length %u registers is outside 1..%d", p->length,
+                   MB_STRING_MAX_REGISTERS);
         return false;
     }
     return true;
@@ -170,7 +160,7 @@ static bool decode_string(const struct mb_point *p, const uint16_t *regs, struct
                           char *text, size_t text_len, char *why, size_t why_len)
 {
     if (!text || text_len == 0) {
-        set_why(why, why_len, "no text buffer for a string");
+        errbuf_set(why, why_len, "no text buffer for a string");
         return false;
     }
     size_t n = 0;
@@ -184,7 +174,7 @@ static bool decode_string(const struct mb_point *p, const uint16_t *regs, struct
                 break;
             }
             if (n + 1 >= text_len) {
-                set_why(why, why_len, "string does not fit the %zu-byte text buffer", text_len);
+                errbuf_set(why, why_len, "string does not fit the %zu-byte text buffer", text_len);
                 return false;
             }
             text[n++] = (char)pair[k];
@@ -195,8 +185,8 @@ static bool decode_string(const struct mb_point *p, const uint16_t *regs, struct
     text[n] = '\0';
     size_t bad = utf8_invalid_at((const unsigned char *)text, n);
     if (bad < n) {
-        set_why(why, why_len, "string is not valid UTF-8 (byte %zu is 0x%02X)", bad,
-                (unsigned char)text[bad]);
+        errbuf_set(why, why_len, "string is not valid UTF-8 (byte %zu is 0x%02X)", bad,
+                   (unsigned char)text[bad]);
         return false;
     }
     out->kind = MB_RAW_STRING;
@@ -259,7 +249,7 @@ static bool decode_registers_trusted(const struct mb_point *p, const uint16_t *r
         return true;
     }
     if (p->type == MB_TYPE_STRING) return decode_string(p, regs, out, text, text_len, why, why_len);
-    set_why(why, why_len, "point of type %d bit %d cannot be decoded", (int)p->type, p->bit);
+    errbuf_set(why, why_len, "point of type %d bit %d cannot be decoded", (int)p->type, p->bit);
     return false;
 }
 
@@ -276,13 +266,13 @@ bool mb_decode_registers(const struct mb_point *p, const uint16_t *regs, size_t 
 {
     if (!mb_point_decodable(p, why, why_len)) return false;
     if (is_bit_area(p->area)) {
-        set_why(why, why_len, "a %s point is not made of registers", mb_area_name(p->area));
+        errbuf_set(why, why_len, "a %s point is not made of registers", mb_area_name(p->area));
         return false;
     }
     size_t width = register_width(p);
     if (!regs || nregs < width) {
-        set_why(why, why_len, "%s needs %zu registers, only %zu given", mb_type_name(p->type),
-                width, regs ? nregs : 0);
+        errbuf_set(why, why_len, "%s needs %zu registers, only %zu given", mb_type_name(p->type),
+                   width, regs ? nregs : 0);
         return false;
     }
     return decode_registers_trusted(p, regs, out, text, text_len, why, why_len);
@@ -293,11 +283,11 @@ bool mb_decode_bits(const struct mb_point *p, const uint8_t *bits, size_t nbits,
 {
     if (!mb_point_decodable(p, why, why_len)) return false;
     if (!is_bit_area(p->area)) {
-        set_why(why, why_len, "a %s point is not a bit", mb_area_name(p->area));
+        errbuf_set(why, why_len, "a %s point is not a bit", mb_area_name(p->area));
         return false;
     }
     if (!bits || nbits < 1) {
-        set_why(why, why_len, "no bit given");
+        errbuf_set(why, why_len, "no bit given");
         return false;
     }
     out->kind = MB_RAW_BOOL;
@@ -488,18 +478,19 @@ static bool integer_bits(const struct mb_point *p, const struct mb_raw *raw, int
             *bits_out = (uint64_t)raw->as.i;
             return true;
         }
-        set_why(why, why_len, "%lld does not fit %s", (long long)raw->as.i, mb_type_name(p->type));
+        errbuf_set(why, why_len, "%lld does not fit %s", (long long)raw->as.i,
+                   mb_type_name(p->type));
         return false;
     case MB_RAW_UINT:
         if (raw->as.u <= max) {
             *bits_out = raw->as.u;
             return true;
         }
-        set_why(why, why_len, "%llu does not fit %s", (unsigned long long)raw->as.u,
-                mb_type_name(p->type));
+        errbuf_set(why, why_len, "%llu does not fit %s", (unsigned long long)raw->as.u,
+                   mb_type_name(p->type));
         return false;
     default:
-        set_why(why, why_len, "%s needs an integer value", mb_type_name(p->type));
+        errbuf_set(why, why_len, "%s needs an integer value", mb_type_name(p->type));
         return false;
     }
 }
@@ -522,7 +513,7 @@ static bool encode_float(const struct mb_point *p, const struct mb_raw *raw, uin
                          char *why, size_t why_len)
 {
     if (raw->kind != MB_RAW_FLOAT && raw->kind != MB_RAW_INT && raw->kind != MB_RAW_UINT) {
-        set_why(why, why_len, "%s needs a number", mb_type_name(p->type));
+        errbuf_set(why, why_len, "%s needs a number", mb_type_name(p->type));
         return false;
     }
     double d = raw_as_double(raw);
@@ -533,7 +524,7 @@ static bool encode_float(const struct mb_point *p, const struct mb_raw *raw, uin
         return true;
     }
     if (isfinite(d) && fabs(d) > FLT_MAX) {
-        set_why(why, why_len, "%g is beyond float32's range", d);
+        errbuf_set(why, why_len, "%g is beyond float32's range", d);
         return false;
     }
     float f = (float)d;
@@ -547,13 +538,13 @@ static bool encode_string(const struct mb_point *p, const struct mb_raw *raw, ui
                           char *why, size_t why_len)
 {
     if (raw->kind != MB_RAW_STRING) {
-        set_why(why, why_len, "string point needs a string value");
+        errbuf_set(why, why_len, "string point needs a string value");
         return false;
     }
     size_t room = 2u * p->length;
     if (raw->as.str.len > room) {
-        set_why(why, why_len, "string of %u bytes does not fit %u registers", raw->as.str.len,
-                p->length);
+        errbuf_set(why, why_len, "string of %u bytes does not fit %u registers", raw->as.str.len,
+                   p->length);
         return false;
     }
     const unsigned char *s = (const unsigned char *)raw->as.str.ptr;
@@ -579,7 +570,7 @@ static bool raw_truth(const struct mb_raw *raw, bool *out, char *why, size_t why
         *out = raw->as.u != 0;
         return true;
     default:
-        set_why(why, why_len, "bool point needs a bool or integer value");
+        errbuf_set(why, why_len, "bool point needs a bool or integer value");
         return false;
     }
 }
@@ -605,13 +596,13 @@ bool mb_encode_registers(const struct mb_point *p, const struct mb_raw *raw, uin
 {
     if (!mb_point_decodable(p, why, why_len)) return false;
     if (is_bit_area(p->area)) {
-        set_why(why, why_len, "a %s point is not made of registers", mb_area_name(p->area));
+        errbuf_set(why, why_len, "a %s point is not made of registers", mb_area_name(p->area));
         return false;
     }
     size_t width = register_width(p);
     if (!regs || nregs < width) {
-        set_why(why, why_len, "%s needs %zu registers, only %zu given", mb_type_name(p->type),
-                width, regs ? nregs : 0);
+        errbuf_set(why, why_len, "%s needs %zu registers, only %zu given", mb_type_name(p->type),
+                   width, regs ? nregs : 0);
         return false;
     }
     switch (p->type) {
@@ -632,11 +623,11 @@ bool mb_encode_bits(const struct mb_point *p, const struct mb_raw *raw, uint8_t 
 {
     if (!mb_point_decodable(p, why, why_len)) return false;
     if (!is_bit_area(p->area)) {
-        set_why(why, why_len, "a %s point is not a bit", mb_area_name(p->area));
+        errbuf_set(why, why_len, "a %s point is not a bit", mb_area_name(p->area));
         return false;
     }
     if (!bits || nbits < 1) {
-        set_why(why, why_len, "no room for the bit");
+        errbuf_set(why, why_len, "no room for the bit");
         return false;
     }
     bool on;
@@ -651,7 +642,7 @@ static bool double_to_integer_raw(double d, struct mb_raw *out, char *why, size_
 {
     double r = round(d);
     if (isnan(r) || r < -TWO_POW_63 || r >= TWO_POW_64) {
-        set_why(why, why_len, "%g cannot be an integer on the wire", d);
+        errbuf_set(why, why_len, "%g cannot be an integer on the wire", d);
         return false;
     }
     if (r < 0) {
@@ -669,8 +660,8 @@ bool mb_raw_from_value(const struct mb_point *p, const struct tag *tag, const st
 {
     enum mb_raw_kind kind = mb_raw_kind_of(p->type);
     if ((kind == MB_RAW_STRING) != (v->type == VALUE_STRING)) {
-        set_why(why, why_len, "a %s value cannot be written to a %s point",
-                value_type_name(v->type), mb_type_name(p->type));
+        errbuf_set(why, why_len, "a %s value cannot be written to a %s point",
+                   value_type_name(v->type), mb_type_name(p->type));
         return false;
     }
     out->kind = kind;
@@ -681,7 +672,7 @@ bool mb_raw_from_value(const struct mb_point *p, const struct tag *tag, const st
     }
     bool identity = scaling_is_identity(&tag->scale);
     if (!identity && tag->scale.gain == 0.0) {
-        set_why(why, why_len, "scaling with gain 0 cannot be inverted");
+        errbuf_set(why, why_len, "scaling with gain 0 cannot be inverted");
         return false;
     }
     double d = value_as_double(v);

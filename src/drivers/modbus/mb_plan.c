@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errbuf.h"
 #include "drivers/modbus/mb_codec.h"
 
 /* One point as the planner sees it: [start, end) in its area. */
@@ -16,18 +17,6 @@ struct span_entry {
     uint32_t index; /* in the caller's array */
     enum mb_area area;
 };
-
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (!why || why_len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
 
 static bool is_bit_area(enum mb_area a)
 {
@@ -58,13 +47,13 @@ static int compare_entries(const void *pa, const void *pb)
 static bool check_limits(const struct mb_plan_limits *l, char *why, size_t why_len)
 {
     if (l->max_registers < 1 || l->max_registers > MB_PLAN_MAX_REGISTERS) {
-        set_why(why, why_len, "max_registers_per_request %u is outside 1..%d", l->max_registers,
-                MB_PLAN_MAX_REGISTERS);
+        errbuf_set(why, why_len, "max_registers_per_request %u is outside 1..%d", l->max_registers,
+                   MB_PLAN_MAX_REGISTERS);
         return false;
     }
     if (l->max_bits < 1 || l->max_bits > MB_PLAN_MAX_BITS) {
-        set_why(why, why_len, "max_bits_per_request %u is outside 1..%d", l->max_bits,
-                MB_PLAN_MAX_BITS);
+        errbuf_set(why, why_len, "max_bits_per_request %u is outside 1..%d", l->max_bits,
+                   MB_PLAN_MAX_BITS);
         return false;
     }
     return true;
@@ -77,22 +66,22 @@ static bool make_entry(const struct mb_point *p, size_t i, const struct mb_plan_
 {
     char reason[160];
     if (!mb_point_decodable(p, reason, sizeof reason)) {
-        set_why(why, why_len, "tag #%zu: %s", i + 1, reason);
+        errbuf_set(why, why_len, "tag #%zu: %s", i + 1, reason);
         return false;
     }
     uint32_t width = mb_point_width(p);
     const char *unit = is_bit_area(p->area) ? "bits" : "registers";
     if (width < 1 || (uint32_t)p->address + width > 65536u) {
-        set_why(why, why_len, "tag #%zu (%s %u, %s): its %u %s run past address 65535", i + 1,
-                mb_area_name(p->area), p->address, mb_type_name(p->type), width, unit);
+        errbuf_set(why, why_len, "tag #%zu (%s %u, %s): its %u %s run past address 65535", i + 1,
+                   mb_area_name(p->area), p->address, mb_type_name(p->type), width, unit);
         return false;
     }
     uint32_t limit = area_limit(p->area, l);
     if (width > limit) {
-        set_why(why, why_len,
-                "tag #%zu (%s %u, %s): %u %s do not fit one request (max_%s_per_request is %u)",
-                i + 1, mb_area_name(p->area), p->address, mb_type_name(p->type), width, unit, unit,
-                limit);
+        errbuf_set(why, why_len,
+                   "tag #%zu (%s %u, %s): %u %s do not fit one request (max_%s_per_request is %u)",
+                   i + 1, mb_area_name(p->area), p->address, mb_type_name(p->type), width, unit,
+                   unit, limit);
         return false;
     }
     e->start = p->address;
@@ -149,7 +138,7 @@ bool mb_plan_build(const struct mb_point *points, size_t count, const struct mb_
     if (!check_limits(limits, why, why_len)) return false;
     if (count == 0) return true;
     if (count > UINT32_MAX) {
-        set_why(why, why_len, "too many tags in one group (%zu)", count);
+        errbuf_set(why, why_len, "too many tags in one group (%zu)", count);
         return false;
     }
     struct span_entry *entries = malloc(count * sizeof *entries);
@@ -158,7 +147,7 @@ bool mb_plan_build(const struct mb_point *points, size_t count, const struct mb_
     out->point_offset = malloc(count * sizeof *out->point_offset);
     out->members = malloc(count * sizeof *out->members);
     if (!entries || !out->requests || !out->point_request || !out->point_offset || !out->members) {
-        set_why(why, why_len, "out of memory planning %zu tags", count);
+        errbuf_set(why, why_len, "out of memory planning %zu tags", count);
         goto fail;
     }
     for (size_t i = 0; i < count; i++)

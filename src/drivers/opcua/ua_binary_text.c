@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/errbuf.h"
+
 #include "drivers/opcua/ua_types.h"
 
 /* --------------------------------------------------------------- DateTime */
@@ -276,17 +278,6 @@ static void out_fmt(struct text_out *o, const char *fmt, ...)
     if (n > 0) out_bytes(o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (!why || !why_len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
-
 static int hex_value(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -424,7 +415,7 @@ static bool parse_identifier(const char *text, size_t len, struct ua_arena *a,
                              struct ua_nodeid *out, char *why, size_t why_len)
 {
     if (len < 2 || text[1] != '=') {
-        set_why(why, why_len, "expected i=, s=, g= or b= (e.g. \"ns=2;s=Pump.Speed\")");
+        errbuf_set(why, why_len, "expected i=, s=, g= or b= (e.g. \"ns=2;s=Pump.Speed\")");
         return false;
     }
     const char *v = text + 2;
@@ -433,38 +424,40 @@ static bool parse_identifier(const char *text, size_t len, struct ua_arena *a,
     case 'i':
         out->type = UA_NODEID_NUMERIC;
         if (!parse_decimal(v, n, UINT32_MAX, &out->id.numeric)) {
-            set_why(why, why_len, "numeric identifier must be a number 0..4294967295");
+            errbuf_set(why, why_len, "numeric identifier must be a number 0..4294967295");
             return false;
         }
         return true;
     case 's':
         out->type = UA_NODEID_STRING;
         if (n == 0) {
-            set_why(why, why_len, "empty string identifier");
+            errbuf_set(why, why_len, "empty string identifier");
             return false;
         }
         if (n > INT32_MAX ||
             !ua_string_copy((struct ua_string){v, (int32_t)n}, a, &out->id.string)) {
-            set_why(why, why_len, "out of memory");
+            errbuf_set(why, why_len, "out of memory");
             return false;
         }
         return true;
     case 'g':
         out->type = UA_NODEID_GUID;
         if (!ua_guid_parse(v, n, &out->id.guid)) {
-            set_why(why, why_len, "GUID identifier must be xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx");
+            errbuf_set(why, why_len,
+                       "GUID identifier must be xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx");
             return false;
         }
         return true;
     case 'b':
         out->type = UA_NODEID_BYTESTRING;
         if (n == 0 || !base64_decode(v, n, a, &out->id.string)) {
-            set_why(why, why_len, "opaque identifier must be non-empty base64");
+            errbuf_set(why, why_len, "opaque identifier must be non-empty base64");
             return false;
         }
         return true;
     default:
-        set_why(why, why_len, "unknown identifier type '%c=' (expected i=, s=, g= or b=)", text[0]);
+        errbuf_set(why, why_len, "unknown identifier type '%c=' (expected i=, s=, g= or b=)",
+                   text[0]);
         return false;
     }
 }
@@ -474,14 +467,14 @@ bool ua_nodeid_parse(const char *text, size_t len, struct ua_arena *a, struct ua
 {
     *out = ua_nodeid_numeric(0, 0);
     if (!text || len == 0) {
-        set_why(why, why_len, "empty NodeId");
+        errbuf_set(why, why_len, "empty NodeId");
         return false;
     }
     if (starts_with(text, len, "ns=")) {
         const char *semi = memchr(text, ';', len);
         uint32_t ns;
         if (!semi || !parse_decimal(text + 3, (size_t)(semi - text) - 3, UINT16_MAX, &ns)) {
-            set_why(why, why_len, "namespace index must be a number 0..65535 followed by ';'");
+            errbuf_set(why, why_len, "namespace index must be a number 0..65535 followed by ';'");
             return false;
         }
         out->ns = (uint16_t)ns;
@@ -503,7 +496,7 @@ bool ua_expanded_nodeid_parse(const char *text, size_t len, struct ua_arena *a,
         const char *semi = memchr(text, ';', len);
         if (!semi ||
             !parse_decimal(text + 4, (size_t)(semi - text) - 4, UINT32_MAX, &out->server_index)) {
-            set_why(why, why_len, "server index must be a number followed by ';'");
+            errbuf_set(why, why_len, "server index must be a number followed by ';'");
             return false;
         }
         size_t skip = (size_t)(semi - text) + 1;
@@ -514,19 +507,19 @@ bool ua_expanded_nodeid_parse(const char *text, size_t len, struct ua_arena *a,
         const char *semi = memchr(text, ';', len);
         size_t uri_len = semi ? (size_t)(semi - text) - 4 : 0;
         if (!semi || uri_len == 0) {
-            set_why(why, why_len, "namespace URI must be non-empty and followed by ';'");
+            errbuf_set(why, why_len, "namespace URI must be non-empty and followed by ';'");
             return false;
         }
         if (!ua_string_copy((struct ua_string){text + 4, (int32_t)uri_len}, a,
                             &out->namespace_uri)) {
-            set_why(why, why_len, "out of memory");
+            errbuf_set(why, why_len, "out of memory");
             return false;
         }
         size_t skip = (size_t)(semi - text) + 1;
         text += skip;
         len -= skip;
         if (starts_with(text, len, "ns=")) {
-            set_why(why, why_len, "both nsu= and ns= given");
+            errbuf_set(why, why_len, "both nsu= and ns= given");
             return false;
         }
     }

@@ -22,6 +22,8 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "core/errbuf.h"
+
 struct ua_crypto_key {
     EVP_PKEY *pkey;
     bool is_private;
@@ -56,18 +58,6 @@ static const struct ua_crypto_policy policies[] = {
 
 /* ---- Errors -------------------------------------------------------------- */
 
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (!err || !err_len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
-
 /* Writes "<what>: <OpenSSL's reason>" and empties this thread's OpenSSL
  * error queue, so a stale error never shows up in a later message. */
 static void set_ossl_err(char *err, size_t err_len, const char *what)
@@ -82,7 +72,7 @@ static void set_ossl_err(char *err, size_t err_len, const char *what)
             ERR_error_string_n(code, reason, sizeof reason);
     }
     ERR_clear_error();
-    set_err(err, err_len, "%s: %s", what, reason);
+    errbuf_set(err, err_len, "%s: %s", what, reason);
 }
 
 /* ---- Algorithms fetched once --------------------------------------------- */
@@ -132,7 +122,7 @@ static struct ua_crypto_key *wrap_key(EVP_PKEY *pkey, bool is_private, const cha
                                       size_t err_len)
 {
     if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA) {
-        set_err(err, err_len, "%s: the key is not RSA (OPC UA RSA policies need RSA)", what);
+        errbuf_set(err, err_len, "%s: the key is not RSA (OPC UA RSA policies need RSA)", what);
         EVP_PKEY_free(pkey);
         return NULL;
     }
@@ -140,14 +130,14 @@ static struct ua_crypto_key *wrap_key(EVP_PKEY *pkey, bool is_private, const cha
     int bytes = EVP_PKEY_get_size(pkey);
     if (bits < 512 || bits > UA_CRYPTO_MAX_RSA_BITS || bytes <= 0 ||
         bytes > UA_CRYPTO_MAX_RSA_BYTES) {
-        set_err(err, err_len, "%s: RSA key of %d bits is outside 512..%d", what, bits,
-                UA_CRYPTO_MAX_RSA_BITS);
+        errbuf_set(err, err_len, "%s: RSA key of %d bits is outside 512..%d", what, bits,
+                   UA_CRYPTO_MAX_RSA_BITS);
         EVP_PKEY_free(pkey);
         return NULL;
     }
     struct ua_crypto_key *key = calloc(1, sizeof *key);
     if (!key) {
-        set_err(err, err_len, "%s: out of memory", what);
+        errbuf_set(err, err_len, "%s: out of memory", what);
         EVP_PKEY_free(pkey);
         return NULL;
     }
@@ -182,7 +172,7 @@ struct ua_crypto_key *ua_crypto_key_from_cert(const uint8_t *der, size_t len, ch
 {
     size_t leaf = ua_crypto_cert_leaf_bytes(der, len);
     if (!leaf || leaf > LONG_MAX) {
-        set_err(err, err_len, "certificate: not a DER certificate (%zu bytes)", len);
+        errbuf_set(err, err_len, "certificate: not a DER certificate (%zu bytes)", len);
         return NULL;
     }
     const unsigned char *p = der;
@@ -211,7 +201,7 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 struct ua_crypto_key *ua_crypto_key_from_pem(const char *pem, size_t len, char *err, size_t err_len)
 {
     if (!pem || len == 0 || len > INT_MAX) {
-        set_err(err, err_len, "private key: empty or too large (%zu bytes)", len);
+        errbuf_set(err, err_len, "private key: empty or too large (%zu bytes)", len);
         return NULL;
     }
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
@@ -265,13 +255,13 @@ bool ua_crypto_policy_check_key(const struct ua_crypto_policy *policy,
                                 size_t err_len)
 {
     if (!policy || !key) {
-        set_err(err, err_len, "%s key: missing", who ? who : "the");
+        errbuf_set(err, err_len, "%s key: missing", who ? who : "the");
         return false;
     }
     if (policy->id == UA_CRYPTO_POLICY_NONE) return true;
     if (key->bits < policy->asym_min_key_bits || key->bits > policy->asym_max_key_bits) {
-        set_err(err, err_len, "%s key is %u bits, %s needs %u to %u", who ? who : "the", key->bits,
-                policy->name, policy->asym_min_key_bits, policy->asym_max_key_bits);
+        errbuf_set(err, err_len, "%s key is %u bits, %s needs %u to %u", who ? who : "the",
+                   key->bits, policy->name, policy->asym_min_key_bits, policy->asym_max_key_bits);
         return false;
     }
     return true;
@@ -405,17 +395,17 @@ bool ua_crypto_derive_keys(const struct ua_crypto_policy *policy, const uint8_t 
                            struct ua_crypto_sym_keys *server_keys, char *err, size_t err_len)
 {
     if (!policy || policy->id == UA_CRYPTO_POLICY_NONE) {
-        set_err(err, err_len, "key derivation: security policy None has no keys");
+        errbuf_set(err, err_len, "key derivation: security policy None has no keys");
         return false;
     }
     if (!client_nonce || client_nonce_len != policy->nonce_bytes) {
-        set_err(err, err_len, "key derivation: client nonce is %zu bytes, %s needs %zu",
-                client_nonce_len, policy->name, policy->nonce_bytes);
+        errbuf_set(err, err_len, "key derivation: client nonce is %zu bytes, %s needs %zu",
+                   client_nonce_len, policy->name, policy->nonce_bytes);
         return false;
     }
     if (!server_nonce || server_nonce_len != policy->nonce_bytes) {
-        set_err(err, err_len, "key derivation: server nonce is %zu bytes, %s needs %zu",
-                server_nonce_len, policy->name, policy->nonce_bytes);
+        errbuf_set(err, err_len, "key derivation: server nonce is %zu bytes, %s needs %zu",
+                   server_nonce_len, policy->name, policy->nonce_bytes);
         return false;
     }
     /* Part 6 6.7.6: the client's keys come from the server's nonce as the
@@ -424,7 +414,7 @@ bool ua_crypto_derive_keys(const struct ua_crypto_policy *policy, const uint8_t 
                      client_keys) ||
         !derive_side(policy, client_nonce, client_nonce_len, server_nonce, server_nonce_len,
                      server_keys)) {
-        set_err(err, err_len, "key derivation: P_SHA256 failed in OpenSSL");
+        errbuf_set(err, err_len, "key derivation: P_SHA256 failed in OpenSSL");
         return false;
     }
     return true;
@@ -437,12 +427,13 @@ static bool aes256_cbc(bool encrypt, const uint8_t *key, const uint8_t *iv, uint
 {
     const char *what = encrypt ? "AES-256-CBC encrypt" : "AES-256-CBC decrypt";
     if (len % UA_CRYPTO_AES_BLOCK_BYTES != 0) {
-        set_err(err, err_len, "%s: %zu bytes is not a whole number of 16-byte blocks", what, len);
+        errbuf_set(err, err_len, "%s: %zu bytes is not a whole number of 16-byte blocks", what,
+                   len);
         return false;
     }
     if (len == 0) return true;
     if (len > INT_MAX) {
-        set_err(err, err_len, "%s: %zu bytes is too large", what, len);
+        errbuf_set(err, err_len, "%s: %zu bytes is too large", what, len);
         return false;
     }
     if (!algorithms_ready(err, err_len)) return false;
@@ -477,12 +468,12 @@ static bool rsa_sign2(const struct ua_crypto_key *key, const uint8_t *a, size_t 
                       char *err, size_t err_len)
 {
     if (!key || !key->is_private) {
-        set_err(err, err_len, "RSA sign: needs a private key");
+        errbuf_set(err, err_len, "RSA sign: needs a private key");
         return false;
     }
     if (sig_cap < key->bytes) {
-        set_err(err, err_len, "RSA sign: signature needs %zu bytes, room for %zu", key->bytes,
-                sig_cap);
+        errbuf_set(err, err_len, "RSA sign: signature needs %zu bytes, room for %zu", key->bytes,
+                   sig_cap);
         return false;
     }
     if (!algorithms_ready(err, err_len)) return false;
@@ -508,12 +499,12 @@ static bool rsa_verify2(const struct ua_crypto_key *key, const uint8_t *a, size_
                         char *err, size_t err_len)
 {
     if (!key) {
-        set_err(err, err_len, "RSA verify: no key");
+        errbuf_set(err, err_len, "RSA verify: no key");
         return false;
     }
     if (!sig || sig_len != key->bytes) {
-        set_err(err, err_len, "RSA verify: signature is %zu bytes, the %u-bit key gives %zu",
-                sig_len, key->bits, key->bytes);
+        errbuf_set(err, err_len, "RSA verify: signature is %zu bytes, the %u-bit key gives %zu",
+                   sig_len, key->bits, key->bytes);
         return false;
     }
     if (!algorithms_ready(err, err_len)) return false;
@@ -531,7 +522,7 @@ static bool rsa_verify2(const struct ua_crypto_key *key, const uint8_t *a, size_
     }
     if (set_up) { /* the set-up worked, so the signature is what failed */
         ERR_clear_error();
-        set_err(err, err_len, "RSA verify: the signature does not match the data");
+        errbuf_set(err, err_len, "RSA verify: the signature does not match the data");
     } else {
         set_ossl_err(err, err_len, "RSA verify");
     }
@@ -574,13 +565,13 @@ bool ua_crypto_oaep_encrypt(const struct ua_crypto_key *key, const uint8_t *in, 
 {
     size_t plain_block = ua_crypto_oaep_plain_block_bytes(key);
     if (!plain_block) {
-        set_err(err, err_len, "RSA-OAEP encrypt: no key, or a key too small for OAEP");
+        errbuf_set(err, err_len, "RSA-OAEP encrypt: no key, or a key too small for OAEP");
         return false;
     }
     size_t need = ua_crypto_oaep_cipher_bytes(key, len);
     if (out_cap < need) {
-        set_err(err, err_len, "RSA-OAEP encrypt: %zu bytes need %zu of output, room for %zu", len,
-                need, out_cap);
+        errbuf_set(err, err_len, "RSA-OAEP encrypt: %zu bytes need %zu of output, room for %zu",
+                   len, need, out_cap);
         return false;
     }
     if (!algorithms_ready(err, err_len)) return false;
@@ -612,13 +603,13 @@ bool ua_crypto_oaep_decrypt(const struct ua_crypto_key *key, const uint8_t *in, 
                             size_t err_len)
 {
     if (!key || !key->is_private) {
-        set_err(err, err_len, "RSA-OAEP decrypt: needs a private key");
+        errbuf_set(err, err_len, "RSA-OAEP decrypt: needs a private key");
         return false;
     }
     if (len % key->bytes != 0) {
-        set_err(err, err_len,
-                "RSA-OAEP decrypt: %zu bytes is not a whole number of %zu-byte blocks", len,
-                key->bytes);
+        errbuf_set(err, err_len,
+                   "RSA-OAEP decrypt: %zu bytes is not a whole number of %zu-byte blocks", len,
+                   key->bytes);
         return false;
     }
     if (!algorithms_ready(err, err_len)) return false;
@@ -637,12 +628,12 @@ bool ua_crypto_oaep_decrypt(const struct ua_crypto_key *key, const uint8_t *in, 
         size_t n = sizeof plain;
         if (EVP_PKEY_decrypt(ctx, plain, &n, in + off, key->bytes) != 1) {
             ERR_clear_error();
-            set_err(err, err_len, "RSA-OAEP decrypt: block at offset %zu does not decrypt", off);
+            errbuf_set(err, err_len, "RSA-OAEP decrypt: block at offset %zu does not decrypt", off);
             ok = false;
             break;
         }
         if (n > out_cap - done_out) {
-            set_err(err, err_len, "RSA-OAEP decrypt: output needs more than %zu bytes", out_cap);
+            errbuf_set(err, err_len, "RSA-OAEP decrypt: output needs more than %zu bytes", out_cap);
             ok = false;
             break;
         }
@@ -665,19 +656,19 @@ bool ua_crypto_encrypt_password(const struct ua_crypto_key *server_key, const ui
                                 size_t err_len)
 {
     if (password_len > UA_CRYPTO_MAX_PASSWORD_BYTES) {
-        set_err(err, err_len, "password encryption: password of %zu bytes, at most %d",
-                password_len, UA_CRYPTO_MAX_PASSWORD_BYTES);
+        errbuf_set(err, err_len, "password encryption: password of %zu bytes, at most %d",
+                   password_len, UA_CRYPTO_MAX_PASSWORD_BYTES);
         return false;
     }
     if (nonce_len > UA_CRYPTO_MAX_RSA_BYTES) {
-        set_err(err, err_len, "password encryption: server nonce of %zu bytes is too long",
-                nonce_len);
+        errbuf_set(err, err_len, "password encryption: server nonce of %zu bytes is too long",
+                   nonce_len);
         return false;
     }
     size_t plain_len = 4 + password_len + nonce_len;
     uint8_t *plain = malloc(plain_len);
     if (!plain) {
-        set_err(err, err_len, "password encryption: out of memory");
+        errbuf_set(err, err_len, "password encryption: out of memory");
         return false;
     }
     uint32_t n = (uint32_t)(password_len + nonce_len);
@@ -701,8 +692,8 @@ bool ua_crypto_client_signature(const struct ua_crypto_key *client_key, const ui
 {
     size_t leaf = ua_crypto_cert_leaf_bytes(server_cert, server_cert_len);
     if (!leaf) {
-        set_err(err, err_len, "client signature: the server certificate is not DER (%zu bytes)",
-                server_cert_len);
+        errbuf_set(err, err_len, "client signature: the server certificate is not DER (%zu bytes)",
+                   server_cert_len);
         return false;
     }
     return rsa_sign2(client_key, server_cert, leaf, server_nonce, nonce_len, sig, sig_cap, sig_len,

@@ -29,6 +29,8 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include "core/errbuf.h"
+
 #define OWN_CERT_FILE "own/cert.der"
 #define OWN_KEY_FILE "own/private/key.pem"
 
@@ -40,18 +42,6 @@ struct ua_pki {
     struct ua_pki_cert_info info;
     struct ua_crypto_key *key;
 };
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (!err || !err_len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 /* OpenSSL's reason for the last failure; empties the thread's queue. */
 static const char *ossl_reason(char *buf, size_t len)
@@ -134,7 +124,8 @@ static X509 *parse_leaf(const uint8_t *der, size_t len, size_t *leaf_len, char *
 {
     size_t leaf = ua_crypto_cert_leaf_bytes(der, len);
     if (!leaf || leaf > LONG_MAX) {
-        set_err(err, err_len, "not a DER certificate (%zu bytes, no complete DER SEQUENCE)", len);
+        errbuf_set(err, err_len, "not a DER certificate (%zu bytes, no complete DER SEQUENCE)",
+                   len);
         return NULL;
     }
     const unsigned char *p = der;
@@ -142,7 +133,8 @@ static X509 *parse_leaf(const uint8_t *der, size_t len, size_t *leaf_len, char *
     if (!cert || p != der + leaf) {
         char why[160];
         X509_free(cert);
-        set_err(err, err_len, "not a valid X.509 certificate (%s)", ossl_reason(why, sizeof why));
+        errbuf_set(err, err_len, "not a valid X.509 certificate (%s)",
+                   ossl_reason(why, sizeof why));
         return NULL;
     }
     *leaf_len = leaf;
@@ -284,19 +276,19 @@ static X509 *build_certificate(const struct ua_pki_cert_request *req, EVP_PKEY *
 static bool check_request(const struct ua_pki_cert_request *req, char *err, size_t err_len)
 {
     if (!req || !is_plain_ascii(req->application_uri, 400)) {
-        set_err(err, err_len,
-                "certificate: ApplicationUri must be 1..400 printable ASCII characters without "
-                "spaces or commas");
+        errbuf_set(err, err_len,
+                   "certificate: ApplicationUri must be 1..400 printable ASCII characters without "
+                   "spaces or commas");
         return false;
     }
     if (!is_plain_ascii(req->host, 253)) {
-        set_err(err, err_len,
-                "certificate: host name must be 1..253 printable ASCII characters without "
-                "spaces or commas");
+        errbuf_set(err, err_len,
+                   "certificate: host name must be 1..253 printable ASCII characters without "
+                   "spaces or commas");
         return false;
     }
     if (req->not_after <= req->not_before) {
-        set_err(err, err_len, "certificate: validity ends before it starts");
+        errbuf_set(err, err_len, "certificate: validity ends before it starts");
         return false;
     }
     return true;
@@ -309,7 +301,7 @@ static bool certify_key(const struct ua_pki_cert_request *req, EVP_PKEY *pkey, u
     char why[160];
     X509 *x = build_certificate(req, pkey);
     if (!x) {
-        set_err(err, err_len, "certificate: cannot build it (%s)", ossl_reason(why, sizeof why));
+        errbuf_set(err, err_len, "certificate: cannot build it (%s)", ossl_reason(why, sizeof why));
         return false;
     }
     int n = i2d_X509(x, NULL);
@@ -319,7 +311,8 @@ static bool certify_key(const struct ua_pki_cert_request *req, EVP_PKEY *pkey, u
     X509_free(x);
     if (!ok) {
         free(der);
-        set_err(err, err_len, "certificate: cannot encode it (%s)", ossl_reason(why, sizeof why));
+        errbuf_set(err, err_len, "certificate: cannot encode it (%s)",
+                   ossl_reason(why, sizeof why));
         return false;
     }
     *cert_der = der;
@@ -351,22 +344,22 @@ bool ua_pki_make_certificate(const struct ua_pki_cert_request *req, uint8_t **ce
     if (!check_request(req, err, err_len)) return false;
     unsigned bits = req->key_bits ? req->key_bits : UA_PKI_KEY_BITS;
     if (bits < 1024 || bits > 8192) {
-        set_err(err, err_len, "certificate: key size %u bits is outside 1024..8192", bits);
+        errbuf_set(err, err_len, "certificate: key size %u bits is outside 1024..8192", bits);
         return false;
     }
     char why[160];
     EVP_PKEY *pkey = EVP_RSA_gen(bits);
     if (!pkey) {
-        set_err(err, err_len, "certificate: cannot generate an RSA key (%s)",
-                ossl_reason(why, sizeof why));
+        errbuf_set(err, err_len, "certificate: cannot generate an RSA key (%s)",
+                   ossl_reason(why, sizeof why));
         return false;
     }
     bool ok = certify_key(req, pkey, cert_der, cert_len, err, err_len);
     if (ok) {
         *key_pem = key_to_pem(pkey, key_pem_len);
         if (!*key_pem) {
-            set_err(err, err_len, "certificate: cannot write the key as PEM (%s)",
-                    ossl_reason(why, sizeof why));
+            errbuf_set(err, err_len, "certificate: cannot write the key as PEM (%s)",
+                       ossl_reason(why, sizeof why));
             free(*cert_der);
             *cert_der = NULL;
             ok = false;
@@ -392,18 +385,18 @@ static bool read_file(const char *path, uint8_t **data, size_t *len, char *err, 
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, err_len, "%s: cannot open: %s", path, strerror(errno));
+        errbuf_set(err, err_len, "%s: cannot open: %s", path, strerror(errno));
         return false;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, err_len, "%s: not a regular file", path);
+        errbuf_set(err, err_len, "%s: not a regular file", path);
         close(fd);
         return false;
     }
     if (st.st_size > UA_PKI_MAX_FILE_BYTES) {
-        set_err(err, err_len, "%s: %lld bytes, larger than the %d allowed", path,
-                (long long)st.st_size, UA_PKI_MAX_FILE_BYTES);
+        errbuf_set(err, err_len, "%s: %lld bytes, larger than the %d allowed", path,
+                   (long long)st.st_size, UA_PKI_MAX_FILE_BYTES);
         close(fd);
         return false;
     }
@@ -419,7 +412,8 @@ static bool read_file(const char *path, uint8_t **data, size_t *len, char *err, 
     int saved = errno;
     close(fd);
     if (!buf || got != size) {
-        set_err(err, err_len, "%s: cannot read: %s", path, buf ? strerror(saved) : "out of memory");
+        errbuf_set(err, err_len, "%s: cannot read: %s", path,
+                   buf ? strerror(saved) : "out of memory");
         free(buf);
         return false;
     }
@@ -436,7 +430,7 @@ static bool write_file(const char *path, const void *data, size_t len, mode_t mo
     size_t n = strlen(path) + 8;
     char *tmp = malloc(n);
     if (!tmp) {
-        set_err(err, err_len, "%s: out of memory", path);
+        errbuf_set(err, err_len, "%s: out of memory", path);
         return false;
     }
     snprintf(tmp, n, "%s.XXXXXX", path);
@@ -460,7 +454,7 @@ static bool write_file(const char *path, const void *data, size_t len, mode_t mo
         saved = errno;
     }
     if (!ok) {
-        set_err(err, err_len, "%s: cannot write: %s", path, strerror(saved));
+        errbuf_set(err, err_len, "%s: cannot write: %s", path, strerror(saved));
         if (fd >= 0) unlink(tmp);
     }
     free(tmp);
@@ -472,25 +466,25 @@ static bool make_dir(const char *path, mode_t mode, char *err, size_t err_len)
 {
     char buf[PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        set_err(err, err_len, "%s: path too long", path);
+        errbuf_set(err, err_len, "%s: path too long", path);
         return false;
     }
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
         *p = '\0';
         if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-            set_err(err, err_len, "%s: cannot create directory: %s", buf, strerror(errno));
+            errbuf_set(err, err_len, "%s: cannot create directory: %s", buf, strerror(errno));
             return false;
         }
         *p = '/';
     }
     if (mkdir(buf, mode) != 0 && errno != EEXIST) {
-        set_err(err, err_len, "%s: cannot create directory: %s", buf, strerror(errno));
+        errbuf_set(err, err_len, "%s: cannot create directory: %s", buf, strerror(errno));
         return false;
     }
     struct stat st;
     if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        set_err(err, err_len, "%s: not a directory", buf);
+        errbuf_set(err, err_len, "%s: not a directory", buf);
         return false;
     }
     return true;
@@ -504,13 +498,13 @@ static bool cert_file_to_der(const char *path, const uint8_t *data, size_t len, 
         struct ua_pki_cert_info info;
         char why[200];
         if (!ua_pki_cert_info(data, len, &info, why, sizeof why)) {
-            set_err(err, err_len, "%s: %s", path, why);
+            errbuf_set(err, err_len, "%s: %s", path, why);
             return false;
         }
         size_t leaf = ua_crypto_cert_leaf_bytes(data, len);
         *der = malloc(leaf);
         if (!*der) {
-            set_err(err, err_len, "%s: out of memory", path);
+            errbuf_set(err, err_len, "%s: out of memory", path);
             return false;
         }
         memcpy(*der, data, leaf);
@@ -529,7 +523,7 @@ static bool cert_file_to_der(const char *path, const uint8_t *data, size_t len, 
     if (!ok) {
         free(*der);
         *der = NULL;
-        set_err(err, err_len, "%s: neither a DER nor a PEM certificate", path);
+        errbuf_set(err, err_len, "%s: neither a DER nor a PEM certificate", path);
         return false;
     }
     *der_len = (size_t)n;
@@ -572,8 +566,8 @@ static bool create_own(struct ua_pki *pki, const char *cert_path, const char *ke
         if (pem) OPENSSL_cleanse(pem, pem_len);
         free(pem);
         if (ok && !pkey) {
-            set_err(err, err_len, "%s: not an unencrypted PEM private key (%s)", key_path,
-                    ossl_reason(why, sizeof why));
+            errbuf_set(err, err_len, "%s: not an unencrypted PEM private key (%s)", key_path,
+                       ossl_reason(why, sizeof why));
             ok = false;
         }
         ok = ok && check_request(&req, err, err_len) &&
@@ -598,14 +592,14 @@ static bool load_own(struct ua_pki *pki, const char *cert_path, const char *key_
 {
     struct stat st;
     if (stat(key_path, &st) != 0) {
-        set_err(err, err_len, "%s: %s", key_path, strerror(errno));
+        errbuf_set(err, err_len, "%s: %s", key_path, strerror(errno));
         return false;
     }
     if (st.st_mode & 077) {
-        set_err(err, err_len,
-                "%s: the private key is accessible by group or others (mode %04o): run "
-                "'chmod 600 %s'",
-                key_path, (unsigned)(st.st_mode & 07777), key_path);
+        errbuf_set(err, err_len,
+                   "%s: the private key is accessible by group or others (mode %04o): run "
+                   "'chmod 600 %s'",
+                   key_path, (unsigned)(st.st_mode & 07777), key_path);
         return false;
     }
     uint8_t *data = NULL;
@@ -616,12 +610,12 @@ static bool load_own(struct ua_pki *pki, const char *cert_path, const char *key_
     OPENSSL_cleanse(data, len);
     free(data);
     if (!pki->key) {
-        set_err(err, err_len, "%s: %s", key_path, why);
+        errbuf_set(err, err_len, "%s: %s", key_path, why);
         return false;
     }
     if (!ua_crypto_policy_check_key(ua_crypto_policy_get(UA_CRYPTO_POLICY_BASIC256SHA256), pki->key,
                                     "the private", why, sizeof why)) {
-        set_err(err, err_len, "%s: %s", key_path, why);
+        errbuf_set(err, err_len, "%s: %s", key_path, why);
         return false;
     }
 
@@ -629,7 +623,7 @@ static bool load_own(struct ua_pki *pki, const char *cert_path, const char *key_
     bool ok = cert_file_to_der(cert_path, data, len, &pki->cert_der, &pki->cert_len, err, err_len);
     free(data);
     if (!ok || !ua_pki_cert_info(pki->cert_der, pki->cert_len, &pki->info, why, sizeof why)) {
-        if (ok) set_err(err, err_len, "%s: %s", cert_path, why);
+        if (ok) errbuf_set(err, err_len, "%s: %s", cert_path, why);
         return false;
     }
     struct ua_crypto_key *pub =
@@ -637,32 +631,33 @@ static bool load_own(struct ua_pki *pki, const char *cert_path, const char *key_
     bool match = pub && ua_crypto_key_matches(pub, pki->key);
     ua_crypto_key_free(pub);
     if (!match) {
-        set_err(err, err_len,
-                "%s does not belong to %s (different public key): restore the matching pair, "
-                "or remove both to create a new certificate",
-                cert_path, key_path);
+        errbuf_set(err, err_len,
+                   "%s does not belong to %s (different public key): restore the matching pair, "
+                   "or remove both to create a new certificate",
+                   cert_path, key_path);
         return false;
     }
     int64_t now = (int64_t)time(NULL);
     char when[64];
     if (now > pki->info.not_after) {
         format_utc(pki->info.not_after, when, sizeof when);
-        set_err(err, err_len,
-                "%s: our certificate expired on %s: remove it and %s to create a new one (servers "
-                "will then have to trust the new one)",
-                cert_path, when, key_path);
+        errbuf_set(
+            err, err_len,
+            "%s: our certificate expired on %s: remove it and %s to create a new one (servers "
+            "will then have to trust the new one)",
+            cert_path, when, key_path);
         return false;
     }
     if (now < pki->info.not_before) {
         format_utc(pki->info.not_before, when, sizeof when);
-        set_err(err, err_len,
-                "%s: our certificate is not valid before %s: is this machine's clock right?",
-                cert_path, when);
+        errbuf_set(err, err_len,
+                   "%s: our certificate is not valid before %s: is this machine's clock right?",
+                   cert_path, when);
         return false;
     }
     if (!pki->info.application_uri[0]) {
-        set_err(err, err_len, "%s: the certificate has no ApplicationUri (subjectAltName URI)",
-                cert_path);
+        errbuf_set(err, err_len, "%s: the certificate has no ApplicationUri (subjectAltName URI)",
+                   cert_path);
         return false;
     }
     return true;
@@ -672,13 +667,13 @@ struct ua_pki *ua_pki_open(const char *dir, const char *application_uri, const c
                            char *err, size_t err_len)
 {
     if (!dir || !dir[0] || strlen(dir) > PATH_MAX - 64) {
-        set_err(err, err_len, "certificate store: no directory, or its path is too long");
+        errbuf_set(err, err_len, "certificate store: no directory, or its path is too long");
         return NULL;
     }
     struct ua_pki *pki = calloc(1, sizeof *pki);
     if (!pki || !(pki->dir = strdup(dir))) {
         free(pki);
-        set_err(err, err_len, "certificate store: out of memory");
+        errbuf_set(err, err_len, "certificate store: out of memory");
         return NULL;
     }
     char path[PATH_MAX];
@@ -702,10 +697,10 @@ struct ua_pki *ua_pki_open(const char *dir, const char *application_uri, const c
     bool have_key = stat(key_path, &st) == 0;
     bool ok = true;
     if (have_cert && !have_key) {
-        set_err(err, err_len,
-                "%s exists but its private key %s is missing: restore the key, or remove the "
-                "certificate to create a new pair",
-                cert_path, key_path);
+        errbuf_set(err, err_len,
+                   "%s exists but its private key %s is missing: restore the key, or remove the "
+                   "certificate to create a new pair",
+                   cert_path, key_path);
         ok = false;
     } else if (!have_cert) {
         ok = create_own(pki, cert_path, key_path, have_key, application_uri, host, err, err_len);
@@ -961,7 +956,7 @@ bool ua_pki_check_server(const struct ua_pki *pki, const uint8_t *cert, size_t l
     X509 *leaf = parse_leaf(cert, len, &leaf_len, why, sizeof why);
     if (!leaf) {
         *verdict = UA_PKI_INVALID;
-        set_err(msg, msg_len, "server certificate: %s", why);
+        errbuf_set(msg, msg_len, "server certificate: %s", why);
         return false;
     }
     struct ua_pki_cert_info info;
@@ -971,7 +966,7 @@ bool ua_pki_check_server(const struct ua_pki *pki, const uint8_t *cert, size_t l
     if (!scan.cas) {
         X509_free(leaf);
         *verdict = UA_PKI_INVALID;
-        set_err(msg, msg_len, "server certificate: out of memory");
+        errbuf_set(msg, msg_len, "server certificate: out of memory");
         return false;
     }
     scan_trusted(pki, &scan);
@@ -1007,13 +1002,13 @@ bool ua_pki_check_server(const struct ua_pki *pki, const uint8_t *cert, size_t l
         bool early = now < info.not_before;
         *verdict = early ? UA_PKI_NOT_YET_VALID : UA_PKI_EXPIRED;
         format_utc(early ? info.not_before : info.not_after, when, sizeof when);
-        set_err(msg, msg_len, "%s %s %s%s%s", who, early ? "is not valid before" : "expired on",
-                when, trusted ? "" : "; it is also not trusted: ", untrusted_note);
+        errbuf_set(msg, msg_len, "%s %s %s%s%s", who, early ? "is not valid before" : "expired on",
+                   when, trusted ? "" : "; it is also not trusted: ", untrusted_note);
         return false;
     }
     if (!trusted) {
         *verdict = UA_PKI_UNTRUSTED;
-        set_err(msg, msg_len, "%s is not trusted: %s", who, untrusted_note);
+        errbuf_set(msg, msg_len, "%s is not trusted: %s", who, untrusted_note);
         return false;
     }
     *verdict = UA_PKI_TRUSTED;
