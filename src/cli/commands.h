@@ -9,5 +9,6 @@ int cmd_check(int argc, char **argv);  /* cmd_check.c: validate a configuration 
 int cmd_sim(int argc, char **argv);    /* cmd_sim.c: the demo plant's devices alone */
 int cmd_query(int argc, char **argv);  /* cmd_query.c: one tag's history from the store */
 int cmd_export(int argc, char **argv); /* cmd_export.c: many tags' history as CSV */
+int cmd_opcua(int argc, char **argv);  /* cli_opcua.c: OPC UA endpoints, browse, read */
 
 #endif

@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"sim", cmd_sim, "serve the demo plant's simulated devices over Modbus TCP"},
     {"query", cmd_query, "print one tag's history from the store (table, CSV, JSON)"},
     {"export", cmd_export, "write many tags' history over a range as CSV"},
+    {"opcua", cmd_opcua, "OPC UA tools: a server's endpoints, browse, read values"},
 };
 
 static void usage(FILE *out)

@@ -271,7 +271,7 @@ static bool read_limited_string(struct ua_reader *r, struct ua_string *s, size_t
 bool ua_tcp_decode_hello(const uint8_t *msg, size_t len, struct ua_tcp_sizes *sizes,
                          struct ua_string *endpoint_url, struct ua_channel_error *err)
 {
-    struct ua_reader r;
+    struct ua_reader r = {0};
     if (!open_message(&r, msg, len, "HEL", err)) return false;
     read_sizes(&r, sizes);
     if (!read_limited_string(&r, endpoint_url, UA_TCP_MAX_URL_BYTES - 1, "HEL", "EndpointUrl",
@@ -284,7 +284,7 @@ bool ua_tcp_decode_ack(const uint8_t *msg, size_t len, const struct ua_tcp_sizes
                        struct ua_tcp_sizes *server, struct ua_channel_limits *limits,
                        struct ua_channel_error *err)
 {
-    struct ua_reader r;
+    struct ua_reader r = {0};
     if (!open_message(&r, msg, len, "ACK", err)) return false;
     read_sizes(&r, server);
     if (!close_message(&r, "ACK", err)) return false;
@@ -319,7 +319,7 @@ bool ua_tcp_decode_ack(const uint8_t *msg, size_t len, const struct ua_tcp_sizes
 bool ua_tcp_decode_error(const uint8_t *msg, size_t len, struct ua_channel_error *server_error,
                          struct ua_channel_error *err)
 {
-    struct ua_reader r;
+    struct ua_reader r = {0};
     if (!open_message(&r, msg, len, "ERR", err)) return false;
     uint32_t status = ua_read_u32(&r);
     struct ua_string reason = UA_STRING_NULL;
@@ -345,7 +345,7 @@ bool ua_tcp_decode_error(const uint8_t *msg, size_t len, struct ua_channel_error
 bool ua_tcp_decode_reverse_hello(const uint8_t *msg, size_t len, struct ua_string *server_uri,
                                  struct ua_string *endpoint_url, struct ua_channel_error *err)
 {
-    struct ua_reader r;
+    struct ua_reader r = {0};
     if (!open_message(&r, msg, len, "RHE", err)) return false;
     if (!read_limited_string(&r, server_uri, UA_TCP_MAX_URL_BYTES, "RHE", "ServerUri",
                              UA_STATUS_BAD_DECODING_ERROR, err) ||
