@@ -2,7 +2,8 @@
  *
  * The YAML text is first parsed into a tree that keeps positions
  * (yaml_tree.h); this file then walks the tree level by level (top, gateway,
- * http, device, poll group, tag, scale, history, north), refusing unknown and duplicate keys,
+ * http, device, poll group, tag, scale, history, north; OPC UA devices with their
+ * groups and tags have levels of their own), refusing unknown and duplicate keys,
  * checking every value's type and range, filling defaults and validating
  * what spans levels (tag paths unique across the file, addresses that fit).
  * The first error found stops the load and is reported as
@@ -23,6 +24,8 @@
 
 #include "config/yaml_tree.h"
 #include "core/log.h"
+#include "drivers/opcua/ua_client.h"
+#include "drivers/opcua/ua_driver.h"
 
 #define CONFIG_FILE_MAX_BYTES (64u * 1024u * 1024u)
 #define CONFIG_NAME_MAX_CHARS 64
@@ -529,10 +532,11 @@ static bool is_numeric_value(enum value_type t)
     return t == VALUE_INT64 || t == VALUE_UINT64 || t == VALUE_DOUBLE;
 }
 
-static bool load_tag_name(struct loader *ld, const struct map_keys *mk, const struct device_ctx *dc,
-                          struct config_tag *ct)
+/* Sets ct's path to the device's namespace + "/" + the name in n, checked
+ * and unique across the file (errors at n). */
+static bool build_tag_path(struct loader *ld, const struct ynode *n, const struct device_ctx *dc,
+                           struct config_tag *ct)
 {
-    const struct ynode *n = mk->value[TK_NAME];
     const char *name;
     char why[160];
     struct shown s;
@@ -556,6 +560,12 @@ static bool load_tag_name(struct loader *ld, const struct map_keys *mk, const st
         return fail_at(ld, n, "duplicate tag path '%s' (first defined at line %d)", ct->tag.path,
                        first);
     return true;
+}
+
+static bool load_tag_name(struct loader *ld, const struct map_keys *mk, const struct device_ctx *dc,
+                          struct config_tag *ct)
+{
+    return build_tag_path(ld, mk->value[TK_NAME], dc, ct);
 }
 
 static bool load_tag_texts(struct loader *ld, const struct map_keys *mk, struct config_tag *ct)
@@ -1110,7 +1120,7 @@ static bool load_device_texts(struct loader *ld, const struct map_keys *mk,
         if (!read_text(ld, mk->value[DK_PROTOCOL], "protocol", &text)) return false;
         if (strcmp(text, "modbus-tcp") != 0)
             return fail_at(ld, mk->value[DK_PROTOCOL],
-                           "expected modbus-tcp for 'protocol', found %s",
+                           "expected modbus-tcp or opcua for 'protocol', found %s",
                            found(mk->value[DK_PROTOCOL], &s));
     }
     if (!read_text(ld, mk->value[DK_HOST], "host", &text)) return false;
@@ -1162,10 +1172,26 @@ static bool load_device_groups(struct loader *ld, const struct ynode *groups, si
     return true;
 }
 
+static bool load_opcua_device(struct loader *ld, const struct ynode *node, size_t di);
+
+/* True when node is a mapping with `protocol: opcua`: such a device has
+ * its own keys (see load_opcua_device). */
+static bool is_opcua_device(const struct ynode *node)
+{
+    if (node->kind != YNODE_MAPPING) return false;
+    for (size_t i = 0; i + 1 < node->count; i += 2) {
+        const struct ynode *k = node->items[i], *v = node->items[i + 1];
+        if (k->kind == YNODE_SCALAR && strcmp(k->text, "protocol") == 0)
+            return v->kind == YNODE_SCALAR && !v->has_nul && strcmp(v->text, "opcua") == 0;
+    }
+    return false;
+}
+
 static bool load_device(struct loader *ld, const struct ynode *node, size_t di)
 {
     struct config_device *dev = &ld->cfg->devices[di];
     struct map_keys mk;
+    if (is_opcua_device(node)) return load_opcua_device(ld, node, di);
     if (!collect_keys(ld, node, &device_level, &mk)) return false;
     static const size_t required[] = {DK_NAME, DK_HOST, DK_NAMESPACE, DK_POLL_GROUPS};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
@@ -2262,6 +2288,461 @@ bool config_north_add_cli(struct config *c, const char *url, const char *group, 
     return true;
 }
 
+/* ---- OPC UA devices (protocol: opcua) ---- */
+
+#define UA_DEVICE_DEFAULT_TIMEOUT_MS 5000
+#define UA_BROWSE_FOLDERS_MAX 64
+#define UA_REF_MAX_BYTES 4096      /* a NodeId or browse path as text */
+#define UA_PASSWORD_MAX_BYTES 4096 /* as the client accepts */
+
+static const char *const ua_device_keys[] = {
+    "name",           "protocol",  "endpoint",         "security",
+    "auth",           "namespace", "timeout_ms",       "backoff_initial_ms",
+    "backoff_max_ms", "mode",      "browse_max_depth", "browse_max_tags",
+    "enabled",        "groups"};
+enum {
+    UDK_NAME,
+    UDK_PROTOCOL,
+    UDK_ENDPOINT,
+    UDK_SECURITY,
+    UDK_AUTH,
+    UDK_NAMESPACE,
+    UDK_TIMEOUT_MS,
+    UDK_BACKOFF_INITIAL_MS,
+    UDK_BACKOFF_MAX_MS,
+    UDK_MODE,
+    UDK_BROWSE_MAX_DEPTH,
+    UDK_BROWSE_MAX_TAGS,
+    UDK_ENABLED,
+    UDK_GROUPS,
+    UDK_COUNT
+};
+static const struct level ua_device_level = {"in OPC UA device", "a device", ua_device_keys,
+                                             UDK_COUNT};
+/* load_device_name reads the name at the same index. */
+_Static_assert((int)UDK_NAME == (int)DK_NAME, "device name key index");
+
+static const char *const ua_auth_keys[] = {"username", "password_file", "password"};
+enum { UAK_USERNAME, UAK_PASSWORD_FILE, UAK_PASSWORD, UAK_COUNT };
+static const struct level ua_auth_level = {"in auth", "'auth'", ua_auth_keys, UAK_COUNT};
+
+static const char *const ua_group_keys[] = {"name",       "interval_ms", "sampling_ms",
+                                            "queue_size", "browse",      "tags"};
+enum {
+    UGK_NAME,
+    UGK_INTERVAL_MS,
+    UGK_SAMPLING_MS,
+    UGK_QUEUE_SIZE,
+    UGK_BROWSE,
+    UGK_TAGS,
+    UGK_COUNT
+};
+static const struct level ua_group_level = {"in OPC UA group", "a group", ua_group_keys, UGK_COUNT};
+/* load_group_name reads the name at the same index. */
+_Static_assert((int)UGK_NAME == (int)PK_NAME, "group name key index");
+
+static const char *const ua_tag_keys[] = {"name", "node",        "path",  "type",
+                                          "unit", "description", "range", "deadband"};
+enum {
+    UTK_NAME,
+    UTK_NODE,
+    UTK_PATH,
+    UTK_TYPE,
+    UTK_UNIT,
+    UTK_DESCRIPTION,
+    UTK_RANGE,
+    UTK_DEADBAND,
+    UTK_COUNT
+};
+static const struct level ua_tag_level = {"in OPC UA tag", "a tag", ua_tag_keys, UTK_COUNT};
+
+/* A NodeId in text form (ns=2;s=Pump.Speed, i=85, ns=1;g=..., ns=1;b=...). */
+static bool read_ua_nodeid(struct loader *ld, const struct ynode *n, const char *key,
+                           const char **out)
+{
+    struct shown s;
+    char why[160];
+    if (!read_nonempty_text(ld, n, key, out)) return false;
+    struct ua_arena arena;
+    struct ua_nodeid id;
+    ua_arena_init(&arena, 0, 1u << 20);
+    bool ok = strlen(*out) < UA_REF_MAX_BYTES &&
+              ua_nodeid_parse(*out, strlen(*out), &arena, &id, why, sizeof why);
+    ua_arena_free(&arena);
+    if (strlen(*out) >= UA_REF_MAX_BYTES) snprintf(why, sizeof why, "too long");
+    if (!ok)
+        return fail_at(ld, n,
+                       "expected a NodeId like ns=2;s=Pump.Speed, i=85, ns=1;g=<guid> or "
+                       "ns=1;b=<base64> (%s) for '%s', found %s",
+                       why, key, found(n, &s));
+    return true;
+}
+
+/* A browse path from the Root folder: /Objects/2:Plant/2:Temp. */
+static bool read_ua_browse_path(struct loader *ld, const struct ynode *n, const char *key,
+                                const char **out)
+{
+    struct shown s;
+    char why[160];
+    if (!read_nonempty_text(ld, n, key, out)) return false;
+    struct ua_arena arena;
+    struct ua_relative_path_element *elements;
+    size_t count;
+    ua_arena_init(&arena, 0, 1u << 20);
+    bool ok = strlen(*out) < UA_REF_MAX_BYTES &&
+              ua_browse_path_parse(*out, &arena, &elements, &count, why, sizeof why);
+    ua_arena_free(&arena);
+    if (strlen(*out) >= UA_REF_MAX_BYTES) snprintf(why, sizeof why, "too long");
+    if (!ok)
+        return fail_at(ld, n,
+                       "expected a browse path like /Objects/2:Plant/2:Temp (%s) for '%s', "
+                       "found %s",
+                       why, key, found(n, &s));
+    return true;
+}
+
+static bool load_ua_endpoint(struct loader *ld, const struct ynode *n, struct config_device *dev)
+{
+    const char *text;
+    char host[256];
+    uint16_t port;
+    struct shown s;
+    if (!read_text(ld, n, "endpoint", &text)) return false;
+    if (strlen(text) >= UA_TCP_MAX_URL_BYTES ||
+        !ua_client_parse_url(text, host, sizeof host, &port))
+        return fail_at(ld, n,
+                       "expected an OPC UA endpoint URL opc.tcp://host[:port][/path] (port "
+                       "1..65535) for 'endpoint', found %s",
+                       found(n, &s));
+    return copy_text(ld, text, &dev->ua.endpoint);
+}
+
+static bool load_ua_security_mode(struct loader *ld, const struct map_keys *mk,
+                                  struct config_device *dev)
+{
+    const char *text;
+    struct shown s;
+    const struct ynode *n = mk->value[UDK_SECURITY];
+    if (n) {
+        enum ua_crypto_policy_id policy;
+        enum ua_channel_mode mode;
+        if (!read_text(ld, n, "security", &text)) return false;
+        if (!ua_client_parse_security(text, &policy, &mode))
+            return fail_at(ld, n, "expected none, sign or signandencrypt for 'security', found %s",
+                           found(n, &s));
+        dev->ua.security = mode == UA_CHANNEL_MODE_SIGN ? CONFIG_UA_SECURITY_SIGN
+                           : mode == UA_CHANNEL_MODE_SIGN_AND_ENCRYPT
+                               ? CONFIG_UA_SECURITY_SIGN_AND_ENCRYPT
+                               : CONFIG_UA_SECURITY_NONE;
+    }
+    n = mk->value[UDK_MODE];
+    if (n) {
+        if (!read_text(ld, n, "mode", &text)) return false;
+        if (strcmp(text, "subscribe") == 0)
+            dev->ua.mode = CONFIG_UA_SUBSCRIBE;
+        else if (strcmp(text, "poll") == 0)
+            dev->ua.mode = CONFIG_UA_POLL;
+        else
+            return fail_at(ld, n, "expected subscribe or poll for 'mode', found %s", found(n, &s));
+    }
+    return true;
+}
+
+/* auth: {username, password_file | password}: a user name login. */
+static bool load_ua_auth(struct loader *ld, const struct ynode *node, struct config_device *dev)
+{
+    struct map_keys mk;
+    const char *text;
+    struct shown s;
+    if (!node) return true;
+    if (!collect_keys(ld, node, &ua_auth_level, &mk) || !require_key(ld, &mk, UAK_USERNAME))
+        return false;
+    if (!read_nonempty_text(ld, mk.value[UAK_USERNAME], "username", &text)) return false;
+    if (strlen(text) > NORTH_TEXT_MAX_BYTES || !printable_utf8(text))
+        return fail_at(ld, mk.value[UAK_USERNAME],
+                       "expected 1 to %d bytes of text without control characters for "
+                       "'username', found %s",
+                       NORTH_TEXT_MAX_BYTES, found(mk.value[UAK_USERNAME], &s));
+    if (!copy_text(ld, text, &dev->ua.username)) return false;
+    const struct ynode *pw = mk.value[UAK_PASSWORD], *pw_file = mk.value[UAK_PASSWORD_FILE];
+    if (pw && pw_file)
+        return fail_at(ld, mk.key[UAK_PASSWORD_FILE],
+                       "expected either 'password' or 'password_file' in auth, found both");
+    if (!pw && !pw_file)
+        return fail_at(ld, mk.map,
+                       "missing required key 'password_file' in auth (or 'password': a user "
+                       "name login needs a password)");
+    if (pw) {
+        if (!read_text(ld, pw, "password", &text)) return false;
+        if (strlen(text) > UA_PASSWORD_MAX_BYTES)
+            return fail_at(ld, pw, "expected a password of at most %d bytes, found a longer one",
+                           UA_PASSWORD_MAX_BYTES);
+        return copy_text(ld, text, &dev->ua.password);
+    }
+    char why[400];
+    if (!read_nonempty_text(ld, pw_file, "password_file", &text)) return false;
+    dev->ua.password = read_password_file(text, why, sizeof why);
+    if (dev->ua.password && strlen(dev->ua.password) > UA_PASSWORD_MAX_BYTES) {
+        explicit_bzero(dev->ua.password, strlen(dev->ua.password));
+        free(dev->ua.password);
+        dev->ua.password = NULL;
+        snprintf(why, sizeof why, "a password longer than %d bytes", UA_PASSWORD_MAX_BYTES);
+    }
+    if (!dev->ua.password)
+        return fail_at(ld, pw_file,
+                       "expected a readable, private password file for 'password_file', found "
+                       "%s: %s",
+                       found(pw_file, &s), why);
+    return true;
+}
+
+/* browse: one folder or a sequence of them, each a NodeId or a browse path. */
+static bool load_ua_browse(struct loader *ld, const struct ynode *n, struct config_poll_group *g)
+{
+    struct shown s;
+    if (!n) return true;
+    size_t count = n->kind == YNODE_SEQUENCE ? n->count : 1;
+    if (n->kind == YNODE_MAPPING || count == 0 || count > UA_BROWSE_FOLDERS_MAX)
+        return fail_at(ld, n,
+                       "expected a folder (NodeId or browse path) or a sequence of 1 to %d of "
+                       "them for 'browse', found %s",
+                       UA_BROWSE_FOLDERS_MAX,
+                       n->kind == YNODE_SEQUENCE ? "an empty sequence" : found(n, &s));
+    g->browse = calloc(count, sizeof *g->browse);
+    if (!g->browse) return fail_oom(ld);
+    for (size_t i = 0; i < count; i++) {
+        const struct ynode *item = n->kind == YNODE_SEQUENCE ? n->items[i] : n;
+        const char *text;
+        if (item->kind == YNODE_SCALAR && !item->has_nul && item->text[0] == '/') {
+            if (!read_ua_browse_path(ld, item, "browse", &text)) return false;
+        } else if (!read_ua_nodeid(ld, item, "browse", &text)) {
+            return false;
+        }
+        if (!copy_text(ld, text, &g->browse[i])) return false;
+        g->browse_count = i + 1;
+    }
+    return true;
+}
+
+/* deadband and range of an OPC UA tag: absolute or percent; in subscribe
+ * mode the server filters (percent of its EURange), in poll mode airlock
+ * does (percent of `range`, which is then required). */
+static bool load_ua_deadband(struct loader *ld, const struct map_keys *mk,
+                             const struct config_device *dev, struct config_tag *ct)
+{
+    struct tag *t = &ct->tag;
+    const struct ynode *n = mk->value[UTK_DEADBAND];
+    struct shown s;
+    double pair[2], v;
+    bool numeric = is_numeric_value(t->type);
+    if (ct->ua.type_given && !numeric) {
+        const char *why = t->type == VALUE_BOOL ? "a bool tag has no range or deadband"
+                                                : "a string tag has no range or deadband";
+        if (!refuse_key(ld, mk, UTK_RANGE, why) || !refuse_key(ld, mk, UTK_DEADBAND, why))
+            return false;
+    }
+    if (mk->value[UTK_RANGE]) {
+        if (!read_pair(ld, mk->value[UTK_RANGE], "range", pair)) return false;
+        if (!(pair[0] < pair[1]))
+            return fail_at(ld, mk->value[UTK_RANGE],
+                           "expected low < high in 'range', found [%g, %g]", pair[0], pair[1]);
+        t->has_range = true;
+        t->eng_min = pair[0];
+        t->eng_max = pair[1];
+    }
+    if (!n) return true;
+    bool percent = false;
+    if (yscalar_number(n, &v))
+        percent = false;
+    else if (n->kind == YNODE_SCALAR && !n->has_nul && parse_percent(n->text, &v))
+        percent = true;
+    else
+        return fail_at(ld, n,
+                       "expected a non-negative number or a percentage like \"1.5%%\" for "
+                       "'deadband', found %s",
+                       found(n, &s));
+    if (!isfinite(v) || v < 0 || (percent && v > 100))
+        return fail_at(ld, n, "expected %s for 'deadband', found %s",
+                       percent ? "a percentage 0..100%" : "a finite, non-negative number",
+                       found(n, &s));
+    if (percent && !t->has_range && dev->ua.mode == CONFIG_UA_POLL)
+        return fail_at(ld, n,
+                       "expected a 'range' with a percent deadband in mode poll (in mode "
+                       "subscribe the server applies it to its EURange), found no range");
+    t->deadband = v;
+    t->deadband_kind = !percent       ? DEADBAND_ABSOLUTE
+                       : t->has_range ? DEADBAND_PERCENT
+                                      : DEADBAND_NONE;
+    if (dev->ua.mode == CONFIG_UA_SUBSCRIBE) {
+        ct->ua.server_deadband = percent ? DEADBAND_PERCENT : DEADBAND_ABSOLUTE;
+        ct->ua.server_deadband_value = v;
+    }
+    return true;
+}
+
+static bool load_ua_tag(struct loader *ld, const struct ynode *node, const struct device_ctx *dc,
+                        struct config_tag *ct)
+{
+    struct map_keys mk;
+    const char *text = NULL;
+    struct shown s;
+    if (!collect_keys(ld, node, &ua_tag_level, &mk) || !require_key(ld, &mk, UTK_NAME))
+        return false;
+    ct->pos.line = node->line;
+    ct->pos.col = node->col;
+    ct->tag.id = ld->next_tag_id++;
+    ct->tag.device_index = dc->index;
+    ct->tag.scale.gain = 1.0;
+    ct->tag.type = VALUE_DOUBLE; /* until the server's DataType is known */
+    if (!build_tag_path(ld, mk.value[UTK_NAME], dc, ct)) return false;
+    if (mk.value[UTK_NODE] && mk.value[UTK_PATH])
+        return fail_at(ld, mk.key[UTK_PATH],
+                       "expected either 'node' or 'path' in OPC UA tag, found both");
+    if (!mk.value[UTK_NODE] && !mk.value[UTK_PATH])
+        return fail_at(ld, mk.map,
+                       "missing required key 'node' in OPC UA tag (or 'path': a browse path "
+                       "like /Objects/2:Plant/2:Temp)");
+    if (mk.value[UTK_NODE]) {
+        if (!read_ua_nodeid(ld, mk.value[UTK_NODE], "node", &text)) return false;
+        ct->ua.node = strpool_copy(&ld->cfg->strings, text);
+        if (!ct->ua.node) return fail_oom(ld);
+    } else {
+        if (!read_ua_browse_path(ld, mk.value[UTK_PATH], "path", &text)) return false;
+        ct->ua.browse_path = strpool_copy(&ld->cfg->strings, text);
+        if (!ct->ua.browse_path) return fail_oom(ld);
+    }
+    if (mk.value[UTK_TYPE]) {
+        if (!read_text(ld, mk.value[UTK_TYPE], "type", &text)) return false;
+        if (!value_type_from_name(text, &ct->tag.type))
+            return fail_at(ld, mk.value[UTK_TYPE],
+                           "expected one of bool, int64, uint64, double, string for 'type', "
+                           "found %s",
+                           found(mk.value[UTK_TYPE], &s));
+        ct->ua.type_given = true;
+    }
+    const char *unit = "", *description = "";
+    if (mk.value[UTK_UNIT] && !read_text(ld, mk.value[UTK_UNIT], "unit", &unit)) return false;
+    if (mk.value[UTK_DESCRIPTION] &&
+        !read_text(ld, mk.value[UTK_DESCRIPTION], "description", &description))
+        return false;
+    ct->ua.unit_given = mk.value[UTK_UNIT] != NULL;
+    ct->tag.unit = strpool_copy(&ld->cfg->strings, unit);
+    ct->tag.description = strpool_copy(&ld->cfg->strings, description);
+    if (!ct->tag.unit || !ct->tag.description) return fail_oom(ld);
+    return load_ua_deadband(ld, &mk, dc->dev, ct);
+}
+
+static bool load_ua_group(struct loader *ld, const struct ynode *node, const struct device_ctx *dc,
+                          size_t gi)
+{
+    struct config_poll_group *g = &dc->dev->groups[gi];
+    struct map_keys mk;
+    int64_t v;
+    if (!collect_keys(ld, node, &ua_group_level, &mk)) return false;
+    g->pos.line = node->line;
+    g->pos.col = node->col;
+    g->interval_ms = 1000;
+    g->queue_size = 1;
+    if (!load_group_name(ld, &mk, dc->dev, gi)) return false;
+    if (!mk.value[UGK_TAGS] && !mk.value[UGK_BROWSE])
+        return fail_at(ld, mk.map,
+                       "missing required key 'tags' in OPC UA group (or 'browse': a folder "
+                       "whose variables become tags)");
+    if (mk.value[UGK_INTERVAL_MS]) {
+        if (!read_int(ld, mk.value[UGK_INTERVAL_MS], "interval_ms", 10, 86400000, &v)) return false;
+        g->interval_ms = (uint32_t)v;
+    }
+    g->sampling_ms = g->interval_ms;
+    if (mk.value[UGK_SAMPLING_MS]) {
+        if (!read_int(ld, mk.value[UGK_SAMPLING_MS], "sampling_ms", 0, 86400000, &v)) return false;
+        g->sampling_ms = (uint32_t)v;
+    }
+    if (mk.value[UGK_QUEUE_SIZE]) {
+        if (!read_int(ld, mk.value[UGK_QUEUE_SIZE], "queue_size", 1, 10000, &v)) return false;
+        g->queue_size = (uint32_t)v;
+    }
+    if (!load_ua_browse(ld, mk.value[UGK_BROWSE], g)) return false;
+    const struct ynode *tags = mk.value[UGK_TAGS];
+    if (!tags) return true;
+    if (!expect_sequence(ld, tags, "tags")) return false;
+    if (tags->count > 0) {
+        g->tags = calloc(tags->count, sizeof *g->tags);
+        if (!g->tags) return fail_oom(ld);
+        g->tag_count = tags->count;
+    }
+    for (size_t i = 0; i < tags->count; i++)
+        if (!load_ua_tag(ld, tags->items[i], dc, &g->tags[i])) return false;
+    return true;
+}
+
+static bool load_ua_groups(struct loader *ld, const struct ynode *groups, size_t di)
+{
+    struct config_device *dev = &ld->cfg->devices[di];
+    struct device_ctx dc = {.dev = dev, .index = (uint32_t)di};
+    if (!expect_sequence(ld, groups, "groups")) return false;
+    if (groups->count > 0) {
+        dev->groups = calloc(groups->count, sizeof *dev->groups);
+        if (!dev->groups) return fail_oom(ld);
+        dev->group_count = groups->count;
+    }
+    for (size_t i = 0; i < groups->count; i++)
+        if (!load_ua_group(ld, groups->items[i], &dc, i)) return false;
+    return true;
+}
+
+#define UA_DEVICE_FIELD(key, min, max, member)                                                     \
+    {                                                                                              \
+        key, min, max, offsetof(struct config_device, member),                                     \
+            sizeof(((struct config_device *)0)->member)                                            \
+    }
+
+static const struct uint_field ua_device_fields[] = {
+    UA_DEVICE_FIELD(UDK_TIMEOUT_MS, 10, 60000, timeout_ms),
+    UA_DEVICE_FIELD(UDK_BACKOFF_INITIAL_MS, 10, 3600000, backoff_initial_ms),
+    UA_DEVICE_FIELD(UDK_BACKOFF_MAX_MS, 10, 86400000, backoff_max_ms),
+    UA_DEVICE_FIELD(UDK_BROWSE_MAX_DEPTH, 1, 32, ua.browse_max_depth),
+    UA_DEVICE_FIELD(UDK_BROWSE_MAX_TAGS, 1, 1000000, ua.browse_max_tags),
+};
+
+static bool load_ua_device_numbers(struct loader *ld, const struct map_keys *mk,
+                                   struct config_device *dev)
+{
+    if (!read_uint_fields(ld, mk, dev, ua_device_fields,
+                          sizeof ua_device_fields / sizeof ua_device_fields[0]))
+        return false;
+    if (mk->value[UDK_ENABLED] && !read_bool(ld, mk->value[UDK_ENABLED], "enabled", &dev->enabled))
+        return false;
+    if (dev->backoff_initial_ms > dev->backoff_max_ms) {
+        const struct ynode *at = mk->value[UDK_BACKOFF_MAX_MS] ? mk->value[UDK_BACKOFF_MAX_MS]
+                                                               : mk->value[UDK_BACKOFF_INITIAL_MS];
+        return fail_at(ld, at, "expected backoff_initial_ms <= backoff_max_ms, found %u > %u",
+                       (unsigned)dev->backoff_initial_ms, (unsigned)dev->backoff_max_ms);
+    }
+    return true;
+}
+
+/* A device with protocol: opcua (see docs/configuration.md, OPC UA devices). */
+static bool load_opcua_device(struct loader *ld, const struct ynode *node, size_t di)
+{
+    struct config_device *dev = &ld->cfg->devices[di];
+    struct map_keys mk;
+    if (!collect_keys(ld, node, &ua_device_level, &mk)) return false;
+    static const size_t required[] = {UDK_NAME, UDK_ENDPOINT, UDK_NAMESPACE, UDK_GROUPS};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        if (!require_key(ld, &mk, required[i])) return false;
+    device_defaults(dev, node);
+    dev->protocol = PROTOCOL_OPCUA;
+    dev->port = 0;
+    dev->unit_id = 0;
+    dev->timeout_ms = UA_DEVICE_DEFAULT_TIMEOUT_MS;
+    dev->ua.browse_max_depth = 8;
+    dev->ua.browse_max_tags = 10000;
+    return load_device_name(ld, &mk, di) && load_ua_endpoint(ld, mk.value[UDK_ENDPOINT], dev) &&
+           load_ua_security_mode(ld, &mk, dev) && load_ua_auth(ld, mk.value[UDK_AUTH], dev) &&
+           load_namespace(ld, mk.value[UDK_NAMESPACE], dev) &&
+           load_ua_device_numbers(ld, &mk, dev) && load_ua_groups(ld, mk.value[UDK_GROUPS], di);
+}
+
 /* ---- top level ---- */
 
 static const char *const root_keys[] = {"gateway", "http", "devices", "history", "north"};
@@ -2392,6 +2873,9 @@ static void free_group(struct config_poll_group *g)
 {
     free(g->tags); /* their strings are in the configuration's pool */
     free(g->name);
+    for (size_t i = 0; i < g->browse_count; i++)
+        free(g->browse[i]);
+    free(g->browse);
 }
 
 void config_free(struct config *c)
@@ -2405,6 +2889,11 @@ void config_free(struct config *c)
         free(dev->name);
         free(dev->host);
         free(dev->namespace_prefix);
+        free(dev->ua.endpoint);
+        free(dev->ua.username);
+        if (dev->ua.password) explicit_bzero(dev->ua.password, strlen(dev->ua.password));
+        free(dev->ua.password);
+        free(dev->ua.pki_dir);
     }
     free(c->devices);
     free(c->file);

@@ -18,6 +18,14 @@
  *           tags: [{name, area, address, type, order, bit, length, value_type,
  *                   unit, description, scale: {gain, offset} | {raw: [lo, hi],
  *                   eng: [lo, hi]}, range: [lo, hi], deadband: 0.5 | "1%"}]
+ *     - name, protocol: opcua, endpoint: opc.tcp://host:4840/path,
+ *       security: none|sign|signandencrypt, auth: {username, password_file |
+ *       password}, namespace, timeout_ms, backoff_initial_ms, backoff_max_ms,
+ *       mode: subscribe|poll, browse_max_depth, browse_max_tags, enabled,
+ *       groups:
+ *         - name, interval_ms, sampling_ms, queue_size, browse: NODE | [NODE...],
+ *           tags: [{name, node: "ns=2;s=X" | path: "/Objects/2:Plant/2:X",
+ *                   type, unit, description, range, deadband}]
  *   history: {enabled, dir, durability: strict|batched, fsync_interval_ms,
  *             late_window, partition, chunk_span, checkpoint_interval,
  *             groups: [{name, prefix, max_age, max_size}]}
@@ -46,30 +54,76 @@ struct config_error {
     char message[512]; /* "expected ..., found ..." */
 };
 
+/* What an OPC UA tag reads (protocol opcua). Exactly one of node and
+ * browse_path is set; both are in the configuration's string pool. */
+struct config_ua_tag {
+    char *node;        /* NodeId text, e.g. "ns=2;s=Pump.Speed" */
+    char *browse_path; /* from the Root folder, e.g. "/Objects/2:Plant/2:Temp" */
+    bool type_given;   /* `type:` was set; else the server's DataType decides
+                          (tag.type is double until discovery says otherwise) */
+    bool unit_given;   /* `unit:` was set; else the server's EngineeringUnits */
+    bool discovered;   /* made by browse discovery, not listed in the file */
+    /* The DataChangeFilter asked of the server in subscribe mode. */
+    enum deadband_kind server_deadband; /* NONE, ABSOLUTE or PERCENT (of the server's EURange) */
+    double server_deadband_value;
+};
+
 /* A tag as configured: its generic model (path is the full UNS path:
  * device namespace + "/" + name) and where it sits in the device. */
 struct config_tag {
     struct tag tag;
-    struct mb_point point;
+    struct mb_point point;   /* Modbus */
+    struct config_ua_tag ua; /* OPC UA */
     struct config_pos pos;
 };
 
+/* A Modbus poll group, or an OPC UA group (a subscription, or a poll group
+ * in mode poll). */
 struct config_poll_group {
     char *name;
-    uint32_t interval_ms; /* default 1000 */
+    uint32_t interval_ms; /* default 1000; OPC UA: the publishing interval */
     struct config_tag *tags;
     size_t tag_count;
     struct config_pos pos;
+    /* OPC UA only */
+    uint32_t sampling_ms; /* default interval_ms; 0: as fast as the server can */
+    uint32_t queue_size;  /* default 1 */
+    char **browse;        /* folders (NodeId or browse path text) whose variables become tags */
+    size_t browse_count;
 };
 
 enum config_protocol {
     PROTOCOL_MODBUS_TCP = 0,
+    PROTOCOL_OPCUA,
+};
+
+enum config_ua_security {
+    CONFIG_UA_SECURITY_NONE = 0,
+    CONFIG_UA_SECURITY_SIGN,             /* Basic256Sha256, Sign */
+    CONFIG_UA_SECURITY_SIGN_AND_ENCRYPT, /* Basic256Sha256, SignAndEncrypt */
+};
+
+enum config_ua_mode {
+    CONFIG_UA_SUBSCRIBE = 0, /* a subscription per group */
+    CONFIG_UA_POLL,          /* a Read per group every interval */
+};
+
+/* The OPC UA part of a device (protocol opcua). */
+struct config_ua_device {
+    char *endpoint; /* opc.tcp://host[:port][/path] */
+    enum config_ua_security security;
+    char *username; /* NULL: anonymous */
+    char *password; /* from auth.password or auth.password_file (read at load) */
+    enum config_ua_mode mode;
+    uint32_t browse_max_depth; /* levels below a browse folder, default 8 */
+    uint32_t browse_max_tags;  /* variables per device from browsing, default 10000 */
+    char *pki_dir;             /* <data_dir>/pki: set by ua_driver_prepare, not by the loader */
 };
 
 struct config_device {
     char *name;
     enum config_protocol protocol;
-    char *host;
+    char *host;                  /* Modbus only */
     uint16_t port;               /* default 502 */
     uint8_t unit_id;             /* default 1 */
     uint32_t timeout_ms;         /* per request, default 1000 */
@@ -83,8 +137,9 @@ struct config_device {
     uint16_t max_gap_bits;              /* default 64 */
     char *namespace_prefix;             /* enterprise/site/area/line/cell (1..7 segments) */
     bool enabled;                       /* default true */
-    struct config_poll_group *groups;
+    struct config_poll_group *groups;   /* Modbus poll_groups, OPC UA groups */
     size_t group_count;
+    struct config_ua_device ua; /* protocol opcua */
     struct config_pos pos;
 };
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "drivers/modbus/mb_driver.h"
+#include "drivers/opcua/ua_driver.h"
 
 struct driver {
     enum config_protocol protocol;
@@ -21,7 +22,12 @@ struct driver *driver_start(const struct config_device *dev, const struct driver
     }
     d->protocol = dev->protocol;
     switch (dev->protocol) {
-    case PROTOCOL_MODBUS_TCP: d->impl = mb_driver_start(dev, env, err, err_len); break;
+    case PROTOCOL_MODBUS_TCP:
+        d->impl = mb_driver_start(dev, env, err, err_len);
+        break;
+    case PROTOCOL_OPCUA:
+        d->impl = ua_driver_start(dev, env, err, err_len);
+        break;
     }
     if (!d->impl) {
         free(d);
@@ -34,7 +40,12 @@ void driver_stop(struct driver *d)
 {
     if (!d) return;
     switch (d->protocol) {
-    case PROTOCOL_MODBUS_TCP: mb_driver_stop(d->impl); break;
+    case PROTOCOL_MODBUS_TCP:
+        mb_driver_stop(d->impl);
+        break;
+    case PROTOCOL_OPCUA:
+        ua_driver_stop(d->impl);
+        break;
     }
     free(d);
 }

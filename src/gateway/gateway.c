@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "drivers/driver.h"
+#include "drivers/opcua/ua_driver.h"
 #include "north/north.h"
 
 #define BOUNDARY_CAPACITY_BATCHES 8192
@@ -464,6 +465,14 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
         snprintf(err, err_len, "out of memory");
         goto fail;
     }
+    /* OPC UA discovery: the tags under `browse:` folders and the server's
+     * types and units must be in cfg before the tag table is built from it
+     * (ua_driver.h: devices in parallel, each bounded by its timeout; the
+     * result is cached for a start with the server down). */
+    if (!ua_driver_prepare(cfg, err, err_len)) {
+        config_free(cfg);
+        goto fail;
+    }
     if (!history_open(&g->hist, cfg, err, err_len)) {
         config_free(cfg);
         goto fail;
@@ -527,6 +536,12 @@ static bool history_settings_changed(const struct config *a, const struct config
 
 bool gateway_reload(struct gateway *g, struct config *cfg, char *err, size_t err_len)
 {
+    /* OPC UA discovery again (a reload re-discovers), while the old
+     * configuration keeps running; see gateway_start. */
+    if (!ua_driver_prepare(cfg, err, err_len)) {
+        config_free(cfg);
+        return false;
+    }
     /* Check what can be checked before stopping anything: the tag table. */
     struct tag_table probe;
     tag_table_init(&probe);

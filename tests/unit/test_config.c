@@ -2,7 +2,8 @@
  * file with every key, defaults, 1-based addresses, both scaling forms, value
  * types, the example files, the history section (defaults, every key, durations and
  * sizes), the north publishers (every key, defaults, errors, URLs, password
- * files, the --mqtt publisher), and error cases with their exact positions. */
+ * files, the --mqtt publisher), OPC UA devices (every key, defaults, errors),
+ * and error cases with their exact positions. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,7 +461,8 @@ static void test_device_errors(void)
     EXPECT_ERROR(DEVICE_HEAD "    max_bits_per_request: 0\n", 6, 27, "1..2000");
     EXPECT_ERROR(DEVICE_HEAD "    enabled: yes\n", 6, 14,
                  "expected true or false for 'enabled', found \"yes\"");
-    EXPECT_ERROR(DEVICE_HEAD "    protocol: opcua\n", 6, 15, "expected modbus-tcp for 'protocol'");
+    EXPECT_ERROR(DEVICE_HEAD "    protocol: profibus\n", 6, 15,
+                 "expected modbus-tcp or opcua for 'protocol'");
     EXPECT_ERROR(DEVICE_HEAD "    addressing: 2-based\n", 6, 17, "expected 0-based or 1-based");
     EXPECT_ERROR(DEVICE_HEAD "    backoff_initial_ms: 60000\n", 6, 25,
                  "expected backoff_initial_ms <= backoff_max_ms, found 60000 > 30000");
@@ -709,8 +711,8 @@ static void source_root(char *buf, size_t len)
 static void test_examples_load(void)
 {
     static const char *const examples[] = {"examples/modbus-tcp.yaml", "examples/minimal.yaml",
-                                           "examples/mqtt-uns.yaml",
-                                           "examples/mqtt-sparkplug.yaml"};
+                                           "examples/mqtt-uns.yaml", "examples/mqtt-sparkplug.yaml",
+                                           "examples/opcua.yaml"};
     char root[512], path[1024], msg[1024];
     source_root(root, sizeof root);
     for (size_t i = 0; i < sizeof examples / sizeof examples[0]; i++) {
@@ -1397,6 +1399,328 @@ static void test_north_add_cli(void)
     CHECK(config_is_zero(&c));
 }
 
+/* ---- OPC UA devices ---- */
+
+static const char *ua_full_yaml =
+    "gateway: {data_dir: /var/lib/airlock}\n"                                 /* 1 */
+    "devices:\n"                                                              /* 2 */
+    "  - name: press1\n"                                                      /* 3 */
+    "    protocol: opcua\n"                                                   /* 4 */
+    "    endpoint: opc.tcp://10.0.0.7:4841/path\n"                            /* 5 */
+    "    security: SignAndEncrypt\n"                                          /* 6 */
+    "    auth: {username: op, password: pa55}\n"                              /* 7 */
+    "    namespace: acme/berlin/packaging/line1/press1\n"                     /* 8 */
+    "    timeout_ms: 2500\n"                                                  /* 9 */
+    "    backoff_initial_ms: 100\n"                                           /* 10 */
+    "    backoff_max_ms: 5000\n"                                              /* 11 */
+    "    mode: subscribe\n"                                                   /* 12 */
+    "    browse_max_depth: 4\n"                                               /* 13 */
+    "    browse_max_tags: 500\n"                                              /* 14 */
+    "    enabled: true\n"                                                     /* 15 */
+    "    groups:\n"                                                           /* 16 */
+    "      - name: fast\n"                                                    /* 17 */
+    "        interval_ms: 100\n"                                              /* 18 */
+    "        sampling_ms: 50\n"                                               /* 19 */
+    "        queue_size: 4\n"                                                 /* 20 */
+    "        tags:\n"                                                         /* 21 */
+    "          - {name: speed, node: \"ns=2;s=Pump.Speed\", deadband: 0.5}\n" /* 22 */
+    "          - {name: temp, path: \"/Objects/2:Plant/2:Line1/2:Temp\",\n"   /* 23 */
+    "             deadband: \"1%\", unit: degC, description: Oil}\n"          /* 24 */
+    "          - {name: mode, node: i=2259, type: string}\n"                  /* 25 */
+    "          - {name: lvl, node: \"ns=1;g=7d3b5f6e-1a2b-4c3d-8e9f-0123456789ab\",\n"
+    "             range: [0, 10], deadband: 5%}\n"           /* 27 */
+    "      - name: plant\n"                                  /* 28 */
+    "        browse: [\"ns=1;s=Plant\", /Objects/1:Other]\n" /* 29 */
+    "      - browse: ns=1;b=AQID\n";                         /* 30 */
+
+static void test_opcua_full(void)
+{
+    struct config c;
+    if (!load_ok(ua_full_yaml, &c)) {
+        CHECK(false);
+        return;
+    }
+    CHECK_EQ_INT(c.device_count, 1);
+    const struct config_device *d = &c.devices[0];
+    CHECK_EQ_INT(d->protocol, PROTOCOL_OPCUA);
+    CHECK_STR(d->name, "press1");
+    CHECK_STR(d->ua.endpoint, "opc.tcp://10.0.0.7:4841/path");
+    CHECK_EQ_INT(d->ua.security, CONFIG_UA_SECURITY_SIGN_AND_ENCRYPT);
+    CHECK_STR(d->ua.username, "op");
+    CHECK_STR(d->ua.password, "pa55");
+    CHECK_STR(d->namespace_prefix, "acme/berlin/packaging/line1/press1");
+    CHECK_EQ_INT(d->timeout_ms, 2500);
+    CHECK_EQ_INT(d->backoff_initial_ms, 100);
+    CHECK_EQ_INT(d->backoff_max_ms, 5000);
+    CHECK_EQ_INT(d->ua.mode, CONFIG_UA_SUBSCRIBE);
+    CHECK_EQ_INT(d->ua.browse_max_depth, 4);
+    CHECK_EQ_INT(d->ua.browse_max_tags, 500);
+    CHECK(d->enabled);
+    CHECK(d->ua.pki_dir == NULL); /* set by ua_driver_prepare at start */
+    CHECK_EQ_INT(d->group_count, 3);
+    CHECK_EQ_INT(config_tag_count(&c), 4);
+    if (d->group_count != 3 || d->groups[0].tag_count != 4) {
+        config_free(&c);
+        return;
+    }
+    const struct config_poll_group *g = &d->groups[0];
+    CHECK_STR(g->name, "fast");
+    CHECK_EQ_INT(g->interval_ms, 100);
+    CHECK_EQ_INT(g->sampling_ms, 50);
+    CHECK_EQ_INT(g->queue_size, 4);
+    CHECK_EQ_INT(g->browse_count, 0);
+    const struct config_tag *speed = &g->tags[0], *temp = &g->tags[1], *mode = &g->tags[2],
+                            *lvl = &g->tags[3];
+    CHECK_STR(speed->tag.path, "acme/berlin/packaging/line1/press1/speed");
+    CHECK_STR(speed->ua.node, "ns=2;s=Pump.Speed");
+    CHECK(speed->ua.browse_path == NULL);
+    CHECK(!speed->ua.type_given && !speed->ua.unit_given && !speed->ua.discovered);
+    CHECK_EQ_INT(speed->tag.type, VALUE_DOUBLE); /* until the server says */
+    CHECK_EQ_INT(speed->tag.deadband_kind, DEADBAND_ABSOLUTE);
+    CHECK_EQ_DBL(speed->tag.deadband, 0.5, 0);
+    CHECK_EQ_INT(speed->ua.server_deadband, DEADBAND_ABSOLUTE);
+    CHECK_EQ_DBL(speed->ua.server_deadband_value, 0.5, 0);
+    CHECK_EQ_INT(speed->tag.device_index, 0);
+    CHECK_EQ_DBL(speed->tag.scale.gain, 1, 0);
+    CHECK_EQ_INT(speed->pos.line, 22);
+    CHECK(temp->ua.node == NULL);
+    CHECK_STR(temp->ua.browse_path, "/Objects/2:Plant/2:Line1/2:Temp");
+    CHECK(temp->ua.unit_given);
+    CHECK_STR(temp->tag.unit, "degC");
+    CHECK_STR(temp->tag.description, "Oil");
+    /* Percent without a range: the server applies it (its EURange). */
+    CHECK_EQ_INT(temp->tag.deadband_kind, DEADBAND_NONE);
+    CHECK_EQ_INT(temp->ua.server_deadband, DEADBAND_PERCENT);
+    CHECK_EQ_DBL(temp->ua.server_deadband_value, 1, 0);
+    CHECK(mode->ua.type_given);
+    CHECK_EQ_INT(mode->tag.type, VALUE_STRING);
+    CHECK_STR(mode->ua.node, "i=2259");
+    CHECK(lvl->tag.has_range && lvl->tag.eng_min == 0 && lvl->tag.eng_max == 10);
+    CHECK_EQ_INT(lvl->tag.deadband_kind, DEADBAND_PERCENT);
+    CHECK_EQ_DBL(lvl->tag.deadband, 5, 0);
+    CHECK_STR(d->groups[1].name, "plant");
+    CHECK_EQ_INT(d->groups[1].interval_ms, 1000);
+    CHECK_EQ_INT(d->groups[1].sampling_ms, 1000);
+    CHECK_EQ_INT(d->groups[1].queue_size, 1);
+    CHECK_EQ_INT(d->groups[1].tag_count, 0);
+    CHECK_EQ_INT(d->groups[1].browse_count, 2);
+    if (d->groups[1].browse_count == 2) {
+        CHECK_STR(d->groups[1].browse[0], "ns=1;s=Plant");
+        CHECK_STR(d->groups[1].browse[1], "/Objects/1:Other");
+    }
+    CHECK_STR(d->groups[2].name, "group-3");
+    CHECK(d->groups[2].browse_count == 1 && strcmp(d->groups[2].browse[0], "ns=1;b=AQID") == 0);
+    config_free(&c);
+}
+
+static void test_opcua_defaults_and_mix(void)
+{
+    struct config c;
+    /* An OPC UA device next to a Modbus one; paths unique across both. */
+    CHECK(load_ok("devices:\n"
+                  "  - {name: m, host: h, namespace: a/b, poll_groups: [{tags: [{name: x, "
+                  "area: coil, address: 0, type: bool}]}]}\n"
+                  "  - name: u\n    protocol: opcua\n    endpoint: opc.tcp://srv\n"
+                  "    namespace: a/c\n    groups:\n    - tags: [{name: x, node: i=2258}]\n",
+                  &c));
+    CHECK_EQ_INT(c.device_count, 2);
+    if (c.device_count == 2) {
+        const struct config_device *u = &c.devices[1];
+        CHECK_EQ_INT(c.devices[0].protocol, PROTOCOL_MODBUS_TCP);
+        CHECK_EQ_INT(u->protocol, PROTOCOL_OPCUA);
+        CHECK_EQ_INT(u->ua.security, CONFIG_UA_SECURITY_NONE);
+        CHECK(u->ua.username == NULL && u->ua.password == NULL);
+        CHECK_EQ_INT(u->ua.mode, CONFIG_UA_SUBSCRIBE);
+        CHECK_EQ_INT(u->timeout_ms, 5000);
+        CHECK_EQ_INT(u->backoff_initial_ms, 500);
+        CHECK_EQ_INT(u->backoff_max_ms, 30000);
+        CHECK_EQ_INT(u->ua.browse_max_depth, 8);
+        CHECK_EQ_INT(u->ua.browse_max_tags, 10000);
+        CHECK(u->enabled);
+        CHECK(u->group_count == 1 && u->groups[0].tag_count == 1);
+        if (u->group_count == 1 && u->groups[0].tag_count == 1) {
+            CHECK_STR(u->groups[0].name, "group-1");
+            CHECK_EQ_INT(u->groups[0].interval_ms, 1000);
+            CHECK_STR(u->groups[0].tags[0].tag.path, "a/c/x");
+            CHECK_EQ_INT(u->groups[0].tags[0].tag.device_index, 1);
+            CHECK_STR(u->groups[0].tags[0].tag.unit, "");
+            CHECK_EQ_INT(u->groups[0].tags[0].ua.server_deadband, DEADBAND_NONE);
+        }
+    }
+    config_free(&c);
+    /* Poll mode: a percent deadband with a range is airlock's own. */
+    CHECK(load_ok("devices:\n- name: u\n  protocol: opcua\n  endpoint: opc.tcp://[::1]:4840\n"
+                  "  namespace: a/c\n  mode: poll\n  security: sign\n  groups:\n"
+                  "  - {interval_ms: 250, tags: [{name: x, node: i=2258, range: [0, 50], "
+                  "deadband: 2%}]}\n",
+                  &c));
+    if (c.device_count == 1 && c.devices[0].group_count == 1) {
+        const struct config_tag *t = &c.devices[0].groups[0].tags[0];
+        CHECK_EQ_INT(c.devices[0].ua.mode, CONFIG_UA_POLL);
+        CHECK_EQ_INT(c.devices[0].ua.security, CONFIG_UA_SECURITY_SIGN);
+        CHECK_EQ_INT(t->tag.deadband_kind, DEADBAND_PERCENT);
+        CHECK_EQ_INT(t->ua.server_deadband, DEADBAND_NONE);
+    }
+    config_free(&c);
+    /* The password from a private file, one newline stripped. */
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "devices:\n- name: u\n  protocol: opcua\n  endpoint: opc.tcp://s\n  namespace: a/c\n"
+             "  auth: {username: op, password_file: %s}\n  groups: []\n",
+             north_file("pw", "secret1\n", 0600));
+    CHECK(load_ok(yaml, &c));
+    CHECK(c.device_count == 1 && c.devices[0].ua.password &&
+          strcmp(c.devices[0].ua.password, "secret1") == 0);
+    config_free(&c);
+}
+
+/* An OPC UA device whose only tag is written in flow style on line 9 from
+ * column 7. */
+#define UA_TAG_PREFIX                                                                              \
+    "devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h:4840/x\n  namespace: a/b\n"   \
+    "  groups:\n  - name: g\n    tags:\n    - "
+#define UA_DEVICE_HEAD                                                                             \
+    "devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h:4840/x\n  namespace: a/b\n"   \
+    "  groups: []\n"
+
+static void expect_ua_tag_error_at(int caller_line, const char *tag, const char *needle,
+                                   const char *substr)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml, "%s%s\n", UA_TAG_PREFIX, tag);
+    const char *at = strstr(tag, needle);
+    CHECK(at != NULL);
+    if (at) expect_error_at(caller_line, yaml, 9, 7 + (int)(at - tag), substr);
+}
+#define EXPECT_UA_TAG_ERROR(tag, needle, substr)                                                   \
+    expect_ua_tag_error_at(__LINE__, tag, needle, substr)
+
+static void test_opcua_errors(void)
+{
+    /* Device level. */
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: http://h/x\n"
+                 "  namespace: a/b\n  groups: []\n",
+                 4, 13,
+                 "expected an OPC UA endpoint URL opc.tcp://host[:port][/path] (port 1..65535) "
+                 "for 'endpoint', found \"http://h/x\"");
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h:99999\n"
+                 "  namespace: a/b\n  groups: []\n",
+                 4, 13, "for 'endpoint'");
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://\n"
+                 "  namespace: a/b\n  groups: []\n",
+                 4, 13, "for 'endpoint'");
+    EXPECT_ERROR(UA_DEVICE_HEAD "  security: basic128\n", 7, 13,
+                 "expected none, sign or signandencrypt for 'security', found \"basic128\"");
+    EXPECT_ERROR(UA_DEVICE_HEAD "  mode: push\n", 7, 9,
+                 "expected subscribe or poll for 'mode', found \"push\"");
+    EXPECT_ERROR(UA_DEVICE_HEAD "  host: h\n", 7, 3,
+                 "unknown key 'host' in OPC UA device (expected one of: name, protocol, "
+                 "endpoint, security, auth");
+    EXPECT_ERROR(UA_DEVICE_HEAD "  timeout_ms: 5\n", 7, 15, "10..60000 for 'timeout_ms'");
+    EXPECT_ERROR(UA_DEVICE_HEAD "  browse_max_depth: 33\n", 7, 21, "1..32 for 'browse_max_depth'");
+    EXPECT_ERROR(UA_DEVICE_HEAD "  backoff_initial_ms: 60000\n", 7, 23,
+                 "expected backoff_initial_ms <= backoff_max_ms");
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  namespace: a/b\n  groups: []\n", 2, 3,
+                 "missing required key 'endpoint' in OPC UA device");
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"
+                 "  namespace: a/b\n",
+                 2, 3, "missing required key 'groups' in OPC UA device");
+    EXPECT_ERROR(UA_DEVICE_HEAD "- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"
+                                "  namespace: a/c\n  groups: []\n",
+                 7, 9, "duplicate device name 'p' (first at line 2)");
+    /* auth */
+    EXPECT_ERROR(UA_DEVICE_HEAD "  auth: {username: op}\n", 7, 9,
+                 "missing required key 'password_file' in auth");
+    EXPECT_ERROR(UA_DEVICE_HEAD "  auth: {password: x}\n", 7, 9,
+                 "missing required key 'username' in auth");
+    EXPECT_ERROR(UA_DEVICE_HEAD "  auth: {username: op, password: x, password_file: /f}\n", 7, 37,
+                 "expected either 'password' or 'password_file' in auth, found both");
+    EXPECT_ERROR(UA_DEVICE_HEAD "  auth: {username: op, token: x}\n", 7, 24,
+                 "unknown key 'token' in auth");
+    char missing[128], yaml[512];
+    snprintf(missing, sizeof missing, "%s/no-such-pw", north_dir);
+    snprintf(yaml, sizeof yaml, UA_DEVICE_HEAD "  auth: {username: op, password_file: %s}\n",
+             missing);
+    EXPECT_ERROR(yaml, 7, 39, "expected a readable, private password file for 'password_file'");
+    EXPECT_ERROR(yaml, 7, 39, "No such file or directory");
+    snprintf(yaml, sizeof yaml, UA_DEVICE_HEAD "  auth: {username: op, password_file: %s}\n",
+             north_file("pw_open", "x\n", 0644));
+    EXPECT_ERROR(yaml, 7, 39, "readable by every user (mode 0644)");
+    /* groups */
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"
+                 "  namespace: a/b\n  groups:\n  - {name: g}\n",
+                 7, 5, "missing required key 'tags' in OPC UA group (or 'browse'");
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"
+                 "  namespace: a/b\n  groups:\n  - {browse: \"ns=1;x=2\"}\n",
+                 7, 14, "expected a NodeId like ns=2;s=Pump.Speed");
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"
+                 "  namespace: a/b\n  groups:\n  - {browse: [i=85, /Objects//x]}\n",
+                 7, 21, "expected a browse path like /Objects/2:Plant/2:Temp (element 2 is empty)");
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"
+                 "  namespace: a/b\n  groups:\n  - {browse: []}\n",
+                 7, 14, "found an empty sequence");
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"
+                 "  namespace: a/b\n  groups:\n  - {tags: [], sampling_ms: -1}\n",
+                 7, 29, "0..86400000 for 'sampling_ms'");
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"
+                 "  namespace: a/b\n  groups:\n  - {tags: [], queue_size: 0}\n",
+                 7, 28, "1..10000 for 'queue_size'");
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"
+                 "  namespace: a/b\n  groups:\n  - {tags: [], poll: 1}\n",
+                 7, 16, "unknown key 'poll' in OPC UA group");
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"
+                 "  namespace: a/b\n  poll_groups: []\n",
+                 6, 3, "unknown key 'poll_groups' in OPC UA device");
+    /* tags */
+    EXPECT_UA_TAG_ERROR("{name: t, node: \"ns=2;s\"}", "\"ns=2;s\"",
+                        "expected a NodeId like ns=2;s=Pump.Speed, i=85, ns=1;g=<guid> or "
+                        "ns=1;b=<base64>");
+    EXPECT_UA_TAG_ERROR("{name: t, node: \"ns=70000;i=1\"}", "\"ns=70000", "for 'node'");
+    EXPECT_UA_TAG_ERROR("{name: t, node: \"ns=1;g=xyz\"}", "\"ns=1;g", "for 'node'");
+    EXPECT_UA_TAG_ERROR("{name: t, node: i=1, path: /Objects/x}",
+                        "path:", "expected either 'node' or 'path' in OPC UA tag, found both");
+    EXPECT_UA_TAG_ERROR("{name: t}", "{", "missing required key 'node' in OPC UA tag (or 'path'");
+    EXPECT_UA_TAG_ERROR("{node: i=1}", "{", "missing required key 'name' in OPC UA tag");
+    EXPECT_UA_TAG_ERROR("{name: t, path: Objects/x}", "Objects",
+                        "expected a browse path like /Objects/2:Plant/2:Temp (it must start with "
+                        "'/' (the Root folder)) for 'path'");
+    EXPECT_UA_TAG_ERROR("{name: t, path: \"/Objects/70000:x\"}", "\"/Obj",
+                        "namespace index above 65535 in element 2");
+    EXPECT_UA_TAG_ERROR("{name: t, path: \"/Objects/x&\"}", "\"/Obj", "'&' at the end");
+    EXPECT_UA_TAG_ERROR("{name: t, path: /Objects/}", "/Obj", "element 2 is empty");
+    EXPECT_UA_TAG_ERROR("{name: t, node: i=1, type: float32}", "float32",
+                        "expected one of bool, int64, uint64, double, string for 'type', found "
+                        "\"float32\"");
+    EXPECT_UA_TAG_ERROR("{name: t, node: i=1, type: string, deadband: 1}", "deadband",
+                        "unexpected key 'deadband' in OPC UA tag (a string tag has no range or "
+                        "deadband)");
+    EXPECT_UA_TAG_ERROR("{name: t, node: i=1, deadband: lots}", "lots",
+                        "expected a non-negative number or a percentage like \"1.5%\"");
+    EXPECT_UA_TAG_ERROR("{name: t, node: i=1, deadband: 101%}", "101%", "a percentage 0..100%");
+    EXPECT_UA_TAG_ERROR("{name: t, node: i=1, range: [5, 1]}", "[5",
+                        "expected low < high in 'range', found [5, 1]");
+    EXPECT_UA_TAG_ERROR("{name: t, node: i=1, address: 3}", "address",
+                        "unknown key 'address' in OPC UA tag (expected one of: name, node, path, "
+                        "type, unit, description, range, deadband)");
+    EXPECT_UA_TAG_ERROR("{name: \"bad name\", node: i=1}", "\"bad", "expected a valid tag path");
+    /* A percent deadband in poll mode needs a range. */
+    EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"
+                 "  namespace: a/b\n  mode: poll\n  groups:\n"
+                 "  - tags: [{name: t, node: i=1, deadband: 1%}]\n",
+                 8, 43, "expected a 'range' with a percent deadband in mode poll");
+    /* Paths are unique across protocols. */
+    EXPECT_ERROR("devices:\n"
+                 "- {name: m, host: h, namespace: a/b, poll_groups: [{tags: [{name: x, "
+                 "area: coil, address: 0, type: bool}]}]}\n"
+                 "- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"
+                 "  namespace: a/b\n  groups:\n  - tags: [{name: x, node: i=1}]\n",
+                 8, 19, "duplicate tag path 'a/b/x' (first defined at line 2)");
+    /* A Modbus device names the protocols there are. */
+    EXPECT_ERROR(
+        "devices:\n- {name: m, host: h, protocol: opc-ua, namespace: a/b, poll_groups: []}\n", 2,
+        32, "expected modbus-tcp or opcua for 'protocol', found \"opc-ua\"");
+}
+
 int main(void)
 {
     test_full_config();
@@ -1426,5 +1750,8 @@ int main(void)
     test_north_url_parsing();
     test_north_password_file();
     test_north_add_cli();
+    test_opcua_full();
+    test_opcua_defaults_and_mix();
+    test_opcua_errors();
     return test_summary();
 }
