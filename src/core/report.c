@@ -23,6 +23,12 @@ bool report_reading(struct sample_batch *batch, const struct tag *tag, uint32_t 
         st->last_value = *v;
         return true;
     }
+    /* report_failure passes the remembered string itself: it is already
+     * held (and realloc could free it before it is copied). */
+    if (st->last_string && v->as.str.ptr == st->last_string) {
+        st->last_value = *v;
+        return true;
+    }
     char *copy = realloc(st->last_string, v->as.str.len + 1);
     if (!copy) { /* remember the quality; the next reading compares against "" */
         st->last_value.type = VALUE_STRING;

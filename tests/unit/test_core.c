@@ -184,6 +184,12 @@ static void test_quality_transitions(void)
     CHECK(report_reading(b, &s, 4, &ss, &sv, QUALITY_GOOD, 700));
     CHECK(!report_reading(b, &s, 4, &ss, &sv, QUALITY_GOOD, 800));
     CHECK(memcmp(b->samples[4].value.as.str.ptr, "FW 1.2", 6) == 0);
+    /* A failure reports the last string with the Bad quality (the state's
+     * own copy is passed back in: it must not be freed before it is read). */
+    CHECK(report_failure(b, &s, 4, &ss, QUALITY_BAD_TIMEOUT, 850));
+    CHECK_EQ_INT(b->samples[b->count - 1].value.as.str.len, 6);
+    CHECK(memcmp(b->samples[b->count - 1].value.as.str.ptr, "FW 1.3", 6) == 0);
+    CHECK(report_reading(b, &s, 4, &ss, &sv, QUALITY_GOOD, 860)); /* Bad -> Good */
     /* A tag that never had a value reports Bad with a zero of its type. */
     struct report_state fresh = {0};
     CHECK(report_failure(b, &s, 5, &fresh, QUALITY_BAD_NO_COMMUNICATION, 900));
