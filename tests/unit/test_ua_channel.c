@@ -1406,8 +1406,32 @@ static void test_config(const struct pair *client, const struct pair *server,
     ua_channel_free(&ch);
 }
 
+/* Network text for logs: UTF-8 kept, control characters and bytes that
+ * are not UTF-8 replaced, long text cut on a character boundary. */
+static void test_clean_text(void)
+{
+    char out[16];
+    ua_channel_clean_text(out, sizeof out,
+                          (const uint8_t *)"20 \xc2\xb0"
+                                           "C ok",
+                          9);
+    CHECK_STR(out, "20 \xc2\xb0"
+                   "C ok");
+    ua_channel_clean_text(out, sizeof out, (const uint8_t *)"z\xff\xfe\n\x01x", 6);
+    CHECK_STR(out, "z????x");
+    /* overlong '/', a surrogate, a lone continuation byte */
+    ua_channel_clean_text(out, sizeof out, (const uint8_t *)"\xc0\xaf\xed\xa0\x80\x80", 6);
+    CHECK_STR(out, "??????");
+    ua_channel_clean_text(out, sizeof out, (const uint8_t *)"abcdefghijklmnopqrstuvwxyz", 26);
+    CHECK_STR(out, "abcdefghijkl...");
+    char small[8];
+    ua_channel_clean_text(small, sizeof small, (const uint8_t *)"abc\xe2\x82\xac\xe2\x82\xac", 9);
+    CHECK_STR(small, "abc...");
+}
+
 int main(void)
 {
+    test_clean_text();
     test_hello();
     test_ack();
     test_error_message();

@@ -99,8 +99,9 @@ bool ua_channel_fail(struct ua_channel_error *err, uint32_t status, const char *
     __attribute__((format(printf, 3, 4)));
 
 /* Copies text received from the network, src[0..len), into dst[0..cap) for
- * a log line: control characters become '?', and a text too long is cut
- * (ending in "..."). dst is always NUL-terminated when cap > 0. */
+ * a log line: control characters and bytes that are not well-formed UTF-8
+ * become '?', and a text too long is cut (ending in "...", never inside a
+ * character). dst is always NUL-terminated when cap > 0. */
 void ua_channel_clean_text(char *dst, size_t cap, const uint8_t *src, size_t len);
 
 /* ------------------------------------------------- connection protocol */

@@ -17,14 +17,48 @@ bool ua_channel_fail(struct ua_channel_error *err, uint32_t status, const char *
     return false;
 }
 
+/* The length of the well-formed UTF-8 sequence at s[0..len) (RFC 3629:
+ * no overlong forms, no surrogates, at most U+10FFFF), 0 if there is none. */
+static size_t utf8_sequence(const uint8_t *s, size_t len)
+{
+    uint8_t c = s[0];
+    size_t n = c < 0x80                 ? 1
+               : c >= 0xc2 && c <= 0xdf ? 2
+               : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4
+                                        : 0;
+    if (n == 0 || n > len) return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if (n == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))) return 0;
+    if (n == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))) return 0;
+    return n;
+}
+
 void ua_channel_clean_text(char *dst, size_t cap, const uint8_t *src, size_t len)
 {
     if (cap == 0) return;
-    size_t n = len < cap - 1 ? len : cap - 1;
-    for (size_t i = 0; i < n; i++)
-        dst[i] = (src[i] < 0x20 || src[i] == 0x7f) ? '?' : (char)src[i];
-    dst[n] = '\0';
-    if (n < len && cap >= 4) memcpy(dst + cap - 4, "...", 4);
+    size_t o = 0, i = 0;
+    while (i < len && o + 1 < cap) {
+        size_t n = utf8_sequence(src + i, len - i);
+        if (n == 0 || (n == 1 && (src[i] < 0x20 || src[i] == 0x7f))) {
+            dst[o++] = '?'; /* a control character or a byte that is not UTF-8 */
+            i += n ? n : 1;
+            continue;
+        }
+        if (o + n >= cap) break; /* a character is never cut */
+        memcpy(dst + o, src + i, n);
+        o += n;
+        i += n;
+    }
+    dst[o] = '\0';
+    if (i < len && cap >= 4) {
+        /* cut: end in "..." (without splitting a character) */
+        size_t at = o < cap - 4 ? o : cap - 4;
+        while (at > 0 && ((uint8_t)dst[at] & 0xc0) == 0x80)
+            at--;
+        memcpy(dst + at, "...", 4);
+    }
 }
 
 /* ------------------------------------------------------------ msg types */
