@@ -13,7 +13,7 @@ static json_t *device_json(struct device_stats *d)
     char last_error[sizeof d->last_error];
     device_stats_get_error(d, last_error, sizeof last_error);
     int state = atomic_load(&d->state);
-    return json_pack("{s:o,s:o,s:o,s:s,s:o,s:o,s:o}", "name",
+    return json_pack("{s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:I}", "name",
                      api_json_string(d->name, strnlen(d->name, sizeof d->name)), "protocol",
                      api_json_string(d->protocol, strnlen(d->protocol, sizeof d->protocol)),
                      "endpoint",
@@ -21,7 +21,8 @@ static json_t *device_json(struct device_stats *d)
                      "state", device_state_name((enum device_state)state), "last_error",
                      last_error[0] ? api_json_string(last_error, strlen(last_error)) : json_null(),
                      "last_success", api_time_json(atomic_load(&d->last_success_ns)),
-                     "last_error_time", api_time_json(atomic_load(&d->last_error_ns)));
+                     "last_error_time", api_time_json(atomic_load(&d->last_error_ns)), "reconnects",
+                     (json_int_t)atomic_load(&d->reconnects));
 }
 
 /* A device counts against health unless it is connected or disabled on
@@ -70,13 +71,13 @@ enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c)
     bool north_degraded = false;
     json_t *north = api_north_health_json(s, &north_degraded);
     if (north_degraded) healthy = false;
-    json_t *body =
-        json_pack("{s:s,s:o,s:o,s:I,s:o,s:o,s:I,s:o,s:o,s:o}", "status", healthy ? "ok" : "degraded",
-                  "gateway", api_json_string(s->gateway_name, strlen(s->gateway_name)), "version",
-                  api_json_string(s->version, strlen(s->version)), "uptime_s",
-                  (json_int_t)(uptime_s > 0 ? uptime_s : 0), "time", api_time_json(clock_now_ns()),
-                  "devices", devices, "tags", (json_int_t)tag_count, "boundary",
-                  boundary_json(s->boundary), "history", history, "north", north);
+    json_t *body = json_pack(
+        "{s:s,s:o,s:o,s:I,s:o,s:o,s:I,s:o,s:o,s:o}", "status", healthy ? "ok" : "degraded",
+        "gateway", api_json_string(s->gateway_name, strlen(s->gateway_name)), "version",
+        api_json_string(s->version, strlen(s->version)), "uptime_s",
+        (json_int_t)(uptime_s > 0 ? uptime_s : 0), "time", api_time_json(clock_now_ns()), "devices",
+        devices, "tags", (json_int_t)tag_count, "boundary", boundary_json(s->boundary), "history",
+        history, "north", north);
     if (!body) return api_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     return api_respond_json(c, MHD_HTTP_OK, body);
 }

@@ -248,6 +248,8 @@ int cmd_run(int argc, char **argv)
         sim_stop(plant);
         return 1;
     }
+    /* Tags discovered at start (OPC UA browse) are in the running table. */
+    tags = gateway_lvt(g)->tags.count;
     const char *listen = gateway_http_listen(g);
     log_info("gateway", "started",
              "version=%s config=\"%s\" devices=%zu tags=%zu dashboard=http://%s/", AIRLOCK_VERSION,

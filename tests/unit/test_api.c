@@ -503,6 +503,7 @@ static void test_health(void)
     CHECK_STR(json_string_value(json_object_get(d1, "last_error")),
               "connect 127.0.0.1:5021: Connection refused");
     CHECK(json_is_string(json_object_get(d1, "last_error_time")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(d1, "reconnects")), 3);
     json_t *b = json_object_get(j, "boundary");
     CHECK_EQ_INT(json_integer_value(json_object_get(b, "samples_sent")), 3);
     CHECK_EQ_INT(json_integer_value(json_object_get(b, "queued")), 1);
