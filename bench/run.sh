@@ -40,3 +40,14 @@ out=bench/results/north-$(date -u +%Y%m%dT%H%M%SZ).md
     "$build/bench_north" "$build/airlock" 10
 } | tee "$out"
 echo "written to $out"
+
+# OPC UA: Publish response decoding per core, then values/s from the
+# node-opcua test server with 10,000 monitored items at 100 ms, CPU of both
+# sides and memory per monitored item (bench/bench_opcua.c).
+out=bench/results/opcua-$(date -u +%Y%m%dT%H%M%SZ).md
+{
+    echo "# OPC UA benchmark ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores)"
+    echo
+    "$build/bench_opcua" "$build/airlock" 10000 10
+} | tee "$out"
+echo "written to $out"
