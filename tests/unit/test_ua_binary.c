@@ -22,18 +22,6 @@ static bool bytes_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t
     return a_len == b_len && memcmp(a, b, a_len) == 0;
 }
 
-static void dump_mismatch(const char *what, const uint8_t *got, size_t got_len, const uint8_t *want,
-                          size_t want_len)
-{
-    fprintf(stderr, "%s: got %zu bytes:", what, got_len);
-    for (size_t i = 0; i < got_len; i++)
-        fprintf(stderr, " %02X", got[i]);
-    fprintf(stderr, "\n  want %zu bytes:", want_len);
-    for (size_t i = 0; i < want_len; i++)
-        fprintf(stderr, " %02X", want[i]);
-    fprintf(stderr, "\n");
-}
-
 /* Checks that the writer holds exactly want. */
 #define CHECK_WRITTEN(w, ...)                                                                      \
     do {                                                                                           \
@@ -41,7 +29,7 @@ static void dump_mismatch(const char *what, const uint8_t *got, size_t got_len, 
         CHECK(ua_writer_ok(w));                                                                    \
         bool same_ = bytes_equal((w)->data, (w)->len, want_, sizeof want_);                        \
         CHECK(same_);                                                                              \
-        if (!same_) dump_mismatch(#w, (w)->data, (w)->len, want_, sizeof want_);                   \
+        if (!same_) test_dump_mismatch(#w, (w)->data, (w)->len, want_, sizeof want_);              \
     } while (0)
 
 /* ------------------------------------------------------------------ buffers */

@@ -22,32 +22,6 @@
 #include "drivers/opcua/ua_pki.h"
 #include "testlib.h"
 
-/* Parses hex (whitespace ignored) into out; returns the byte count. */
-static size_t unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    int hi = -1;
-    for (const char *p = hex; *p; p++) {
-        int v;
-        if (*p >= '0' && *p <= '9')
-            v = *p - '0';
-        else if (*p >= 'a' && *p <= 'f')
-            v = *p - 'a' + 10;
-        else if (*p >= 'A' && *p <= 'F')
-            v = *p - 'A' + 10;
-        else
-            continue;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            if (n < cap) out[n] = (uint8_t)(hi << 4 | v);
-            n++;
-            hi = -1;
-        }
-    }
-    return n;
-}
-
 static bool contains(const char *text, const char *part)
 {
     return strstr(text, part) != NULL;
@@ -77,7 +51,7 @@ static const char err_vector[] = "45525246 20000000 00008380 10000000"
 static void test_hello(void)
 {
     uint8_t expect[64];
-    size_t expect_len = unhex(hel_vector, expect, sizeof expect);
+    size_t expect_len = test_unhex(hel_vector, expect, sizeof expect);
     struct ua_tcp_sizes ours = {0, 65536, 65536, 16777216, 5000};
     struct ua_writer w;
     struct ua_channel_error err = {0};
@@ -131,7 +105,7 @@ static void test_hello(void)
 static void test_ack(void)
 {
     uint8_t ack[64];
-    size_t ack_len = unhex(ack_vector, ack, sizeof ack);
+    size_t ack_len = test_unhex(ack_vector, ack, sizeof ack);
     CHECK_EQ_INT(ack_len, UA_TCP_ACK_BYTES);
     struct ua_tcp_sizes ours = {0, 65535, 65535, 1000000, 100};
     struct ua_tcp_sizes server;
@@ -181,7 +155,7 @@ static void test_ack(void)
 static void test_error_message(void)
 {
     uint8_t msg[64];
-    size_t len = unhex(err_vector, msg, sizeof msg);
+    size_t len = test_unhex(err_vector, msg, sizeof msg);
     struct ua_channel_error server = {0}, err = {0};
     CHECK(ua_tcp_decode_error(msg, len, &server, &err));
     CHECK_EQ_INT(server.status, UA_STATUS_BAD_TCP_ENDPOINT_URL_INVALID);
@@ -232,9 +206,9 @@ static void test_reverse_hello(void)
 {
     /* RHE (Table 73): ServerUri "urn:s", EndpointUrl "opc.tcp://s:1". */
     uint8_t msg[64];
-    size_t len = unhex("52484546 22000000 05000000 75726e3a73"
-                       "0d000000 6f70632e7463703a2f2f733a31",
-                       msg, sizeof msg);
+    size_t len = test_unhex("52484546 22000000 05000000 75726e3a73"
+                            "0d000000 6f70632e7463703a2f2f733a31",
+                            msg, sizeof msg);
     struct ua_string uri, url;
     struct ua_channel_error err = {0};
     CHECK_EQ_INT(len, 34);
@@ -248,7 +222,7 @@ static void test_reverse_hello(void)
 static void test_frame_check(void)
 {
     uint8_t hel[64];
-    size_t hel_len = unhex(hel_vector, hel, sizeof hel);
+    size_t hel_len = test_unhex(hel_vector, hel, sizeof hel);
     struct ua_tcp_frame f;
     struct ua_channel_error err = {0};
     /* Byte by byte: "need N more" until the whole message is there. */
@@ -925,7 +899,7 @@ static void test_node_opcua_chunks(enum ua_channel_mode mode, const struct pair 
     uint8_t chunk[2][200];
     size_t len[2];
     for (int i = 0; i < 2; i++)
-        len[i] = unhex(hex[i], chunk[i], sizeof chunk[i]);
+        len[i] = test_unhex(hex[i], chunk[i], sizeof chunk[i]);
     struct ua_channel_message msg;
     CHECK_EQ_INT(ua_channel_decode_chunk(&ch, chunk[0], len[0], 0, &msg, &err),
                  UA_CHANNEL_RECV_MORE);

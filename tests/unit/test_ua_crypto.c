@@ -17,32 +17,6 @@
 #include "drivers/opcua/ua_pki.h"
 #include "testlib.h"
 
-/* Parses hex (whitespace ignored) into out; returns the byte count. */
-static size_t unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    int hi = -1;
-    for (const char *p = hex; *p; p++) {
-        int v;
-        if (*p >= '0' && *p <= '9')
-            v = *p - '0';
-        else if (*p >= 'a' && *p <= 'f')
-            v = *p - 'a' + 10;
-        else if (*p >= 'A' && *p <= 'F')
-            v = *p - 'A' + 10;
-        else
-            continue;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            if (n < cap) out[n] = (uint8_t)(hi << 4 | v);
-            n++;
-            hi = -1;
-        }
-    }
-    return n;
-}
-
 /* ---- P_SHA256 and key derivation ------------------------------------------
  * The expected bytes were computed with Python's hmac/hashlib (not with
  * OpenSSL's P_SHA256 nor this code), by this RFC 5246 section 5 definition:
@@ -249,26 +223,26 @@ static void test_hmac_rfc4231(void)
     uint8_t key[131], data[64], want[32], got[32];
     memset(key, 0x0b, 20);
     CHECK(ua_crypto_hmac_sha256(key, 20, (const uint8_t *)"Hi There", 8, got));
-    unhex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", want, 32);
+    test_unhex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", want, 32);
     CHECK(memcmp(got, want, 32) == 0);
 
     const char *jefe = "what do ya want for nothing?";
     CHECK(ua_crypto_hmac_sha256((const uint8_t *)"Jefe", 4, (const uint8_t *)jefe, strlen(jefe),
                                 got));
-    unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", want, 32);
+    test_unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", want, 32);
     CHECK(memcmp(got, want, 32) == 0);
 
     memset(key, 0xaa, 20);
     memset(data, 0xdd, 50);
     CHECK(ua_crypto_hmac_sha256(key, 20, data, 50, got));
-    unhex("773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe", want, 32);
+    test_unhex("773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe", want, 32);
     CHECK(memcmp(got, want, 32) == 0);
     CHECK(ua_crypto_hmac_sha256_verify(key, 20, data, 50, want, 32));
 
     memset(key, 0xaa, 131);
     const char *big = "Test Using Larger Than Block-Size Key - Hash Key First";
     CHECK(ua_crypto_hmac_sha256(key, 131, (const uint8_t *)big, strlen(big), got));
-    unhex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", want, 32);
+    test_unhex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", want, 32);
     CHECK(memcmp(got, want, 32) == 0);
 
     /* Verification: right, one bit off anywhere, cut short, wrong key. */
@@ -288,14 +262,14 @@ static void test_hmac_rfc4231(void)
 static void test_aes_sp800_38a(void)
 {
     uint8_t key[32], iv[16], plain[64], cipher[64], buf[64];
-    unhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4", key, 32);
-    unhex("000102030405060708090a0b0c0d0e0f", iv, 16);
-    unhex("6bc1bee22e409f96e93d7e117393172a ae2d8a571e03ac9c9eb76fac45af8e51"
-          "30c81c46a35ce411e5fbc1191a0a52ef f69f2445df4f9b17ad2b417be66c3710",
-          plain, 64);
-    unhex("f58c4c04d6e5f1ba779eabfb5f7bfbd6 9cfc4e967edb808d679f777bc6702c7d"
-          "39f23369a9d9bacfa530e26304231461 b2eb05e2c39be9fcda6c19078c6a9d1b",
-          cipher, 64);
+    test_unhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4", key, 32);
+    test_unhex("000102030405060708090a0b0c0d0e0f", iv, 16);
+    test_unhex("6bc1bee22e409f96e93d7e117393172a ae2d8a571e03ac9c9eb76fac45af8e51"
+               "30c81c46a35ce411e5fbc1191a0a52ef f69f2445df4f9b17ad2b417be66c3710",
+               plain, 64);
+    test_unhex("f58c4c04d6e5f1ba779eabfb5f7bfbd6 9cfc4e967edb808d679f777bc6702c7d"
+               "39f23369a9d9bacfa530e26304231461 b2eb05e2c39be9fcda6c19078c6a9d1b",
+               cipher, 64);
     char err[200] = "";
     memcpy(buf, plain, 64);
     CHECK(ua_crypto_aes256_cbc_encrypt(key, iv, buf, 64, err, sizeof err));
@@ -541,7 +515,7 @@ static void test_oaep_openssl_cli(void)
         return;
     }
     uint8_t cipher[512], plain[512];
-    CHECK_EQ_INT(unhex(cli_ciphertext_hex, cipher, sizeof cipher), 512);
+    CHECK_EQ_INT(test_unhex(cli_ciphertext_hex, cipher, sizeof cipher), 512);
     size_t n = 0;
     CHECK(ua_crypto_oaep_decrypt(key, cipher, sizeof cipher, plain, sizeof plain, &n, err,
                                  sizeof err));

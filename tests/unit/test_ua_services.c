@@ -26,38 +26,21 @@
 #define TS_TICKS 0x01DA3D2858B034E0LL
 #define TS_BYTES 0xE0, 0x34, 0xB0, 0x58, 0x28, 0x3D, 0xDA, 0x01
 
-static void dump_mismatch(const char *what, const uint8_t *got, size_t got_len, const uint8_t *want,
-                          size_t want_len)
-{
-    fprintf(stderr, "%s: got %zu bytes:", what, got_len);
-    for (size_t i = 0; i < got_len; i++)
-        fprintf(stderr, " %02X", got[i]);
-    fprintf(stderr, "\n  want %zu bytes:", want_len);
-    for (size_t i = 0; i < want_len; i++)
-        fprintf(stderr, " %02X", want[i]);
-    fprintf(stderr, "\n");
-}
-
 static void check_bytes(const char *what, const struct ua_writer *w, const uint8_t *want,
                         size_t want_len)
 {
     CHECK(ua_writer_ok(w));
     bool same = w->len == want_len && memcmp(w->data, want, want_len) == 0;
     CHECK(same);
-    if (!same) dump_mismatch(what, w->data, w->len, want, want_len);
+    if (!same) test_dump_mismatch(what, w->data, w->len, want, want_len);
 }
 
 /* Hex text -> bytes (malloc'd; the test frees it). */
 static uint8_t *unhex(const char *hex, size_t *len)
 {
-    size_t n = strlen(hex) / 2;
+    size_t n = test_unhex(hex, NULL, 0);
     uint8_t *out = malloc(n ? n : 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        out[i] = (uint8_t)v;
-    }
-    *len = n;
+    *len = test_unhex(hex, out, n);
     return out;
 }
 

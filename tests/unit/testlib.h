@@ -5,6 +5,7 @@
 #define AIRLOCK_TESTLIB_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,6 +57,46 @@ static int test_checks_passed, test_checks_failed;
                     check_b_ ? check_b_ : "(null)");                                               \
         }                                                                                          \
     } while (0)
+
+/* Decodes the hex digits of hex (anything else, e.g. spaces, is skipped)
+ * into out[0..cap); returns how many bytes the text holds (may exceed cap). */
+static inline size_t test_unhex(const char *hex, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    int hi = -1;
+    for (const char *p = hex; *p; p++) {
+        int v;
+        if (*p >= '0' && *p <= '9')
+            v = *p - '0';
+        else if (*p >= 'a' && *p <= 'f')
+            v = *p - 'a' + 10;
+        else if (*p >= 'A' && *p <= 'F')
+            v = *p - 'A' + 10;
+        else
+            continue;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            if (n < cap) out[n] = (uint8_t)(hi << 4 | v);
+            n++;
+            hi = -1;
+        }
+    }
+    return n;
+}
+
+/* Prints two byte strings that should have been equal. */
+static inline void test_dump_mismatch(const char *what, const uint8_t *got, size_t got_len,
+                                      const uint8_t *want, size_t want_len)
+{
+    fprintf(stderr, "%s: got %zu bytes:", what, got_len);
+    for (size_t i = 0; i < got_len; i++)
+        fprintf(stderr, " %02X", got[i]);
+    fprintf(stderr, "\n  want %zu bytes:", want_len);
+    for (size_t i = 0; i < want_len; i++)
+        fprintf(stderr, " %02X", want[i]);
+    fprintf(stderr, "\n");
+}
 
 static inline int test_summary(void)
 {
