@@ -261,7 +261,7 @@ int main(int argc, char **argv)
         printf("| values/s received from node-opcua, %d items sampled every 100 ms (offered "
                "%d/s) | %.0f | (the server is the limit: its CPU below) |\n",
                items, items * 10, big.values_per_s);
-        printf("| CPU while receiving: gateway / node-opcua server | %.0f %% / %.0f %% of a core "
+        printf("| CPU while receiving: gateway / node-opcua server | %.1f %% / %.0f %% of a core "
                "| |\n",
                big.gateway_cpu * 100, big.server_cpu * 100);
         printf("| gateway CPU per million values | %.2f s | |\n",
