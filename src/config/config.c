@@ -481,7 +481,7 @@ static bool load_http(struct loader *ld, const struct ynode *node)
 
 static const char *const tag_keys[] = {"name",  "area",   "address",    "type", "order",
                                        "bit",   "length", "value_type", "unit", "description",
-                                       "scale", "range",  "deadband"};
+                                       "scale", "range",  "deadband",   "write"};
 enum {
     TK_NAME,
     TK_AREA,
@@ -496,6 +496,7 @@ enum {
     TK_SCALE,
     TK_RANGE,
     TK_DEADBAND,
+    TK_WRITE,
     TK_COUNT
 };
 static const struct level tag_level = {"in tag", "a tag", tag_keys, TK_COUNT};
@@ -922,6 +923,71 @@ static bool load_value(struct loader *ld, const struct map_keys *mk, struct conf
     return load_range(ld, mk, &ts, t) && load_deadband(ld, mk, t);
 }
 
+/* A tag's `write:` policy (the write gate, src/gate/write_gate.h): off
+ * unless enabled; only holding registers and coils can be written; bool
+ * tags take no limits; string tags are never writable. */
+static const char *const write_keys[] = {"enabled", "role",     "min",
+                                         "max",     "max_step", "min_interval_ms"};
+enum { WK_ENABLED, WK_ROLE, WK_MIN, WK_MAX, WK_MAX_STEP, WK_MIN_INTERVAL_MS, WK_COUNT };
+static const struct level write_level = {"in write", "a write policy", write_keys, WK_COUNT};
+
+static bool load_write_policy(struct loader *ld, const struct ynode *node, struct config_tag *ct)
+{
+    struct write_policy *w = &ct->write;
+    struct map_keys mk;
+    if (!collect_keys(ld, node, &write_level, &mk)) return false;
+    *w = (struct write_policy){.enabled = true, .role = WRITE_ROLE_OPERATOR};
+    if (mk.value[WK_ENABLED] && !read_bool(ld, mk.value[WK_ENABLED], "enabled", &w->enabled))
+        return false;
+    if (ct->point.area != MB_AREA_HOLDING && ct->point.area != MB_AREA_COIL)
+        return fail_at(ld, node,
+                       "expected a holding register or a coil for a writable tag: input "
+                       "registers and discrete inputs cannot be written");
+    if (ct->tag.type == VALUE_STRING)
+        return fail_at(ld, node, "string tags cannot be written through the write gate");
+    if (mk.value[WK_ROLE]) {
+        const char *role;
+        if (!read_text(ld, mk.value[WK_ROLE], "role", &role)) return false;
+        if (strcmp(role, "operator") == 0)
+            w->role = WRITE_ROLE_OPERATOR;
+        else if (strcmp(role, "engineer") == 0)
+            w->role = WRITE_ROLE_ENGINEER;
+        else if (strcmp(role, "admin") == 0)
+            w->role = WRITE_ROLE_ADMIN;
+        else
+            return fail_at(ld, mk.value[WK_ROLE],
+                           "expected operator, engineer or admin for 'role', found \"%s\"", role);
+    }
+    if (ct->tag.type == VALUE_BOOL) {
+        static const char *const why = "a bool tag takes no min, max or max_step";
+        if (!refuse_key(ld, &mk, WK_MIN, why) || !refuse_key(ld, &mk, WK_MAX, why) ||
+            !refuse_key(ld, &mk, WK_MAX_STEP, why))
+            return false;
+    }
+    if (mk.value[WK_MIN]) {
+        if (!read_number(ld, mk.value[WK_MIN], "min", &w->min)) return false;
+        w->has_min = true;
+    }
+    if (mk.value[WK_MAX]) {
+        if (!read_number(ld, mk.value[WK_MAX], "max", &w->max)) return false;
+        w->has_max = true;
+    }
+    if (w->has_min && w->has_max && !(w->min < w->max))
+        return fail_at(ld, mk.value[WK_MAX], "expected 'max' above 'min' (%g), found %g", w->min,
+                       w->max);
+    if (mk.value[WK_MAX_STEP]) {
+        if (!read_number(ld, mk.value[WK_MAX_STEP], "max_step", &w->max_step)) return false;
+        if (!(w->max_step > 0))
+            return fail_at(ld, mk.value[WK_MAX_STEP],
+                           "expected a number above 0 for 'max_step', found %g", w->max_step);
+    }
+    static const struct uint_field fields[] = {
+        {WK_MIN_INTERVAL_MS, 0, 86400000, offsetof(struct write_policy, min_interval_ms),
+         sizeof(uint32_t)},
+    };
+    return read_uint_fields(ld, &mk, w, fields, 1);
+}
+
 static bool load_tag(struct loader *ld, const struct ynode *node, const struct device_ctx *dc,
                      struct config_tag *ct)
 {
@@ -935,7 +1001,8 @@ static bool load_tag(struct loader *ld, const struct ynode *node, const struct d
     ct->tag.id = ld->next_tag_id++;
     ct->tag.device_index = dc->index;
     return load_tag_name(ld, &mk, dc, ct) && load_tag_texts(ld, &mk, ct) &&
-           load_point(ld, &mk, dc, &ct->point) && load_value(ld, &mk, ct);
+           load_point(ld, &mk, dc, &ct->point) && load_value(ld, &mk, ct) &&
+           (!mk.value[TK_WRITE] || load_write_policy(ld, mk.value[TK_WRITE], ct));
 }
 
 /* ---- poll groups ---- */
@@ -2745,8 +2812,21 @@ static bool load_opcua_device(struct loader *ld, const struct ynode *node, size_
 
 /* ---- top level ---- */
 
-static const char *const root_keys[] = {"gateway", "http", "devices", "history", "north"};
-enum { RK_GATEWAY, RK_HTTP, RK_DEVICES, RK_HISTORY, RK_NORTH, RK_COUNT };
+static const char *const root_keys[] = {"gateway", "http",  "devices",
+                                        "history", "north", "write_gate"};
+enum { RK_GATEWAY, RK_HTTP, RK_DEVICES, RK_HISTORY, RK_NORTH, RK_WRITE_GATE, RK_COUNT };
+
+/* `write_gate: {enabled: false}`: the switch for every write from IT to OT. */
+static const char *const write_gate_keys[] = {"enabled"};
+static const struct level write_gate_level = {"in write_gate", "the write_gate section",
+                                              write_gate_keys, 1};
+
+static bool load_write_gate(struct loader *ld, const struct ynode *node)
+{
+    struct map_keys mk;
+    if (!collect_keys(ld, node, &write_gate_level, &mk)) return false;
+    return !mk.value[0] || read_bool(ld, mk.value[0], "enabled", &ld->cfg->write_gate_enabled);
+}
 static const struct level root_level = {"at the top level", "the configuration", root_keys,
                                         RK_COUNT};
 
@@ -2762,8 +2842,7 @@ static bool load_root(struct loader *ld, const struct ynode *root)
         ld->err->col = 1;
         snprintf(ld->err->message, sizeof ld->err->message,
                  "expected the configuration (a mapping of gateway, http, devices, history, "
-                 "north), found an "
-                 "empty file");
+                 "north, write_gate), found an empty file");
         return false;
     }
     struct map_keys mk;
@@ -2773,6 +2852,7 @@ static bool load_root(struct loader *ld, const struct ynode *root)
     if (mk.value[RK_DEVICES] && !load_devices(ld, mk.value[RK_DEVICES])) return false;
     if (mk.value[RK_HISTORY] && !load_history(ld, mk.value[RK_HISTORY])) return false;
     if (mk.value[RK_NORTH] && !load_north(ld, mk.value[RK_NORTH])) return false;
+    if (mk.value[RK_WRITE_GATE] && !load_write_gate(ld, mk.value[RK_WRITE_GATE])) return false;
     return true;
 }
 

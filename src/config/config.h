@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gate/write_gate.h"
 #include "core/strpool.h"
 #include "core/tag.h"
 #include "drivers/modbus/mb_point.h"
@@ -72,8 +73,9 @@ struct config_ua_tag {
  * device namespace + "/" + name) and where it sits in the device. */
 struct config_tag {
     struct tag tag;
-    struct mb_point point;   /* Modbus */
-    struct config_ua_tag ua; /* OPC UA */
+    struct write_policy write; /* `write:` (Modbus); zero: not writable */
+    struct mb_point point;     /* Modbus */
+    struct config_ua_tag ua;   /* OPC UA */
     struct config_pos pos;
 };
 
@@ -171,33 +173,33 @@ struct config_history {
 enum config_north_kind { CONFIG_NORTH_UNS = 0, CONFIG_NORTH_SPARKPLUG };
 
 struct config_north {
-    char *name;                /* unique, [A-Za-z0-9_-]{1,63} */
+    char *name; /* unique, [A-Za-z0-9_-]{1,63} */
     enum config_north_kind kind;
-    char *host;                /* from url */
-    uint16_t port;             /* from url; default 1883, or 8883 with mqtts */
-    bool tls;                  /* url scheme mqtts:// */
-    int protocol;              /* 4 (3.1.1, default) or 5 */
-    char *client_id;           /* NULL: airlock-<gateway name>-<name> */
+    char *host;      /* from url */
+    uint16_t port;   /* from url; default 1883, or 8883 with mqtts */
+    bool tls;        /* url scheme mqtts:// */
+    int protocol;    /* 4 (3.1.1, default) or 5 */
+    char *client_id; /* NULL: airlock-<gateway name>-<name> */
     char *username;
-    char *password;            /* from password or password_file (read at load) */
+    char *password; /* from password or password_file (read at load) */
     char *ca_file, *cert_file, *key_file;
-    uint32_t keepalive_s;      /* default 30 */
-    int qos;                   /* 0 or 1, default 1 */
-    char **tag_prefixes;       /* `tags:` filter; none: every tag */
+    uint32_t keepalive_s; /* default 30 */
+    int qos;              /* 0 or 1, default 1 */
+    char **tag_prefixes;  /* `tags:` filter; none: every tag */
     size_t tag_prefix_count;
     /* uns */
-    char *prefix;              /* default "uns" (set at load) */
-    char *meta_prefix;         /* default "uns-meta" (set at load) */
-    bool retain;               /* default false */
-    uint32_t heartbeat_s;      /* default 0: off */
+    char *prefix;         /* default "uns" (set at load) */
+    char *meta_prefix;    /* default "uns-meta" (set at load) */
+    bool retain;          /* default false */
+    uint32_t heartbeat_s; /* default 0: off */
     /* sparkplug */
-    char *group_id;            /* required for sparkplug */
-    char *edge_node;           /* NULL: the gateway name */
-    char *primary_host;        /* NULL: none */
+    char *group_id;     /* required for sparkplug */
+    char *edge_node;    /* NULL: the gateway name */
+    char *primary_host; /* NULL: none */
     /* spool */
-    char *spool_dir;           /* NULL: <data_dir>/spool/<name> (see config_north_spool_dir) */
-    uint64_t spool_max_bytes;  /* default 1 GiB */
-    bool spool_strict;         /* durability strict (true) or batched (default) */
+    char *spool_dir;          /* NULL: <data_dir>/spool/<name> (see config_north_spool_dir) */
+    uint64_t spool_max_bytes; /* default 1 GiB */
+    bool spool_strict;        /* durability strict (true) or batched (default) */
     uint32_t spool_fsync_interval_ms; /* default 1000 */
     struct config_pos pos;
 };
@@ -214,6 +216,7 @@ struct config {
     struct config_history history;
     struct config_north *north; /* the `north:` publishers */
     size_t north_count;
+    bool write_gate_enabled; /* `write_gate: {enabled}`; default false: no write at all */
 };
 
 /* Loads and validates path. On failure fills *err and returns false; *out is

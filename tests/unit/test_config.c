@@ -1721,6 +1721,58 @@ static void test_opcua_errors(void)
         32, "expected modbus-tcp or opcua for 'protocol', found \"opc-ua\"");
 }
 
+/* `write:` policies and the `write_gate:` switch: off by default. */
+static void test_write_policies(void)
+{
+    struct config c;
+    CHECK(load_tag("{name: sp, area: holding, address: 1, type: uint16}", &c));
+    CHECK(!c.devices[0].groups[0].tags[0].write.enabled);
+    CHECK(!c.write_gate_enabled);
+    config_free(&c);
+
+    CHECK(load_tag("{name: sp, area: holding, address: 1, type: float32, write: {role: engineer, "
+                   "min: 0, max: 80.5, max_step: 5, min_interval_ms: 2000}}",
+                   &c));
+    const struct write_policy *w = &c.devices[0].groups[0].tags[0].write;
+    CHECK(w->enabled);
+    CHECK_EQ_INT(w->role, WRITE_ROLE_ENGINEER);
+    CHECK(w->has_min && w->has_max);
+    CHECK_EQ_DBL(w->min, 0, 0);
+    CHECK_EQ_DBL(w->max, 80.5, 0);
+    CHECK_EQ_DBL(w->max_step, 5, 0);
+    CHECK_EQ_INT(w->min_interval_ms, 2000);
+    config_free(&c);
+
+    CHECK(load_tag("{name: run, area: coil, address: 3, type: bool, write: {enabled: false}}", &c));
+    CHECK(!c.devices[0].groups[0].tags[0].write.enabled);
+    CHECK_EQ_INT(c.devices[0].groups[0].tags[0].write.role, WRITE_ROLE_OPERATOR);
+    config_free(&c);
+
+    CHECK(load_ok("write_gate: {enabled: true}\n", &c));
+    CHECK(c.write_gate_enabled);
+    config_free(&c);
+
+    EXPECT_TAG_ERROR("{name: t, area: input, address: 1, type: uint16, write: {}}", "{}",
+                     "input registers and discrete inputs cannot be written");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 1, type: string, length: 4, write: {}}",
+                     "{}", "string tags cannot be written");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 1, type: uint16, write: {role: viewer}}",
+                     "viewer", "expected operator, engineer or admin for 'role'");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 1, type: uint16, write: {min: 5, max: 5}}",
+                     "5}", "expected 'max' above 'min'");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 1, type: uint16, write: {max_step: 0}}",
+                     "0}", "expected a number above 0 for 'max_step'");
+    EXPECT_TAG_ERROR("{name: t, area: coil, address: 1, type: bool, write: {max: 1}}", "max",
+                     "a bool tag takes no min, max or max_step");
+    EXPECT_TAG_ERROR("{name: t, area: holding, address: 1, type: uint16, write: {limit: 1}}",
+                     "limit", "unknown key 'limit' in write");
+    EXPECT_TAG_ERROR(
+        "{name: t, area: holding, address: 1, type: uint16, write: {min_interval_ms: -1}}", "-1",
+        "min_interval_ms");
+    EXPECT_ERROR("write_gate: {enabled: yes}\n", 1, 23, "expected true or false for 'enabled'");
+    EXPECT_ERROR("write_gate: {on: true}\n", 1, 14, "unknown key 'on' in write_gate");
+}
+
 int main(void)
 {
     test_full_config();
@@ -1753,5 +1805,6 @@ int main(void)
     test_opcua_full();
     test_opcua_defaults_and_mix();
     test_opcua_errors();
+    test_write_policies();
     return test_summary();
 }
