@@ -152,7 +152,9 @@ struct ua_client_options {
 
     /* When use_wake_fd, ua_client_poll also watches wake_fd and returns
      * (true) as soon as it is readable, so another thread can interrupt a
-     * poll (e.g. an eventfd or a pipe written on stop). Never read. */
+     * poll (e.g. an eventfd or a pipe written on stop). A TCP connect or a
+     * request in progress fails at once with BadRequestInterrupted when it
+     * becomes readable: meant for stopping. Never read. */
     bool use_wake_fd;
     int wake_fd;
 };

@@ -154,11 +154,19 @@ static bool tcp_connect(struct ua_client *c, int64_t deadline_ms, struct ua_clie
         int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
         if (rc < 0 && errno == EINPROGRESS) {
             int64_t wait = deadline_ms - clock_mono_ms();
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            struct pollfd p[2] = {
+                {.fd = fd, .events = POLLOUT},
+                {.fd = c->opts.use_wake_fd ? c->opts.wake_fd : -1, .events = POLLIN}};
             int pr;
             do {
-                pr = poll(&p, 1, wait > 0 ? (int)wait : 0);
+                pr = poll(p, 2, wait > 0 ? (int)wait : 0);
             } while (pr < 0 && errno == EINTR);
+            if (pr > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                close(fd);
+                freeaddrinfo(res);
+                return ua_client_fail(c, err, UA_STATUS_BAD_REQUEST_INTERRUPTED, true,
+                                      "interrupted: the client is being stopped");
+            }
             if (pr == 0) {
                 snprintf(why, sizeof why, "no answer within %u ms",
                          (unsigned)c->opts.connect_timeout_ms);
@@ -736,10 +744,16 @@ bool ua_client_call(struct ua_client *c, enum ua_tcp_msg_type type,
     if (!send_message(c, type, h->request_handle, &c->body, &c->out, err)) return false;
     c->call_request_id = h->request_handle;
     int64_t deadline = clock_mono_ms() + timeout_ms;
-    int rc = pump(c, &c->call_done, deadline, false, err);
+    c->woken = false;
+    int rc = pump(c, &c->call_done, deadline, true, err);
     if (rc < 0) {
         c->call_request_id = 0;
         return false;
+    }
+    if (rc == 0 && c->woken && !c->call_done) {
+        c->call_request_id = 0;
+        return ua_client_fail(c, err, UA_STATUS_BAD_REQUEST_INTERRUPTED, true,
+                              "interrupted: the client is being stopped");
     }
     if (rc == 0 || !c->call_done) {
         c->call_request_id = 0;
@@ -767,8 +781,12 @@ static bool hello(struct ua_client *c, int64_t deadline_ms, struct ua_client_err
     if (!send_all(c, c->out.data, c->out.len, deadline_ms, err)) return false;
     c->recv_frame_max = (uint32_t)c->in_cap;
     struct ua_tcp_frame f;
-    int r = next_frame(c, deadline_ms, false, &f, err);
+    c->woken = false;
+    int r = next_frame(c, deadline_ms, true, &f, err);
     if (r < 0) return false;
+    if (r == 0 && c->woken)
+        return ua_client_fail(c, err, UA_STATUS_BAD_REQUEST_INTERRUPTED, true,
+                              "interrupted: the client is being stopped");
     if (r == 0)
         return ua_client_fail(c, err, UA_STATUS_BAD_TIMEOUT, true,
                               "no Acknowledge from the server within %u ms (is it an OPC UA "
