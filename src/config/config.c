@@ -1207,21 +1207,31 @@ static bool load_device_texts(struct loader *ld, const struct map_keys *mk,
     return load_namespace(ld, mk->value[DK_NAMESPACE], dev);
 }
 
-static bool load_device_numbers(struct loader *ld, const struct map_keys *mk,
-                                struct config_device *dev)
+/* A device's number fields, `enabled`, and the back-off pair's order (for
+ * every protocol: each passes its own fields and key indices). */
+static bool load_device_common(struct loader *ld, const struct map_keys *mk,
+                               struct config_device *dev, const struct uint_field *fields,
+                               size_t field_count, size_t enabled_key, size_t backoff_initial_key,
+                               size_t backoff_max_key)
 {
-    if (!read_uint_fields(ld, mk, dev, device_fields,
-                          sizeof device_fields / sizeof device_fields[0]))
-        return false;
-    if (mk->value[DK_ENABLED] && !read_bool(ld, mk->value[DK_ENABLED], "enabled", &dev->enabled))
+    if (!read_uint_fields(ld, mk, dev, fields, field_count)) return false;
+    if (mk->value[enabled_key] && !read_bool(ld, mk->value[enabled_key], "enabled", &dev->enabled))
         return false;
     if (dev->backoff_initial_ms > dev->backoff_max_ms) {
-        const struct ynode *at = mk->value[DK_BACKOFF_MAX_MS] ? mk->value[DK_BACKOFF_MAX_MS]
-                                                              : mk->value[DK_BACKOFF_INITIAL_MS];
+        const struct ynode *at = mk->value[backoff_max_key] ? mk->value[backoff_max_key]
+                                                            : mk->value[backoff_initial_key];
         return fail_at(ld, at, "expected backoff_initial_ms <= backoff_max_ms, found %u > %u",
                        (unsigned)dev->backoff_initial_ms, (unsigned)dev->backoff_max_ms);
     }
     return true;
+}
+
+static bool load_device_numbers(struct loader *ld, const struct map_keys *mk,
+                                struct config_device *dev)
+{
+    return load_device_common(ld, mk, dev, device_fields,
+                              sizeof device_fields / sizeof device_fields[0], DK_ENABLED,
+                              DK_BACKOFF_INITIAL_MS, DK_BACKOFF_MAX_MS);
 }
 
 static bool load_device_groups(struct loader *ld, const struct ynode *groups, size_t di)
@@ -2774,18 +2784,9 @@ static const struct uint_field ua_device_fields[] = {
 static bool load_ua_device_numbers(struct loader *ld, const struct map_keys *mk,
                                    struct config_device *dev)
 {
-    if (!read_uint_fields(ld, mk, dev, ua_device_fields,
-                          sizeof ua_device_fields / sizeof ua_device_fields[0]))
-        return false;
-    if (mk->value[UDK_ENABLED] && !read_bool(ld, mk->value[UDK_ENABLED], "enabled", &dev->enabled))
-        return false;
-    if (dev->backoff_initial_ms > dev->backoff_max_ms) {
-        const struct ynode *at = mk->value[UDK_BACKOFF_MAX_MS] ? mk->value[UDK_BACKOFF_MAX_MS]
-                                                               : mk->value[UDK_BACKOFF_INITIAL_MS];
-        return fail_at(ld, at, "expected backoff_initial_ms <= backoff_max_ms, found %u > %u",
-                       (unsigned)dev->backoff_initial_ms, (unsigned)dev->backoff_max_ms);
-    }
-    return true;
+    return load_device_common(ld, mk, dev, ua_device_fields,
+                              sizeof ua_device_fields / sizeof ua_device_fields[0], UDK_ENABLED,
+                              UDK_BACKOFF_INITIAL_MS, UDK_BACKOFF_MAX_MS);
 }
 
 /* A device with protocol: opcua (see docs/configuration.md, OPC UA devices). */
