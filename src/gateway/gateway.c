@@ -17,6 +17,7 @@
 #include "api/api.h"
 #include "cli/version.h"
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "drivers/driver.h"
 #include "drivers/opcua/ua_driver.h"
@@ -170,26 +171,9 @@ nomem:
     return false;
 }
 
-/* mkdir -p path (mode 0755). False with errno set on failure. */
-static bool make_dirs(const char *path)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return false;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) == 0 || errno == EEXIST;
-}
-
 int gateway_history_lock(const char *dir, bool create, char *err, size_t err_len)
 {
-    if (create && !make_dirs(dir)) {
+    if (create && !fs_make_dirs(dir)) {
         snprintf(err, err_len, "cannot create the history directory %s: %s", dir, strerror(errno));
         return -1;
     }

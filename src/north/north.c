@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "north/north_internal.h"
 #include "north/spb_codec.h"
@@ -737,23 +738,6 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* mkdir -p path. False with errno set on failure. */
-static bool make_dirs(const char *path)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return false;
-    }
-    for (char *c = buf + 1; *c; c++) {
-        if (*c != '/') continue;
-        *c = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
-        *c = '/';
-    }
-    return mkdir(buf, 0755) == 0 || errno == EEXIST;
-}
-
 /* True when path is prefix or lies under it (whole segments). */
 static bool path_under(const char *prefix, const char *path)
 {
@@ -869,7 +853,7 @@ static bool publisher_open_spool(struct publisher *p, const struct config *cfg,
         snprintf(err, err_len, "publisher %s: the spool directory path is too long", c->name);
         return false;
     }
-    if (!make_dirs(dir)) {
+    if (!fs_make_dirs(dir)) {
         snprintf(err, err_len, "publisher %s: cannot create the spool directory %s: %s", c->name,
                  dir, strerror(errno));
         return false;

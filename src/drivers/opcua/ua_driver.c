@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/report.h"
 #include "core/tag.h"
@@ -1160,23 +1161,6 @@ bool ua_discovery_load(const char *path, struct ua_discovery *out, char *err, si
 
 /* ============================================================ prepare */
 
-/* mkdir -p path (mode 0755). */
-static bool make_dirs(const char *path)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return false;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) == 0 || errno == EEXIST;
-}
-
 /* Opens (and so creates, the first time) airlock's certificate store
  * before any driver thread does, so that two devices never create two
  * certificates at once. */
@@ -1342,7 +1326,7 @@ static bool finish_device(struct config *cfg, size_t di, struct discovery_job *j
     if (job->ok) {
         have = true;
         char save_err[512] = "";
-        if (!make_dirs(dir)) snprintf(save_err, sizeof save_err, "%s", strerror(errno));
+        if (!fs_make_dirs(dir)) snprintf(save_err, sizeof save_err, "%s", strerror(errno));
         if (save_err[0] || !ua_discovery_save(&job->disc, dev->name, dev->ua.endpoint, file,
                                               save_err, sizeof save_err))
             log_warn(LOG_MODULE, "discovery result not cached", "device=%s file=%s error=\"%s\"",
