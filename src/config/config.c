@@ -1234,19 +1234,30 @@ static bool load_device_numbers(struct loader *ld, const struct map_keys *mk,
                               DK_BACKOFF_INITIAL_MS, DK_BACKOFF_MAX_MS);
 }
 
-static bool load_device_groups(struct loader *ld, const struct ynode *groups, size_t di)
+typedef bool (*group_loader)(struct loader *ld, const struct ynode *node,
+                             const struct device_ctx *dc, size_t gi);
+
+/* The sequence under key (poll_groups for Modbus, groups for OPC UA), each
+ * item loaded by load_one. */
+static bool load_groups_with(struct loader *ld, const struct ynode *groups, size_t di,
+                             const char *key, group_loader load_one)
 {
     struct config_device *dev = &ld->cfg->devices[di];
     struct device_ctx dc = {.dev = dev, .index = (uint32_t)di};
-    if (!expect_sequence(ld, groups, "poll_groups")) return false;
+    if (!expect_sequence(ld, groups, key)) return false;
     if (groups->count > 0) {
         dev->groups = calloc(groups->count, sizeof *dev->groups);
         if (!dev->groups) return fail_oom(ld);
         dev->group_count = groups->count;
     }
     for (size_t i = 0; i < groups->count; i++)
-        if (!load_group(ld, groups->items[i], &dc, i)) return false;
+        if (!load_one(ld, groups->items[i], &dc, i)) return false;
     return true;
+}
+
+static bool load_device_groups(struct loader *ld, const struct ynode *groups, size_t di)
+{
+    return load_groups_with(ld, groups, di, "poll_groups", load_group);
 }
 
 static bool load_opcua_device(struct loader *ld, const struct ynode *node, size_t di);
@@ -2754,17 +2765,7 @@ static bool load_ua_group(struct loader *ld, const struct ynode *node, const str
 
 static bool load_ua_groups(struct loader *ld, const struct ynode *groups, size_t di)
 {
-    struct config_device *dev = &ld->cfg->devices[di];
-    struct device_ctx dc = {.dev = dev, .index = (uint32_t)di};
-    if (!expect_sequence(ld, groups, "groups")) return false;
-    if (groups->count > 0) {
-        dev->groups = calloc(groups->count, sizeof *dev->groups);
-        if (!dev->groups) return fail_oom(ld);
-        dev->group_count = groups->count;
-    }
-    for (size_t i = 0; i < groups->count; i++)
-        if (!load_ua_group(ld, groups->items[i], &dc, i)) return false;
-    return true;
+    return load_groups_with(ld, groups, di, "groups", load_ua_group);
 }
 
 #define UA_DEVICE_FIELD(key, min, max, member)                                                     \
