@@ -10,5 +10,16 @@ int cmd_sim(int argc, char **argv);    /* cmd_sim.c: the demo plant's devices al
 int cmd_query(int argc, char **argv);  /* cmd_query.c: one tag's history from the store */
 int cmd_export(int argc, char **argv); /* cmd_export.c: many tags' history as CSV */
 int cmd_opcua(int argc, char **argv);  /* cli_opcua.c: OPC UA endpoints, browse, read */
+int cmd_user(int argc, char **argv);   /* cmd_user.c: users in <data_dir>/airlock.db */
+int cmd_token(int argc, char **argv);  /* cmd_token.c: API tokens in <data_dir>/airlock.db */
+int cmd_audit(int argc, char **argv);  /* cmd_audit.c: verify, list, export the audit trail */
+
+/* cmd_user.c, for `user` and `token`: opens <data_dir>/airlock.db (data_dir,
+ * else config_file's gateway.data_dir, else ./data; create != 0 makes it).
+ * Prints why not as "airlock CMD: ..." and returns the exit status, 0 when
+ * *out is open. */
+struct auth;
+int cli_auth_open(const char *cmd, const char *config_file, const char *data_dir, int create,
+                  struct auth **out);
 
 #endif

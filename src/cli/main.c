@@ -19,6 +19,9 @@ static const struct command commands[] = {
     {"query", cmd_query, "print one tag's history from the store (table, CSV, JSON)"},
     {"export", cmd_export, "write many tags' history over a range as CSV"},
     {"opcua", cmd_opcua, "OPC UA tools: a server's endpoints, browse, read values"},
+    {"user", cmd_user, "manage users: add, passwd, disable, enable, list"},
+    {"token", cmd_token, "manage API tokens: create, list, revoke"},
+    {"audit", cmd_audit, "verify, list or export the tamper-evident audit trail"},
 };
 
 static void usage(FILE *out)
