@@ -171,7 +171,9 @@ def test_run_with_broken_config_never_opens_http(procs, tmp_path):
     assert not opened, "a broken configuration must not open the HTTP port"
 
 
-@pytest.mark.parametrize("command", ["run", "check", "sim"])
+@pytest.mark.parametrize(
+    "command", ["run", "check", "sim", "query", "export", "opcua", "user", "token", "audit"]
+)
 def test_help_on_every_command(command):
     for flag in ("--help", "-h"):
         r = e2e.run_airlock([command, flag])
