@@ -149,4 +149,12 @@ void audit_csv_record(FILE *out, const struct audit_record *rec);
 /* Writes one CSV field (quoted when it must be). */
 void audit_csv_field(FILE *out, const char *text);
 
+/* The lines that differ between two versions of a text (a configuration
+ * file), for a record's details: "@@ line N: -A +B lines @@" then the old
+ * lines prefixed '-' and the new ones '+' (the changed region between the
+ * common first and last lines), at most max_bytes (>= 64) with "... (N more
+ * lines)" when cut. "" when the texts are equal; NULL when out of memory.
+ * The caller frees it. */
+char *audit_text_diff(const char *old_text, const char *new_text, size_t max_bytes);
+
 #endif

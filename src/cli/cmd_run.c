@@ -5,15 +5,18 @@
  * the running configuration is kept). --mqtt URL [--sparkplug GROUP] adds
  * one publisher named "cli" (docs/north.md) to whatever configuration runs,
  * at start and after every reload. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "cli/commands.h"
 #include "cli/version.h"
 #include "config/config.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
 #include "sim/sim.h"
@@ -166,6 +169,69 @@ static int parse_args(int argc, char **argv, struct run_args *a)
     return check_north_args(a);
 }
 
+/* --- The gateway's own records in the audit trail (docs/audit.md) --- */
+
+#define AUDIT_DIFF_MAX_BYTES (64u << 10)
+
+/* The audit trail in data_dir, or NULL (said at level error: the gateway
+ * runs on, but its start, stop and reloads go unrecorded). */
+static struct audit *open_audit(const char *data_dir)
+{
+    char err[512];
+    struct audit *au = NULL;
+    if (!fs_make_dirs(data_dir))
+        snprintf(err, sizeof err, "cannot create %s: %s", data_dir, strerror(errno));
+    else
+        au = audit_open(data_dir, err, sizeof err);
+    if (!au)
+        log_error("audit", "audit trail unavailable: start, stop and reloads are not recorded",
+                  "error=\"%s\"", err);
+    return au;
+}
+
+/* Appends a record by actor "system"; a failure is logged at level error. */
+static void audit_system(struct audit *au, const char *action, const char *object,
+                         const char *new_value, const char *outcome, const char *details)
+{
+    if (!au) return;
+    struct audit_record r = {.actor = "system",
+                             .action = action,
+                             .object = object ? object : "",
+                             .new_value = new_value ? new_value : "",
+                             .outcome = outcome,
+                             .details = details ? details : ""};
+    char err[512];
+    if (audit_append(au, &r, err, sizeof err) < 0)
+        log_error("audit", "cannot append to the audit trail", "action=%s error=\"%s\"", action,
+                  err);
+}
+
+/* The whole file as a string (for the reload diff); NULL if unreadable. */
+static char *read_text_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (len + 1 == cap) {
+            char *bigger = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf) buf[len] = '\0';
+    return buf;
+}
+
 static bool load_config(const struct run_args *a, const char *demo_yaml, struct config *cfg)
 {
     struct config_error err;
@@ -240,10 +306,14 @@ int cmd_run(int argc, char **argv)
         return 2;
     }
     size_t devices = cfg.device_count, tags = config_tag_count(&cfg);
+    /* gateway_start takes cfg; the audit trail stays in this directory for
+     * the life of the process (a reload does not move it). */
+    char *audit_dir = strdup(cfg.data_dir ? cfg.data_dir : "./data");
     struct gateway_options gopt = {.http_listen = a.http};
     struct gateway *g = gateway_start(&cfg, &gopt, err, sizeof err);
     if (!g) {
         fprintf(stderr, "airlock run: %s\n", err);
+        free(audit_dir);
         free(demo_yaml);
         sim_stop(plant);
         return 1;
@@ -255,6 +325,14 @@ int cmd_run(int argc, char **argv)
              "version=%s config=\"%s\" devices=%zu tags=%zu dashboard=http://%s/", AIRLOCK_VERSION,
              a.config_file ? a.config_file : "<demo plant>", devices, tags, listen);
     fprintf(stderr, "airlock: dashboard and API at http://%s/  (Ctrl-C to stop)\n", listen);
+    const char *config_name = a.config_file ? a.config_file : "<demo plant>";
+    struct audit *au = audit_dir ? open_audit(audit_dir) : NULL;
+    char *config_text = a.config_file ? read_text_file(a.config_file) : NULL;
+    {
+        char details[256];
+        snprintf(details, sizeof details, "devices=%zu tags=%zu http=%s", devices, tags, listen);
+        audit_system(au, "start", config_name, AIRLOCK_VERSION, "ok", details);
+    }
 
     for (;;) {
         int sig = 0;
@@ -267,6 +345,8 @@ int cmd_run(int argc, char **argv)
             }
             struct config next;
             struct config_error cerr;
+            char *next_text = read_text_file(a.config_file);
+            char *diff = audit_text_diff(config_text, next_text, AUDIT_DIFF_MAX_BYTES);
             if (!config_load(a.config_file, &next, &cerr)) {
                 char msg[1024];
                 config_error_format(&cerr, msg, sizeof msg);
@@ -274,6 +354,9 @@ int cmd_run(int argc, char **argv)
                           "reload refused: the new configuration is invalid; the "
                           "running one is kept",
                           "error=\"%s\"", msg);
+                audit_system(au, "config_change", config_name, NULL, "refused", msg);
+                free(next_text);
+                free(diff);
                 continue;
             }
             if (!apply_command_line(&a, &next, err, sizeof err)) {
@@ -281,19 +364,35 @@ int cmd_run(int argc, char **argv)
                           "reload refused: the command line options cannot be applied; the "
                           "running configuration is kept",
                           "error=\"%s\"", err);
+                audit_system(au, "config_change", config_name, NULL, "refused", err);
                 config_free(&next);
+                free(next_text);
+                free(diff);
                 continue;
             }
-            if (gateway_reload(g, &next, err, sizeof err))
+            if (gateway_reload(g, &next, err, sizeof err)) {
                 log_info("gateway", "configuration reloaded", "config=\"%s\"", a.config_file);
-            else
+                audit_system(au, "config_change", config_name, NULL, "ok", diff);
+                free(config_text);
+                config_text = next_text;
+                next_text = NULL;
+            } else {
                 log_error("gateway", "reload failed", "error=\"%s\"", err);
+                audit_system(au, "config_change", config_name, NULL, "failed", err);
+            }
+            free(next_text);
+            free(diff);
             continue;
         }
         log_info("gateway", "stopping", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        audit_system(au, "stop", config_name, NULL, "ok",
+                     sig == SIGINT ? "signal=SIGINT" : "signal=SIGTERM");
         break;
     }
     gateway_stop(g);
+    audit_close(au);
+    free(audit_dir);
+    free(config_text);
     sim_stop(plant);
     free(demo_yaml);
     log_info("gateway", "stopped", NULL);

@@ -6,6 +6,7 @@ given with --http survives reloads."""
 import json
 import os
 import signal
+import sqlite3
 import time
 
 import airlock_e2e as e2e
@@ -117,6 +118,30 @@ def test_sighup_reloads_and_refuses_broken_files(procs, start_airlock, tmp_path)
 
     rc, elapsed = gw.stop()
     assert rc == 0, f"exit status {rc} after {elapsed:.1f} s"
+
+    # 4. The audit trail has the start, each reload (the diff, the refusal
+    #    with its position) and the stop, by "system", and verifies.
+    db = sqlite3.connect(os.path.join(gw.data_dir, "audit.db"))
+    rows = db.execute(
+        "SELECT actor, action, object, outcome, details FROM audit ORDER BY id"
+    ).fetchall()
+    db.close()
+    assert [(r[1], r[3]) for r in rows] == [
+        ("start", "ok"),
+        ("config_change", "ok"),
+        ("config_change", "refused"),
+        ("config_change", "ok"),
+        ("stop", "ok"),
+    ], rows
+    assert all(r[0] == "system" and r[2] == cfg for r in rows), rows
+    added = rows[1][4]
+    assert added.startswith("@@ line ") and '+          - name: "added"' in added, added
+    assert f"{cfg}:{bad_line}:{col}:" in rows[2][4], rows[2][4]
+    removed = rows[3][4]
+    assert any(l.startswith("-") and "fixed" in l for l in removed.splitlines()), removed
+    assert rows[4][4] == "signal=SIGTERM", rows[4]
+    r = e2e.run_airlock(["audit", "verify", "--data", gw.data_dir])
+    assert r.returncode == 0 and "audit trail intact: 5 records" in r.stdout, r.stdout + r.stderr
 
 
 def test_reload_keeps_the_http_address_given_on_the_command_line(procs, start_airlock, tmp_path):

@@ -522,8 +522,35 @@ static void test_csv(void)
     free(text);
 }
 
+/* The configuration diff in reload records. */
+static void test_text_diff(void)
+{
+    char *d = audit_text_diff("a\nb\nc\n", "a\nb\nc\n", 1024);
+    CHECK_STR(d, "");
+    free(d);
+    d = audit_text_diff("a\nb\nc\n", "a\nB\nc\n", 1024);
+    CHECK_STR(d, "@@ line 2: -1 +1 lines @@\n-b\n+B\n");
+    free(d);
+    d = audit_text_diff("a\n", "a\nx\ny\n", 1024);
+    CHECK_STR(d, "@@ line 2: -0 +2 lines @@\n+x\n+y\n");
+    free(d);
+    d = audit_text_diff(NULL, "new\n", 1024);
+    CHECK_STR(d, "@@ line 1: -0 +1 lines @@\n+new\n");
+    free(d);
+    /* cut at max_bytes, saying how much was left out */
+    char big[4096];
+    size_t n = 0;
+    for (int i = 0; i < 400; i++)
+        n += (size_t)snprintf(big + n, sizeof big - n, "l%d\n", i);
+    d = audit_text_diff("", big, 256);
+    CHECK(strlen(d) < 256);
+    CHECK(strstr(d, "more lines)\n") != NULL);
+    free(d);
+}
+
 int main(void)
 {
+    test_text_diff();
     make_dir(base_dir, sizeof base_dir);
     test_encoding();
     test_csv();
