@@ -119,6 +119,11 @@ static int run_create(struct auth *db, const struct token_args *a, enum auth_rol
     int64_t id = 0;
     enum auth_status st =
         auth_token_create(db, a->user, a->name, role, clock_now_ns(), token, &id, err, sizeof err);
+    char object[256];
+    snprintf(object, sizeof object, "%s (user %s)", a->name, a->user);
+    cli_audit_record(cli_auth_data_dir(), "token_create", object,
+                     a->role ? auth_role_name(role) : "the owner's role",
+                     st == AUTH_OK ? "ok" : "failed", st == AUTH_OK ? NULL : err);
     if (st != AUTH_OK) return report(st, err);
     printf("%s\n", token);
     OPENSSL_cleanse(token, sizeof token);
@@ -172,6 +177,10 @@ static int run_revoke(struct auth *db, const char *id_text)
     char err[512];
     enum auth_status st = auth_token_revoke(db, id, clock_now_ns(), err, sizeof err);
     if (st == AUTH_OK) printf("token %lld revoked\n", id);
+    char object[32];
+    snprintf(object, sizeof object, "token %lld", id);
+    cli_audit_record(cli_auth_data_dir(), "token_revoke", object, NULL,
+                     st == AUTH_OK ? "ok" : "failed", st == AUTH_OK ? NULL : err);
     return report(st, err);
 }
 

@@ -44,12 +44,21 @@ static void user_usage(FILE *out)
             AUTH_PASSWORD_MIN_CHARS);
 }
 
+/* The data directory cli_auth_open used last (for the audit record). */
+static char auth_dir[4096];
+
+const char *cli_auth_data_dir(void)
+{
+    return auth_dir;
+}
+
 int cli_auth_open(const char *cmd, const char *config_file, const char *data_dir, int create,
                   struct auth **out)
 {
-    char dir[4096];
+    char *dir = auth_dir;
+    const size_t dir_cap = sizeof auth_dir;
     if (data_dir) {
-        snprintf(dir, sizeof dir, "%s", data_dir);
+        snprintf(dir, dir_cap, "%s", data_dir);
     } else {
         struct config cfg;
         struct config_error cerr;
@@ -61,7 +70,7 @@ int cli_auth_open(const char *cmd, const char *config_file, const char *data_dir
             fprintf(stderr, "%s\n", msg);
             return 2;
         }
-        snprintf(dir, sizeof dir, "%s", cfg.data_dir ? cfg.data_dir : "./data");
+        snprintf(dir, dir_cap, "%s", cfg.data_dir ? cfg.data_dir : "./data");
         config_free(&cfg);
     }
     char err[1024];
@@ -253,6 +262,9 @@ static int run_set_password(struct auth *db, const struct user_args *a, bool add
     OPENSSL_cleanse(password, sizeof password);
     if (st == AUTH_OK && add) printf("user %s added (%s)\n", a->name, auth_role_name(role));
     if (st == AUTH_OK && !add) printf("password of %s changed\n", a->name);
+    cli_audit_record(cli_auth_data_dir(), add ? "user_add" : "user_passwd", a->name,
+                     add ? auth_role_name(role) : NULL, st == AUTH_OK ? "ok" : "failed",
+                     st == AUTH_OK ? NULL : err);
     return report(st, err);
 }
 
@@ -302,6 +314,8 @@ int cmd_user(int argc, char **argv)
         enum auth_status st =
             auth_user_set_disabled(db, a.name, disable, clock_now_ns(), err, sizeof err);
         if (st == AUTH_OK) printf("user %s %s\n", a.name, disable ? "disabled" : "enabled");
+        cli_audit_record(cli_auth_data_dir(), disable ? "user_disable" : "user_enable", a.name,
+                         NULL, st == AUTH_OK ? "ok" : "failed", st == AUTH_OK ? NULL : err);
         rc = report(st, err);
     }
     auth_close(db);

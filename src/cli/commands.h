@@ -21,5 +21,13 @@ int cmd_audit(int argc, char **argv);  /* cmd_audit.c: verify, list, export the 
 struct auth;
 int cli_auth_open(const char *cmd, const char *config_file, const char *data_dir, int create,
                   struct auth **out);
+/* The data directory of the last cli_auth_open. */
+const char *cli_auth_data_dir(void);
+
+/* cli_audit.c: appends one record to <data_dir>/audit.db for a change made
+ * from the command line (actor "cli:<login name>"); a failure to record is
+ * said on stderr (the change itself is done). */
+void cli_audit_record(const char *data_dir, const char *action, const char *object,
+                      const char *new_value, const char *outcome, const char *details);
 
 #endif

@@ -162,3 +162,36 @@ def test_config_file_and_help(tmp_path):
         assert p.returncode == 2 and "unknown subcommand" in p.stderr
     p = run("--help")
     assert re.search(r"^\s+user\s", p.stdout, re.M) and re.search(r"^\s+token\s", p.stdout, re.M)
+
+
+def test_changes_are_audited(tmp_path):
+    """Every user and token change made with the CLI is in the audit trail
+    (actor cli:<login>), failures too, and the trail verifies."""
+    data = tmp_path / "data"
+    assert add_user(data, "alice", "operator").returncode == 0
+    assert add_user(data, "alice", "operator").returncode == 1  # exists: a failed attempt
+    assert run("user", "disable", "alice", data=data).returncode == 0
+    assert run("user", "enable", "alice", data=data).returncode == 0
+    p = run("token", "create", "--user", "alice", "--name", "scada", data=data)
+    assert p.returncode == 0, p.stderr
+    assert run("token", "revoke", "1", data=data).returncode == 0
+    import sqlite3
+
+    db = sqlite3.connect(os.path.join(data, "audit.db"))
+    rows = db.execute("SELECT actor, action, object, outcome FROM audit ORDER BY id").fetchall()
+    db.close()
+    assert [(r[1], r[3]) for r in rows] == [
+        ("user_add", "ok"),
+        ("user_add", "failed"),
+        ("user_disable", "ok"),
+        ("user_enable", "ok"),
+        ("token_create", "ok"),
+        ("token_revoke", "ok"),
+    ], rows
+    assert all(r[0].startswith("cli:") for r in rows), rows
+    assert rows[4][2] == "scada (user alice)", rows
+    v = run("audit", "verify", data=data)
+    assert v.returncode == 0 and "6 records" in v.stdout, v.stdout + v.stderr
+    # the token's secret is in no file of the data directory
+    token = p.stdout.strip()
+    assert token.encode() not in all_bytes(data)
