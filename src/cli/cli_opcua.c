@@ -92,14 +92,6 @@ struct opcua_args {
     int nodes_count;
 };
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "airlock opcua: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n(see airlock opcua --help)\n");
-    return 2;
-}
-
 static bool parse_long(const char *text, long min, long max, long *out)
 {
     char *end;
@@ -184,40 +176,43 @@ static int parse_opcua_args(int argc, char **argv, struct opcua_args *a)
             break;
         case OPT_TIMEOUT:
             if (!parse_long(optarg, 1, 3600000, &a->timeout_ms))
-                return usage_error("--timeout-ms '%s' is not 1..3600000", optarg);
+                return cli_usage_error("opcua", "--timeout-ms '%s' is not 1..3600000", optarg);
             break;
         case OPT_NODE:
             a->node = optarg;
             break;
         case OPT_DEPTH:
             if (!parse_long(optarg, 0, OPCUA_MAX_DEPTH, &a->depth))
-                return usage_error("--depth '%s' is not 0..32", optarg);
+                return cli_usage_error("opcua", "--depth '%s' is not 0..32", optarg);
             break;
         case OPT_JSON:
             a->json = true;
             break;
         case OPT_INTERVAL:
             if (!parse_long(optarg, 1, 3600000, &a->interval_ms))
-                return usage_error("--interval-ms '%s' is not 1..3600000", optarg);
+                return cli_usage_error("opcua", "--interval-ms '%s' is not 1..3600000", optarg);
             break;
         case OPT_DURATION:
             if (!parse_long(optarg, 1, 86400000L * 365, &a->duration_ms))
-                return usage_error("--duration-ms '%s' is not a positive number", optarg);
+                return cli_usage_error("opcua", "--duration-ms '%s' is not a positive number",
+                                       optarg);
             break;
         case OPT_CHANNEL_LIFETIME:
             if (!parse_long(optarg, 1000, 86400000L, &a->channel_lifetime_ms))
-                return usage_error("--channel-lifetime-ms '%s' is not 1000..86400000", optarg);
+                return cli_usage_error("opcua", "--channel-lifetime-ms '%s' is not 1000..86400000",
+                                       optarg);
             break;
         case OPT_SESSION_TIMEOUT:
             if (!parse_long(optarg, 1000, 86400000L, &a->session_timeout_ms))
-                return usage_error("--session-timeout-ms '%s' is not 1000..86400000", optarg);
+                return cli_usage_error("opcua", "--session-timeout-ms '%s' is not 1000..86400000",
+                                       optarg);
             break;
         case 'v':
             a->verbose = true;
             break;
         case OPT_COUNT:
             if (!parse_long(optarg, 1, 1000000000L, &a->count))
-                return usage_error("--count '%s' is not a positive number", optarg);
+                return cli_usage_error("opcua", "--count '%s' is not a positive number", optarg);
             break;
         case OPT_DEADBAND_ABS:
         case OPT_DEADBAND_PCT: {
@@ -226,9 +221,10 @@ static int parse_opcua_args(int argc, char **argv, struct opcua_args *a)
             a->deadband = strtod(optarg, &end);
             if (errno || end == optarg || *end || !(a->deadband >= 0) ||
                 (opt == OPT_DEADBAND_PCT && a->deadband > 100))
-                return usage_error("deadband '%s' is not a number >= 0 (percent: <= 100)", optarg);
+                return cli_usage_error(
+                    "opcua", "deadband '%s' is not a number >= 0 (percent: <= 100)", optarg);
             if (a->deadband_type)
-                return usage_error("%s", "give one deadband (absolute or percent)");
+                return cli_usage_error("opcua", "%s", "give one deadband (absolute or percent)");
             a->deadband_type = opt == OPT_DEADBAND_ABS ? UA_DEADBAND_ABSOLUTE : UA_DEADBAND_PERCENT;
             break;
         }
@@ -241,28 +237,32 @@ static int parse_opcua_args(int argc, char **argv, struct opcua_args *a)
         }
     }
     if (optind >= argc)
-        return usage_error("%s", "a command is required: endpoints, browse or read");
+        return cli_usage_error("opcua", "%s", "a command is required: endpoints, browse or read");
     a->action = argv[optind++];
     if (strcmp(a->action, "endpoints") != 0 && strcmp(a->action, "browse") != 0 &&
         strcmp(a->action, "read") != 0 && strcmp(a->action, "subscribe") != 0)
-        return usage_error("unknown command '%s' (endpoints, browse, read or subscribe)",
-                           a->action);
-    if (optind >= argc) return usage_error("%s", "the server's URL (opc.tcp://...) is required");
+        return cli_usage_error(
+            "opcua", "unknown command '%s' (endpoints, browse, read or subscribe)", a->action);
+    if (optind >= argc)
+        return cli_usage_error("opcua", "%s", "the server's URL (opc.tcp://...) is required");
     a->url = argv[optind++];
     a->nodes = argv + optind;
     a->nodes_count = argc - optind;
     bool is_sub = strcmp(a->action, "subscribe") == 0;
     bool takes_nodes = is_sub || strcmp(a->action, "read") == 0;
     if (takes_nodes && a->nodes_count == 0)
-        return usage_error("%s: give at least one NodeId", a->action);
+        return cli_usage_error("opcua", "%s: give at least one NodeId", a->action);
     if (!takes_nodes && a->nodes_count > 0)
-        return usage_error("unexpected argument '%s'", a->nodes[0]);
+        return cli_usage_error("opcua", "unexpected argument '%s'", a->nodes[0]);
     if (a->node && strcmp(a->action, "browse") != 0)
-        return usage_error("%s", "--node is for browse");
-    if (a->json && !takes_nodes) return usage_error("%s", "--json is for read and subscribe");
+        return cli_usage_error("opcua", "%s", "--node is for browse");
+    if (a->json && !takes_nodes)
+        return cli_usage_error("opcua", "%s", "--json is for read and subscribe");
     if (!is_sub && (a->duration_ms || a->count || a->deadband_type))
-        return usage_error("%s", "--duration-ms, --count and deadbands are for subscribe");
-    if (a->password_stdin && !a->user) return usage_error("%s", "--password-stdin needs --user");
+        return cli_usage_error("opcua", "%s",
+                               "--duration-ms, --count and deadbands are for subscribe");
+    if (a->password_stdin && !a->user)
+        return cli_usage_error("opcua", "%s", "--password-stdin needs --user");
     return -1;
 }
 
@@ -1295,13 +1295,14 @@ int cmd_opcua(int argc, char **argv)
     char host[256];
     uint16_t port;
     if (!ua_client_parse_url(a.url, host, sizeof host, &port))
-        return usage_error("URL '%s' is not opc.tcp://HOST[:PORT][/PATH]", a.url);
+        return cli_usage_error("opcua", "URL '%s' is not opc.tcp://HOST[:PORT][/PATH]", a.url);
     if (strcmp(a.action, "endpoints") == 0) return run_endpoints(&a, &o);
 
     o.policy = UA_CRYPTO_POLICY_NONE;
     o.mode = UA_CHANNEL_MODE_NONE;
     if (a.security && !ua_client_parse_security(a.security, &o.policy, &o.mode))
-        return usage_error("--security '%s' is not none, sign or signandencrypt", a.security);
+        return cli_usage_error("opcua", "--security '%s' is not none, sign or signandencrypt",
+                               a.security);
     char password[4097];
     password[0] = '\0';
     if (a.user) {

@@ -54,14 +54,6 @@ struct audit_args {
     bool csv;
 };
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "airlock audit: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n(see airlock audit --help)\n");
-    return 2;
-}
-
 static int parse_audit_args(int argc, char **argv, struct audit_args *a)
 {
     enum { OPT_DATA = 1000, OPT_SINCE, OPT_UNTIL, OPT_ACTOR, OPT_ACTION, OPT_OBJECT, OPT_LIMIT };
@@ -119,17 +111,18 @@ static int parse_audit_args(int argc, char **argv, struct audit_args *a)
             return 2;
         }
     }
-    if (optind >= argc) return usage_error("%s", "expected verify, list or export");
+    if (optind >= argc) return cli_usage_error("audit", "%s", "expected verify, list or export");
     a->verb = argv[optind++];
     if (strcmp(a->verb, "export") == 0) {
-        if (!a->csv) return usage_error("%s", "export needs --csv (the only format)");
+        if (!a->csv) return cli_usage_error("audit", "%s", "export needs --csv (the only format)");
         a->csv_file = optind < argc ? argv[optind++] : "-";
     } else if (strcmp(a->verb, "verify") != 0 && strcmp(a->verb, "list") != 0) {
-        return usage_error("unknown action '%s' (expected verify, list or export)", a->verb);
+        return cli_usage_error("audit", "unknown action '%s' (expected verify, list or export)",
+                               a->verb);
     } else if (a->csv) {
-        return usage_error("%s", "--csv belongs to export");
+        return cli_usage_error("audit", "%s", "--csv belongs to export");
     }
-    if (optind != argc) return usage_error("unexpected argument '%s'", argv[optind]);
+    if (optind != argc) return cli_usage_error("audit", "unexpected argument '%s'", argv[optind]);
     return -1;
 }
 
@@ -209,7 +202,8 @@ static int make_filter(const struct audit_args *a, struct audit_filter *f, int64
         char *end;
         long long n = strtoll(a->limit, &end, 10);
         if (*a->limit == '\0' || *end != '\0' || n < 1 || n > LIST_MAX_LIMIT)
-            return usage_error("--limit: expected an integer 1..1000000, found '%s'", a->limit);
+            return cli_usage_error("audit", "--limit: expected an integer 1..1000000, found '%s'",
+                                   a->limit);
         f->limit = n;
     }
     return -1;

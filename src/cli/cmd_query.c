@@ -38,14 +38,6 @@ struct query_args {
     const char *config_file, *data_dir, *tag, *from, *to, *agg, *every, *format, *limit;
 };
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "airlock query: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n(see airlock query --help)\n");
-    return 2;
-}
-
 static int parse_query_args(int argc, char **argv, struct query_args *a)
 {
     enum { OPT_DATA = 1000, OPT_TAG, OPT_FROM, OPT_TO, OPT_AGG, OPT_EVERY, OPT_FORMAT, OPT_LIMIT };
@@ -103,10 +95,11 @@ static int parse_query_args(int argc, char **argv, struct query_args *a)
             return 2;
         }
     }
-    if (optind != argc) return usage_error("unexpected argument '%s'", argv[optind]);
+    if (optind != argc) return cli_usage_error("query", "unexpected argument '%s'", argv[optind]);
     if (!a->config_file && !a->data_dir)
-        return usage_error("%s", "-c FILE or --data DIR is required (where the history is)");
-    if (!a->tag) return usage_error("%s", "--tag PATH is required");
+        return cli_usage_error("query", "%s",
+                               "-c FILE or --data DIR is required (where the history is)");
+    if (!a->tag) return cli_usage_error("query", "%s", "--tag PATH is required");
     return -1;
 }
 
@@ -125,10 +118,11 @@ static int plan_query(const struct query_args *a, struct query_plan *p)
     if (a->to && !cli_time_option("query", "to", a->to, now, &p->to)) return 2;
     p->from = p->to - HISTORY_DEFAULT_RANGE_NS;
     if (a->from && !cli_time_option("query", "from", a->from, now, &p->from)) return 2;
-    if (p->to <= p->from) return usage_error("%s", "--to must be after --from");
+    if (p->to <= p->from) return cli_usage_error("query", "%s", "--to must be after --from");
     p->limit = HISTORY_DEFAULT_LIMIT;
     if (a->limit && !history_limit_parse(a->limit, &p->limit))
-        return usage_error("--limit: expected an integer 1..1000000, found '%s'", a->limit);
+        return cli_usage_error("query", "--limit: expected an integer 1..1000000, found '%s'",
+                               a->limit);
     p->format = FORMAT_TABLE;
     if (a->format) {
         if (strcmp(a->format, "csv") == 0)
@@ -136,22 +130,26 @@ static int plan_query(const struct query_args *a, struct query_plan *p)
         else if (strcmp(a->format, "json") == 0)
             p->format = FORMAT_JSON;
         else if (strcmp(a->format, "table") != 0)
-            return usage_error("--format: expected table, csv or json, found '%s'", a->format);
+            return cli_usage_error("query", "--format: expected table, csv or json, found '%s'",
+                                   a->format);
     }
     p->aggregate = a->agg != NULL;
     if (a->agg && !hist_agg_from_name(a->agg, &p->kind))
-        return usage_error("--agg: expected one of count, min, max, avg, sum, stddev, first, "
-                           "last, twa, integral, found '%s'",
-                           a->agg);
-    if (a->every && !a->agg) return usage_error("%s", "--every needs --agg");
+        return cli_usage_error("query",
+                               "--agg: expected one of count, min, max, avg, sum, stddev, first, "
+                               "last, twa, integral, found '%s'",
+                               a->agg);
+    if (a->every && !a->agg) return cli_usage_error("query", "%s", "--every needs --agg");
     p->every = p->to - p->from;
     if (a->every && !history_every_parse(a->every, &p->every))
-        return usage_error("--every: expected a positive duration like 1h, 15m, 10s or 500ms, "
-                           "found '%s'",
-                           a->every);
+        return cli_usage_error("query",
+                               "--every: expected a positive duration like 1h, 15m, 10s or 500ms, "
+                               "found '%s'",
+                               a->every);
     if (p->aggregate && history_bucket_count(p->from, p->to, p->every) > p->limit)
-        return usage_error("%s", "too many buckets for --from/--to and --every (raise --every "
-                                 "or --limit)");
+        return cli_usage_error("query", "%s",
+                               "too many buckets for --from/--to and --every (raise --every "
+                               "or --limit)");
     return -1;
 }
 

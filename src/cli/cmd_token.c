@@ -39,14 +39,6 @@ struct token_args {
     const char *verb, *id, *config_file, *data_dir, *user, *name, *role;
 };
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "airlock token: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n(see airlock token --help)\n");
-    return 2;
-}
-
 static int parse_token_args(int argc, char **argv, struct token_args *a)
 {
     enum { OPT_DATA = 1000, OPT_USER, OPT_NAME, OPT_ROLE };
@@ -88,20 +80,20 @@ static int parse_token_args(int argc, char **argv, struct token_args *a)
             return 2;
         }
     }
-    if (optind >= argc) return usage_error("%s", "a subcommand is required");
+    if (optind >= argc) return cli_usage_error("token", "%s", "a subcommand is required");
     a->verb = argv[optind++];
     bool create = strcmp(a->verb, "create") == 0, revoke = strcmp(a->verb, "revoke") == 0;
     if (!create && !revoke && strcmp(a->verb, "list") != 0)
-        return usage_error("unknown subcommand '%s' (create, list, revoke)", a->verb);
+        return cli_usage_error("token", "unknown subcommand '%s' (create, list, revoke)", a->verb);
     if (revoke) {
-        if (optind >= argc) return usage_error("%s", "the token ID is required");
+        if (optind >= argc) return cli_usage_error("token", "%s", "the token ID is required");
         a->id = argv[optind++];
     }
-    if (optind != argc) return usage_error("unexpected argument '%s'", argv[optind]);
-    if (create && !a->user) return usage_error("%s", "--user NAME is required");
-    if (create && !a->name) return usage_error("%s", "--name LABEL is required");
+    if (optind != argc) return cli_usage_error("token", "unexpected argument '%s'", argv[optind]);
+    if (create && !a->user) return cli_usage_error("token", "%s", "--user NAME is required");
+    if (create && !a->name) return cli_usage_error("token", "%s", "--name LABEL is required");
     if (!create && (a->user || a->name || a->role))
-        return usage_error("%s", "--user, --name and --role only apply to create");
+        return cli_usage_error("token", "%s", "--user, --name and --role only apply to create");
     return -1;
 }
 
@@ -173,7 +165,8 @@ static int run_revoke(struct auth *db, const char *id_text)
     errno = 0;
     long long id = strtoll(id_text, &end, 10);
     if (errno || *end || end == id_text || id <= 0)
-        return usage_error("expected a token ID (a positive integer), found '%s'", id_text);
+        return cli_usage_error("token", "expected a token ID (a positive integer), found '%s'",
+                               id_text);
     char err[512];
     enum auth_status st = auth_token_revoke(db, id, clock_now_ns(), err, sizeof err);
     if (st == AUTH_OK) printf("token %lld revoked\n", id);
@@ -191,7 +184,8 @@ int cmd_token(int argc, char **argv)
     if (rc >= 0) return rc;
     enum auth_role role = 0;
     if (a.role && !auth_role_parse(a.role, &role))
-        return usage_error("unknown role '%s' (viewer, operator, engineer, admin)", a.role);
+        return cli_usage_error("token", "unknown role '%s' (viewer, operator, engineer, admin)",
+                               a.role);
     struct auth *db;
     if ((rc = cli_auth_open("token", a.config_file, a.data_dir, false, &db)) != 0) return rc;
     if (strcmp(a.verb, "create") == 0)

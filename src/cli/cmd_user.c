@@ -103,14 +103,6 @@ struct user_args {
     bool password_stdin;
 };
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "airlock user: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n(see airlock user --help)\n");
-    return 2;
-}
-
 static int parse_user_args(int argc, char **argv, struct user_args *a)
 {
     enum { OPT_DATA = 1000, OPT_ROLE, OPT_PASSWORD_STDIN };
@@ -148,22 +140,23 @@ static int parse_user_args(int argc, char **argv, struct user_args *a)
             return 2;
         }
     }
-    if (optind >= argc) return usage_error("%s", "a subcommand is required");
+    if (optind >= argc) return cli_usage_error("user", "%s", "a subcommand is required");
     a->verb = argv[optind++];
     bool list = strcmp(a->verb, "list") == 0, add = strcmp(a->verb, "add") == 0;
     bool passwd = strcmp(a->verb, "passwd") == 0;
     if (!list && !add && !passwd && strcmp(a->verb, "disable") != 0 &&
         strcmp(a->verb, "enable") != 0)
-        return usage_error("unknown subcommand '%s' (add, passwd, disable, enable, list)", a->verb);
+        return cli_usage_error(
+            "user", "unknown subcommand '%s' (add, passwd, disable, enable, list)", a->verb);
     if (!list) {
-        if (optind >= argc) return usage_error("%s", "the user NAME is required");
+        if (optind >= argc) return cli_usage_error("user", "%s", "the user NAME is required");
         a->name = argv[optind++];
     }
-    if (optind != argc) return usage_error("unexpected argument '%s'", argv[optind]);
-    if (add && !a->role) return usage_error("%s", "--role ROLE is required");
-    if (!add && a->role) return usage_error("%s", "--role only applies to add");
+    if (optind != argc) return cli_usage_error("user", "unexpected argument '%s'", argv[optind]);
+    if (add && !a->role) return cli_usage_error("user", "%s", "--role ROLE is required");
+    if (!add && a->role) return cli_usage_error("user", "%s", "--role only applies to add");
     if (a->password_stdin && !add && !passwd)
-        return usage_error("%s", "--password-stdin only applies to add and passwd");
+        return cli_usage_error("user", "%s", "--password-stdin only applies to add and passwd");
     return -1;
 }
 
@@ -300,7 +293,8 @@ int cmd_user(int argc, char **argv)
     if (rc >= 0) return rc;
     enum auth_role role = 0;
     if (a.role && !auth_role_parse(a.role, &role))
-        return usage_error("unknown role '%s' (viewer, operator, engineer, admin)", a.role);
+        return cli_usage_error("user", "unknown role '%s' (viewer, operator, engineer, admin)",
+                               a.role);
     struct auth *db;
     bool add = strcmp(a.verb, "add") == 0;
     if ((rc = cli_auth_open("user", a.config_file, a.data_dir, add, &db)) != 0) return rc;

@@ -24,7 +24,11 @@ int cli_auth_open(const char *cmd, const char *config_file, const char *data_dir
 /* The data directory of the last cli_auth_open. */
 const char *cli_auth_data_dir(void);
 
-/* cli_audit.c: appends one record to <data_dir>/audit.db for a change made
+/* cli_common.c: prints "airlock CMD: " and fmt (with one %s for arg) and a
+ * pointer to CMD's --help on stderr; returns 2, the usage-error status. */
+int cli_usage_error(const char *cmd, const char *fmt, const char *arg);
+
+/* cli_common.c: appends one record to <data_dir>/audit.db for a change made
  * from the command line (actor "cli:<login name>"); a failure to record is
  * said on stderr (the change itself is done). */
 void cli_audit_record(const char *data_dir, const char *action, const char *object,

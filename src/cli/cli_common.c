@@ -1,11 +1,19 @@
-/* Audit records for changes made from the command line (commands.h,
- * cli_audit_record): users and tokens. */
+/* Helpers shared by the subcommands (commands.h): usage errors, and audit
+ * records for changes made from the command line (users and tokens). */
 #include <pwd.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "audit/audit.h"
 #include "cli/commands.h"
+
+int cli_usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "airlock %s: ", cmd);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(see airlock %s --help)\n", cmd);
+    return 2;
+}
 
 void cli_audit_record(const char *data_dir, const char *action, const char *object,
                       const char *new_value, const char *outcome, const char *details)
