@@ -346,7 +346,6 @@ int cmd_run(int argc, char **argv)
             struct config next;
             struct config_error cerr;
             char *next_text = read_text_file(a.config_file);
-            char *diff = audit_text_diff(config_text, next_text, AUDIT_DIFF_MAX_BYTES);
             if (!config_load(a.config_file, &next, &cerr)) {
                 char msg[1024];
                 config_error_format(&cerr, msg, sizeof msg);
@@ -356,7 +355,6 @@ int cmd_run(int argc, char **argv)
                           "error=\"%s\"", msg);
                 audit_system(au, "config_change", config_name, NULL, "refused", msg);
                 free(next_text);
-                free(diff);
                 continue;
             }
             if (!apply_command_line(&a, &next, err, sizeof err)) {
@@ -367,12 +365,14 @@ int cmd_run(int argc, char **argv)
                 audit_system(au, "config_change", config_name, NULL, "refused", err);
                 config_free(&next);
                 free(next_text);
-                free(diff);
                 continue;
             }
             if (gateway_reload(g, &next, err, sizeof err)) {
                 log_info("gateway", "configuration reloaded", "config=\"%s\"", a.config_file);
+                /* Only an applied change has a diff worth recording. */
+                char *diff = audit_text_diff(config_text, next_text, AUDIT_DIFF_MAX_BYTES);
                 audit_system(au, "config_change", config_name, NULL, "ok", diff);
+                free(diff);
                 free(config_text);
                 config_text = next_text;
                 next_text = NULL;
@@ -381,7 +381,6 @@ int cmd_run(int argc, char **argv)
                 audit_system(au, "config_change", config_name, NULL, "failed", err);
             }
             free(next_text);
-            free(diff);
             continue;
         }
         log_info("gateway", "stopping", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
