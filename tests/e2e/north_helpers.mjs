@@ -281,8 +281,13 @@ export class Airlock {
     if (!this.args.includes('--data')) argv.push('--data', this.dataDir);
     this.child = this.procs.start(argv, this.name);
     this.all.push(this.child);
+    // Our process must say it serves this address: with tests running in
+    // parallel, another test's gateway may have taken a "free" port first,
+    // and its answers must not be taken for ours.
+    const banner = `dashboard and API at http://127.0.0.1:${this.httpPort}/`;
     await waitUntil(async () => {
       this.child.assertAlive();
+      if (!this.child.stderrText.includes(banner)) return false;
       const r = await fetch(`${this.base}/api/v1/health`);
       return r.status === 200;
     }, readyTimeoutMs, 'airlock HTTP');
