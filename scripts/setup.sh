@@ -9,7 +9,8 @@ debs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libmodbus-dev libyaml-dev libjansson-dev libmicrohttpd-dev
       python3-pymodbus python3-serial python3-serial-asyncio python3-pytest chromium
       libmosquitto-dev mosquitto protobuf-c-compiler libprotobuf-c-dev
-      libssl-dev openssl libsqlite3-dev sqlite3)
+      libssl-dev openssl libsqlite3-dev sqlite3
+      iproute2 nftables tcpdump wrk)
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
