@@ -17,6 +17,9 @@
 #include "core/stats.h"
 #include "north/north.h"
 
+struct audit;
+struct auth;
+
 struct api_context {
     struct lvt *lvt;              /* the IT side's last-value table (read-only here) */
     struct stats_registry *stats; /* device statistics (read-only here); may be NULL */
@@ -29,6 +32,12 @@ struct api_context {
      * May be NULL (no publishers). Called from the server's threads. */
     struct north_status *(*north_status)(void *arg, size_t *count);
     void *north_arg;
+    /* Who may do what (users, tokens, sessions) and where logins and
+     * writes are recorded; both may be NULL (no users: every route but
+     * health answers 401; no audit: nothing recorded). Must outlive the
+     * server. */
+    struct audit *audit;
+    struct auth *auth;
 };
 
 struct api_server;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "auth/auth.h"
 #include "cli/commands.h"
 #include "cli/version.h"
 #include "config/config.h"
@@ -189,6 +190,18 @@ static struct audit *open_audit(const char *data_dir)
     return au;
 }
 
+/* The users database in data_dir (created when missing), or NULL (said at
+ * level error: the API then answers 401 to everything but health). */
+static struct auth *open_users(const char *data_dir)
+{
+    char err[512];
+    struct auth *users = auth_open(data_dir, true, NULL, err, sizeof err);
+    if (!users)
+        log_error("auth", "users database unavailable: nobody can log in to the API",
+                  "error=\"%s\"", err);
+    return users;
+}
+
 /* Appends a record by actor "system"; a failure is logged at level error. */
 static void audit_system(struct audit *au, const char *action, const char *object,
                          const char *new_value, const char *outcome, const char *details)
@@ -309,10 +322,14 @@ int cmd_run(int argc, char **argv)
     /* gateway_start takes cfg; the audit trail stays in this directory for
      * the life of the process (a reload does not move it). */
     char *audit_dir = strdup(cfg.data_dir ? cfg.data_dir : "./data");
-    struct gateway_options gopt = {.http_listen = a.http};
+    struct audit *au = audit_dir ? open_audit(audit_dir) : NULL;
+    struct auth *users = audit_dir ? open_users(audit_dir) : NULL;
+    struct gateway_options gopt = {.http_listen = a.http, .audit = au, .auth = users};
     struct gateway *g = gateway_start(&cfg, &gopt, err, sizeof err);
     if (!g) {
         fprintf(stderr, "airlock run: %s\n", err);
+        audit_close(au);
+        auth_close(users);
         free(audit_dir);
         free(demo_yaml);
         sim_stop(plant);
@@ -326,7 +343,6 @@ int cmd_run(int argc, char **argv)
              a.config_file ? a.config_file : "<demo plant>", devices, tags, listen);
     fprintf(stderr, "airlock: dashboard and API at http://%s/  (Ctrl-C to stop)\n", listen);
     const char *config_name = a.config_file ? a.config_file : "<demo plant>";
-    struct audit *au = audit_dir ? open_audit(audit_dir) : NULL;
     char *config_text = a.config_file ? read_text_file(a.config_file) : NULL;
     {
         char details[256];
@@ -390,6 +406,7 @@ int cmd_run(int argc, char **argv)
     }
     gateway_stop(g);
     audit_close(au);
+    auth_close(users);
     free(audit_dir);
     free(config_text);
     sim_stop(plant);

@@ -59,6 +59,8 @@ struct gateway {
     char *http_listen;
     bool http_listen_pinned; /* given on the command line: a reload keeps it */
     char *name;
+    struct audit *audit; /* the caller's; may be NULL */
+    struct auth *auth;   /* the caller's; may be NULL */
 };
 
 /* Converts batches b[0..n) to historian samples and appends them in one
@@ -421,6 +423,8 @@ static bool start_api(struct gateway *g, char *err, size_t err_len)
         .version = AIRLOCK_VERSION,
         .north_status = gateway_north_status,
         .north_arg = g,
+        .audit = g->audit,
+        .auth = g->auth,
     };
     g->api = api_start(g->http_listen, &ctx, err, err_len);
     return g->api != NULL;
@@ -444,6 +448,8 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
     g->name = strdup(cfg->name ? cfg->name : "airlock");
     g->http_listen = strdup(opt && opt->http_listen ? opt->http_listen : cfg->http_listen);
     g->http_listen_pinned = opt && opt->http_listen;
+    g->audit = opt ? opt->audit : NULL;
+    g->auth = opt ? opt->auth : NULL;
     if (!g->boundary || !g->lvt || !g->name || !g->http_listen) {
         config_free(cfg);
         snprintf(err, err_len, "out of memory");

@@ -18,10 +18,19 @@
 
 struct gateway;
 
+struct audit;
+struct auth;
+
 struct gateway_options {
     const char
         *http_listen; /* overrides the configuration's http.listen when non-NULL, also on reload */
     bool no_http;     /* start no HTTP server (benchmarks) */
+    /* The audit trail (logins, writes, link loss, alerts) and the users
+     * database the HTTP API authenticates against; owned by the caller and
+     * must outlive the gateway. NULL audit: nothing is recorded. NULL auth:
+     * the API refuses every request but health (there is nobody to log in). */
+    struct audit *audit;
+    struct auth *auth;
 };
 
 /* Starts everything for cfg, taking ownership of its contents (cfg is left
