@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #include "boundary/boundary.h"
+#include "core/quality.h"
+#include "core/value.h"
+#include "gate/write_gate.h"
 #include "historian/historian.h"
 #include "core/lvt.h"
 #include "core/stats.h"
@@ -19,6 +22,38 @@
 
 struct audit;
 struct auth;
+
+/* What the write route needs to know about a tag (from the running
+ * configuration). */
+struct api_write_target {
+    bool globally_enabled;      /* `write_gate: {enabled: true}` */
+    bool has_policy;            /* the tag has a `write:` policy */
+    struct write_policy policy; /* valid when has_policy */
+    enum value_type type;
+    char unit[64];
+    char device[64];
+};
+
+/* What a write did on the device. */
+struct api_write_result {
+    bool written;            /* the device acknowledged the write */
+    bool read_back;          /* the value was read back afterwards */
+    struct value value_read; /* the read-back value (not a string) */
+    quality_t quality_read;
+    char error[256]; /* why not, when !written or !read_back */
+};
+
+/* The only path from the IT side to a device, provided by the gateway; the
+ * route calls write only after the write gate allowed the request. Both
+ * functions are called from the server's threads. */
+struct api_write_port {
+    /* false when there is no tag at path */
+    bool (*lookup)(void *arg, const char *path, struct api_write_target *out);
+    /* false with out->error when the device did not take the value */
+    bool (*write)(void *arg, const char *path, const struct value *v, int timeout_ms,
+                  struct api_write_result *out);
+    void *arg;
+};
 
 struct api_context {
     struct lvt *lvt;              /* the IT side's last-value table (read-only here) */
@@ -38,6 +73,8 @@ struct api_context {
      * server. */
     struct audit *audit;
     struct auth *auth;
+    /* Writes to devices; NULL: none possible (the route says so). */
+    const struct api_write_port *write_port;
 };
 
 struct api_server;

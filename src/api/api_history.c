@@ -14,18 +14,6 @@
 #define HISTORY_CSV_TYPE "text/csv; charset=utf-8"
 
 /* A query parameter (NULL when absent); *bad when it holds a NUL byte. */
-static const char *query_arg(struct MHD_Connection *c, const char *name, bool *bad)
-{
-    const char *raw = NULL;
-    size_t len = 0;
-    if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, name, strlen(name), &raw, &len) !=
-            MHD_YES ||
-        !raw)
-        return NULL;
-    if (strlen(raw) != len) *bad = true;
-    return raw;
-}
-
 /* What both history routes need: the series of ?tag= and its facts. */
 struct history_target {
     char path[TAG_PATH_MAX];
@@ -39,7 +27,7 @@ static bool find_target(struct api_server *s, struct MHD_Connection *c, struct h
                         enum MHD_Result *queued)
 {
     bool bad = false;
-    const char *tag = query_arg(c, "tag", &bad);
+    const char *tag = api_query_arg(c, "tag", &bad);
     char why[160];
     if (!s->historian) {
         *queued = api_respond_error(c, MHD_HTTP_NOT_FOUND,
@@ -80,7 +68,7 @@ static bool time_arg(struct MHD_Connection *c, const char *name, int64_t now_ns,
                      enum MHD_Result *queued)
 {
     bool bad = false;
-    const char *text = query_arg(c, name, &bad);
+    const char *text = api_query_arg(c, name, &bad);
     char why[200];
     if (!text && !bad) return true;
     if (!bad && history_time_parse(text, now_ns, ns, why, sizeof why)) return true;
@@ -108,8 +96,8 @@ static bool parse_shape(struct MHD_Connection *c, struct history_request *r,
                         enum MHD_Result *queued)
 {
     bool bad = false;
-    const char *agg = query_arg(c, "agg", &bad), *every = query_arg(c, "every", &bad);
-    const char *limit = query_arg(c, "limit", &bad), *format = query_arg(c, "format", &bad);
+    const char *agg = api_query_arg(c, "agg", &bad), *every = api_query_arg(c, "every", &bad);
+    const char *limit = api_query_arg(c, "limit", &bad), *format = api_query_arg(c, "format", &bad);
     if (bad) {
         *queued = api_respond_error(c, MHD_HTTP_BAD_REQUEST, "a query parameter has a NUL byte");
         return false;
@@ -265,7 +253,7 @@ enum MHD_Result api_route_history_at(struct api_server *s, struct MHD_Connection
     int64_t now = clock_now_ns(), at = now;
     if (!time_arg(c, "t", now, &at, &queued)) return queued;
     bool bad = false;
-    const char *interp = query_arg(c, "interp", &bad);
+    const char *interp = api_query_arg(c, "interp", &bad);
     enum hist_interp mode = HIST_INTERP_PREVIOUS;
     if (interp && !bad && strcmp(interp, "linear") == 0)
         mode = HIST_INTERP_LINEAR;

@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "api/web_assets.h"
+#include "auth/auth.h"
 #include "core/lvt.h"
 #include "core/tag.h"
 
@@ -33,6 +34,90 @@
 #define API_SAMPLER_INTERVAL_MS 1000
 #define API_LOCK_SLICE_TAGS 2048 /* tags serialised per hold of the LVT read lock */
 #define API_TAG_LIST_RETRIES 3   /* tag set replaced while listing: start over this often */
+#define API_MAX_BODY_BYTES 16384 /* request bodies (login, write); larger ones get 413 */
+#define API_MAX_LOGINS_IN_FLIGHT 4 /* concurrent password checks (each ~32 MiB, ~0.1 s) */
+#define API_SESSION_COOKIE "airlock_session"
+#define API_CSRF_HEADER "X-CSRF-Token"
+
+/* --- The route table (api_dispatch.c) --- */
+
+enum api_route_id {
+    API_ROUTE_HEALTH,
+    API_ROUTE_LOGIN,
+    API_ROUTE_LOGOUT,
+    API_ROUTE_SESSION,
+    API_ROUTE_TAGS,
+    API_ROUTE_TAG,
+    API_ROUTE_TAG_WRITE,
+    API_ROUTE_STREAM,
+    API_ROUTE_HISTORY,
+    API_ROUTE_HISTORY_AT,
+    API_ROUTE_ALERTS,
+    API_ROUTE_AUDIT,
+    API_ROUTE_USERS,
+    API_ROUTE_TOKENS,
+    API_ROUTE_METRICS,
+    API_ROUTE_ASSET,
+};
+
+enum api_route_shape {
+    API_SHAPE_EXACT,     /* the path exactly */
+    API_SHAPE_TAG,       /* path + a tag path */
+    API_SHAPE_TAG_WRITE, /* path + a tag path + "/write" */
+    API_SHAPE_ASSET,     /* a file of the embedded dashboard */
+};
+
+#define API_PUBLIC 0u /* a route's need: no authentication */
+
+struct api_route {
+    enum api_route_id id;
+    const char *method; /* "GET" (HEAD too) or "POST" */
+    const char *path;
+    enum api_route_shape shape;
+    unsigned need; /* API_PUBLIC or the least enum auth_role allowed */
+};
+
+extern const struct api_route api_routes[];
+extern const size_t api_route_count;
+
+enum api_match {
+    API_MATCH_OK,
+    API_MATCH_NOT_FOUND, /* no route has this path */
+    API_MATCH_METHOD,    /* the path exists, not with this method */
+};
+
+/* Finds the route for method and path (already percent-decoded). On
+ * API_MATCH_OK *route is set and, for tag routes, *param / *param_len give
+ * the tag path inside path (not NUL-terminated). On API_MATCH_METHOD allow
+ * (when non-NULL) receives the Allow header's value. Pure. */
+enum api_match api_route_match(const char *method, const char *path, const struct api_route **route,
+                               const char **param, size_t *param_len, char *allow,
+                               size_t allow_len);
+/* "public", "viewer", ... for a route's need. */
+const char *api_access_name(unsigned need);
+
+/* How a request proved who it is. */
+enum api_credential {
+    API_CRED_NONE = 0,
+    API_CRED_TOKEN,   /* Authorization: Bearer alk_... */
+    API_CRED_SESSION, /* the session cookie (browser) */
+};
+
+/* Per-request state (MHD's *req_cls), from the URI callback to the
+ * completion callback. */
+struct api_request {
+    bool uri_too_long;
+    bool started; /* the first call (headers) was handled */
+    const struct api_route *route;
+    size_t param_offset, param_len; /* the tag path inside the URL */
+    enum api_credential via;
+    struct auth_principal who;
+    char session_id[AUTH_SECRET_TEXT_SIZE];
+    char *body; /* the request body, NUL-terminated (POST) */
+    size_t body_len;
+    bool body_too_large;
+    char peer[64]; /* the client's address, for logs and the audit trail */
+};
 
 /* A growable text buffer. On allocation failure it stops growing and sets
  * failed; later appends do nothing, so callers check once at the end. */
@@ -76,6 +161,12 @@ bool api_rate_update(struct api_rate_tracker *tr, const char *const *names, cons
  * fewer than two samples are held. */
 double api_rate_get(const struct api_rate_tracker *tr, const char *name);
 
+/* When a tag was last written (the write gate's minimum interval). */
+struct api_last_write {
+    char path[TAG_PATH_MAX];
+    int64_t at_ns;
+};
+
 /* The running server. */
 struct api_server {
     struct MHD_Daemon *daemon;
@@ -99,6 +190,15 @@ struct api_server {
      * between slices, so the boundary consumer (the only writer) gets in
      * even though glibc's default rwlock prefers readers. */
     pthread_mutex_t bulk_lock;
+
+    struct auth *auth;   /* may be NULL: every authenticated route answers 503 */
+    struct audit *audit; /* may be NULL */
+    bool tls;            /* serving HTTPS (cookies get Secure, HSTS is sent) */
+    struct api_write_port write_port; /* a copy; lookup NULL when writes are impossible */
+    pthread_mutex_t write_lock;       /* one write at a time (gate check to read-back) */
+    struct api_last_write *last_writes; /* per tag path: the last allowed write */
+    size_t last_write_count, last_write_cap;
+    atomic_int logins_in_flight;
 
     pthread_mutex_t sampler_lock; /* guards rates and wakes the sampler */
     pthread_cond_t sampler_wake;
@@ -183,12 +283,54 @@ enum MHD_Result api_respond_buf(struct MHD_Connection *c, unsigned status, const
  * quote raw request bytes; it is made valid UTF-8 anyway. */
 enum MHD_Result api_respond_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The decoded value of query parameter name, NULL when absent; sets *bad
+ * when the value holds a NUL byte (the caller answers 400). */
+const char *api_query_arg(struct MHD_Connection *c, const char *name, bool *bad);
 /* Reads the ?prefix= argument into out (see api_prefix_parse). On a bad
  * value queues a 400 naming the parameter, stores the queue result in
  * *queued and returns false. */
 bool api_query_prefix(struct MHD_Connection *c, char *out, size_t out_len, enum MHD_Result *queued);
 
+/* --- Authentication (api_auth.c) --- */
+
+/* Establishes who sends the request (token or session cookie) and whether
+ * the route allows it: fills req->via / req->who and returns true, or
+ * queues 401 / 403 / 503 (result in *queued) and returns false. Checks the
+ * CSRF token and Origin of state-changing requests made with a session. */
+bool api_authorize(struct api_server *s, struct MHD_Connection *c, const char *method,
+                   struct api_request *req, enum MHD_Result *queued);
+/* The client's address as text into out ("127.0.0.1", "::1", "?"). */
+void api_peer_text(struct MHD_Connection *c, char *out, size_t len);
+/* Appends one record to the audit trail (nothing when there is none); a
+ * failure is logged at level error. */
+void api_audit(struct api_server *s, const char *actor, const char *action, const char *object,
+               const char *old_value, const char *new_value, const char *reason,
+               const char *outcome, const char *details);
+/* The actor of a request for the audit trail: "user" or "user (token N)". */
+void api_actor_text(const struct api_request *req, char *out, size_t len);
+
+/* --- Writes (api_write.c) --- */
+
+/* A value as text for logs and the audit trail ("true", "42", "12.5"). */
+void api_value_text(const struct value *v, char *out, size_t len);
+/* Converts the JSON "value" of a write to the tag's type: booleans for bool
+ * tags, integers (or integral numbers) for int64 / uint64, any number for
+ * double; strings are never writable. false with a reason otherwise. */
+bool api_write_value_parse(const json_t *j, enum value_type type, struct value *out, char *why,
+                           size_t why_len);
+
 /* --- Routes --- */
+enum MHD_Result api_route_login(struct api_server *s, struct MHD_Connection *c,
+                                struct api_request *req); /* api_auth.c */
+enum MHD_Result api_route_logout(struct api_server *s, struct MHD_Connection *c,
+                                 struct api_request *req); /* api_auth.c */
+enum MHD_Result api_route_session(struct api_server *s, struct MHD_Connection *c,
+                                  struct api_request *req); /* api_auth.c */
+enum MHD_Result api_route_users(struct api_server *s, struct MHD_Connection *c); /* api_auth.c */
+enum MHD_Result api_route_tokens(struct api_server *s, struct MHD_Connection *c); /* api_auth.c */
+enum MHD_Result api_route_audit(struct api_server *s, struct MHD_Connection *c); /* api_audit.c */
+enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection *c,
+                                    struct api_request *req, const char *path); /* api_write.c */
 enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c); /* api_routes.c */
 enum MHD_Result api_route_tags(struct api_server *s, struct MHD_Connection *c);   /* api_routes.c */
 enum MHD_Result api_route_tag(struct api_server *s, struct MHD_Connection *c,

@@ -13,17 +13,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "api/api_internal.h"
 #include "core/clock.h"
 #include "core/log.h"
 
 #define API_LISTEN_BACKLOG 128
-#define API_ALLOWED_METHODS "GET, HEAD"
-
-/* Returned by the URI log callback for a request target over the limit;
- * the access handler then answers 414. Any non-NULL marker would do. */
-static char uri_too_long_marker;
-
 void api_add_common_headers(struct MHD_Response *r)
 {
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
@@ -106,12 +102,25 @@ enum MHD_Result api_respond_error(struct MHD_Connection *c, unsigned status, con
     return queue_and_release(c, status, error_response(status, message));
 }
 
-static enum MHD_Result respond_method_not_allowed(struct MHD_Connection *c)
+static enum MHD_Result respond_method_not_allowed(struct MHD_Connection *c, const char *allow)
 {
-    struct MHD_Response *r = error_response(
-        MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: this server only answers GET and HEAD");
-    if (r) MHD_add_response_header(r, "Allow", API_ALLOWED_METHODS);
+    char message[160];
+    snprintf(message, sizeof message, "method not allowed: this resource answers %s", allow);
+    struct MHD_Response *r = error_response(MHD_HTTP_METHOD_NOT_ALLOWED, message);
+    if (r) MHD_add_response_header(r, "Allow", allow);
     return queue_and_release(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+}
+
+const char *api_query_arg(struct MHD_Connection *c, const char *name, bool *bad)
+{
+    const char *raw = NULL;
+    size_t len = 0;
+    if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, name, strlen(name), &raw, &len) !=
+            MHD_YES ||
+        !raw)
+        return NULL;
+    if (strlen(raw) != len) *bad = true;
+    return raw;
 }
 
 bool api_query_prefix(struct MHD_Connection *c, char *out, size_t out_len, enum MHD_Result *queued)
@@ -134,28 +143,131 @@ bool api_query_prefix(struct MHD_Connection *c, char *out, size_t out_len, enum 
     return false;
 }
 
+/* Creates the request's state (MHD stores the result in *req_cls) and
+ * notes a request target over the limit; the access handler then answers
+ * 414. NULL on ENOMEM: the handler then refuses the request. */
 static void *log_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
     (void)cls;
-    (void)c;
-    return strlen(uri) > API_MAX_URI_BYTES ? &uri_too_long_marker : NULL;
+    struct api_request *req = calloc(1, sizeof *req);
+    if (!req) return NULL;
+    req->uri_too_long = strlen(uri) > API_MAX_URI_BYTES;
+    api_peer_text(c, req->peer, sizeof req->peer);
+    return req;
 }
 
-static enum MHD_Result route(struct api_server *s, struct MHD_Connection *c, const char *url,
-                             bool head)
+static void request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                              enum MHD_RequestTerminationCode toe)
 {
-    static const char tag_prefix[] = "/api/v1/tags/";
-    if (strcmp(url, "/api/v1/health") == 0) return api_route_health(s, c);
-    if (strcmp(url, "/api/v1/tags") == 0) return api_route_tags(s, c);
-    if (strncmp(url, tag_prefix, sizeof tag_prefix - 1) == 0)
-        return api_route_tag(s, c, url + sizeof tag_prefix - 1);
-    if (strcmp(url, "/api/v1/stream") == 0) return api_route_stream(s, c, head);
-    if (strcmp(url, "/api/v1/history") == 0) return api_route_history(s, c);
-    if (strcmp(url, "/api/v1/history/at") == 0) return api_route_history_at(s, c);
-    if (strcmp(url, "/metrics") == 0) return api_route_metrics(s, c);
-    const struct web_asset *asset = api_find_asset(url);
-    if (asset) return api_route_asset(c, asset);
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct api_request *req = *req_cls;
+    if (!req) return;
+    free(req->body);
+    OPENSSL_cleanse(req->session_id, sizeof req->session_id);
+    free(req);
+    *req_cls = NULL;
+}
+
+/* Calls the matched route's handler (authorised already). */
+static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c,
+                                struct api_request *req, const char *url, bool head)
+{
+    switch (req->route->id) {
+    case API_ROUTE_HEALTH:
+        return api_route_health(s, c);
+    case API_ROUTE_LOGIN:
+        return api_route_login(s, c, req);
+    case API_ROUTE_LOGOUT:
+        return api_route_logout(s, c, req);
+    case API_ROUTE_SESSION:
+        return api_route_session(s, c, req);
+    case API_ROUTE_TAGS:
+        return api_route_tags(s, c);
+    case API_ROUTE_TAG:
+        return api_route_tag(s, c, url + req->param_offset);
+    case API_ROUTE_TAG_WRITE: {
+        char path[TAG_PATH_MAX];
+        if (req->param_len >= sizeof path)
+            return api_respond_error(c, MHD_HTTP_NOT_FOUND, "no such tag: path too long");
+        memcpy(path, url + req->param_offset, req->param_len);
+        path[req->param_len] = '\0';
+        return api_route_tag_write(s, c, req, path);
+    }
+    case API_ROUTE_STREAM:
+        return api_route_stream(s, c, head);
+    case API_ROUTE_HISTORY:
+        return api_route_history(s, c);
+    case API_ROUTE_HISTORY_AT:
+        return api_route_history_at(s, c);
+    case API_ROUTE_ALERTS:
+        return api_respond_error(c, MHD_HTTP_NOT_FOUND, "alerts are not available");
+    case API_ROUTE_AUDIT:
+        return api_route_audit(s, c);
+    case API_ROUTE_USERS:
+        return api_route_users(s, c);
+    case API_ROUTE_TOKENS:
+        return api_route_tokens(s, c);
+    case API_ROUTE_METRICS:
+        return api_route_metrics(s, c);
+    case API_ROUTE_ASSET:
+        return api_route_asset(c, api_find_asset(url));
+    }
     return api_respond_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
+}
+
+/* The first call of a request (headers only): method, route, credentials
+ * and role. Returns true when the request may go on (its body, if any, is
+ * read next); otherwise a response is queued (*queued). */
+static bool begin_request(struct api_server *s, struct MHD_Connection *c, const char *url,
+                          const char *method, struct api_request *req, enum MHD_Result *queued)
+{
+    req->started = true;
+    if (req->uri_too_long) {
+        *queued = api_respond_error(c, MHD_HTTP_URI_TOO_LONG, "request target longer than %d bytes",
+                                    API_MAX_URI_BYTES);
+        return false;
+    }
+    if (atomic_load(&s->stopping)) {
+        *queued = api_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is stopping");
+        return false;
+    }
+    const char *param = NULL;
+    size_t param_len = 0;
+    char allow[64] = "";
+    switch (api_route_match(method, url, &req->route, &param, &param_len, allow, sizeof allow)) {
+    case API_MATCH_OK:
+        break;
+    case API_MATCH_METHOD:
+        *queued = respond_method_not_allowed(c, allow);
+        return false;
+    case API_MATCH_NOT_FOUND:
+        *queued = api_respond_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
+        return false;
+    }
+    req->param_offset = param ? (size_t)(param - url) : 0;
+    req->param_len = param_len;
+    return api_authorize(s, c, method, req, queued);
+}
+
+/* Appends a chunk of the request body (bounded by API_MAX_BODY_BYTES). */
+static void take_body(struct api_request *req, const char *data, size_t len)
+{
+    if (req->body_too_large) return;
+    if (req->body_len + len > API_MAX_BODY_BYTES) {
+        req->body_too_large = true;
+        return;
+    }
+    char *grown = realloc(req->body, req->body_len + len + 1);
+    if (!grown) {
+        req->body_too_large = true;
+        return;
+    }
+    memcpy(grown + req->body_len, data, len);
+    req->body = grown;
+    req->body_len += len;
+    req->body[req->body_len] = '\0';
 }
 
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -165,16 +277,21 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
 {
     struct api_server *s = cls;
     (void)version;
-    (void)upload_data;
-    (void)upload_data_size;
-    if (*req_cls == &uri_too_long_marker)
-        return api_respond_error(c, MHD_HTTP_URI_TOO_LONG, "request target longer than %d bytes",
-                                 API_MAX_URI_BYTES);
-    bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    if (!head && strcmp(method, MHD_HTTP_METHOD_GET) != 0) return respond_method_not_allowed(c);
-    if (atomic_load(&s->stopping))
-        return api_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is stopping");
-    return route(s, c, url, head);
+    struct api_request *req = *req_cls;
+    if (!req) return MHD_NO; /* out of memory at the start of the request */
+    if (!req->started) {
+        enum MHD_Result queued = MHD_NO;
+        if (!begin_request(s, c, url, method, req, &queued)) return queued;
+        if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) return MHD_YES; /* the body follows */
+    } else if (*upload_data_size > 0) {
+        take_body(req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->body_too_large)
+        return api_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                                 "request body larger than %d bytes", API_MAX_BODY_BYTES);
+    return dispatch(s, c, req, url, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
 }
 
 static void log_mhd(void *cls, const char *fmt, va_list ap)
@@ -273,7 +390,9 @@ static struct MHD_Daemon *start_daemon(struct api_server *s, int fd)
                      MHD_USE_POLL | MHD_USE_ERROR_LOG;
     return MHD_start_daemon(flags, 0, NULL, NULL, handle_request, s, MHD_OPTION_EXTERNAL_LOGGER,
                             log_mhd, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                            MHD_OPTION_URI_LOG_CALLBACK, log_uri, NULL, MHD_OPTION_CONNECTION_LIMIT,
+                            MHD_OPTION_URI_LOG_CALLBACK, log_uri, NULL,
+                            MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+                            MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned)API_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                             (unsigned)API_MAX_CONNECTIONS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -284,6 +403,8 @@ static struct MHD_Daemon *start_daemon(struct api_server *s, int fd)
 static void server_free(struct api_server *s)
 {
     pthread_mutex_destroy(&s->bulk_lock);
+    pthread_mutex_destroy(&s->write_lock);
+    free(s->last_writes);
     pthread_mutex_destroy(&s->sampler_lock);
     pthread_cond_destroy(&s->sampler_wake);
     api_rate_free(&s->rates);
@@ -302,6 +423,10 @@ static struct api_server *server_new(const struct api_context *ctx)
     s->historian = ctx->historian;
     s->north_status = ctx->north_status;
     s->north_arg = ctx->north_arg;
+    s->auth = ctx->auth;
+    s->audit = ctx->audit;
+    if (ctx->write_port) s->write_port = *ctx->write_port;
+    pthread_mutex_init(&s->write_lock, NULL);
     s->gateway_name = strdup(ctx->gateway_name ? ctx->gateway_name : "airlock");
     s->version = strdup(ctx->version ? ctx->version : "unknown");
     s->started_ns = clock_now_ns();

@@ -28,6 +28,7 @@
 #define AUTH_LOCKOUT_NS (15LL * 60 * 1000000000)       /* how long a lock lasts */
 #define AUTH_SESSION_IDLE_NS (30LL * 60 * 1000000000)  /* without a touch */
 #define AUTH_SESSION_MAX_NS (12LL * 3600 * 1000000000) /* absolute lifetime */
+#define AUTH_USAGE_STAMP_NS (60LL * 1000000000) /* token last use / session touch granularity */
 #define AUTH_NAME_MAX 64                               /* user names and token labels, bytes */
 
 /* scrypt parameters of new hashes: N = 2^15, r = 8, p = 1 (32 MiB, about
@@ -195,7 +196,8 @@ enum auth_status auth_token_list(struct auth *a, struct auth_token_info **out, s
 enum auth_status auth_token_revoke(struct auth *a, int64_t id, int64_t now_ns, char *err,
                                    size_t err_len);
 /* Looks a presented token up by its hash (no cache). AUTH_OK and *who when
- * it exists, is not revoked and its owner is enabled; records last use.
+ * it exists, is not revoked and its owner is enabled; records last use
+ * (at most once per AUTH_USAGE_STAMP_NS).
  * AUTH_ERR_NOT_FOUND otherwise (also for malformed text). */
 enum auth_status auth_token_verify(struct auth *a, const char *token, int64_t now_ns,
                                    struct auth_principal *who, char *err, size_t err_len);
@@ -217,7 +219,8 @@ enum auth_status auth_session_verify(struct auth *a, const char *id, int64_t now
                                      struct auth_principal *who,
                                      char csrf_out[AUTH_SECRET_TEXT_SIZE], char *err,
                                      size_t err_len);
-/* Records activity (restarts the idle period) on a valid session. */
+/* Records activity (restarts the idle period) on a valid session; the
+ * stored time moves at most once per AUTH_USAGE_STAMP_NS. */
 enum auth_status auth_session_touch(struct auth *a, const char *id, int64_t now_ns, char *err,
                                     size_t err_len);
 /* Ends a session (logout). AUTH_ERR_NOT_FOUND when there was none. */

@@ -222,10 +222,13 @@ enum auth_status auth_token_verify(struct auth *a, const char *token, int64_t no
     }
     sqlite3_finalize(q);
     if (st == AUTH_OK) {
-        if (sqlite3_prepare_v2(a->db, "UPDATE tokens SET last_used=? WHERE id=?", -1, &q, NULL) ==
-            SQLITE_OK) {
+        /* At most one usage stamp per AUTH_USAGE_STAMP_NS: a write per
+         * request would serialise every API call on the database. */
+        if (sqlite3_prepare_v2(a->db, "UPDATE tokens SET last_used=? WHERE id=? AND last_used<?",
+                               -1, &q, NULL) == SQLITE_OK) {
             sqlite3_bind_int64(q, 1, now_ns);
             sqlite3_bind_int64(q, 2, id);
+            sqlite3_bind_int64(q, 3, now_ns - AUTH_USAGE_STAMP_NS);
             sqlite3_step(q); /* a failed usage stamp does not refuse the request */
             sqlite3_finalize(q);
         }
@@ -367,12 +370,14 @@ enum auth_status auth_session_touch(struct auth *a, const char *id, int64_t now_
     enum auth_status st = check_session(a, hash, now_ns, NULL, NULL, err, err_len);
     sqlite3_stmt *q;
     if (st == AUTH_OK) {
-        if (sqlite3_prepare_v2(a->db, "UPDATE sessions SET last_seen=? WHERE id_hash=?", -1, &q,
-                               NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v2(a->db,
+                               "UPDATE sessions SET last_seen=? WHERE id_hash=? AND last_seen<?",
+                               -1, &q, NULL) != SQLITE_OK) {
             st = auth_db_error(a, "touching a session", err, err_len);
         } else {
             sqlite3_bind_int64(q, 1, now_ns);
             sqlite3_bind_blob(q, 2, hash, sizeof hash, SQLITE_STATIC);
+            sqlite3_bind_int64(q, 3, now_ns - AUTH_USAGE_STAMP_NS);
             if (sqlite3_step(q) != SQLITE_DONE)
                 st = auth_db_error(a, "touching a session", err, err_len);
             sqlite3_finalize(q);

@@ -12,11 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "audit/audit.h"
 #include "auth/auth.h"
 #include "cli/commands.h"
 #include "cli/version.h"
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
@@ -190,6 +194,9 @@ static struct audit *open_audit(const char *data_dir)
     return au;
 }
 
+static void audit_system(struct audit *au, const char *action, const char *object,
+                         const char *new_value, const char *outcome, const char *details);
+
 /* The users database in data_dir (created when missing), or NULL (said at
  * level error: the API then answers 401 to everything but health). */
 static struct auth *open_users(const char *data_dir)
@@ -200,6 +207,45 @@ static struct auth *open_users(const char *data_dir)
         log_error("auth", "users database unavailable: nobody can log in to the API",
                   "error=\"%s\"", err);
     return users;
+}
+
+/* With no user yet: the demo plant creates "admin" with a random password
+ * shown once on stderr (only its scrypt hash is stored); a configured
+ * gateway only says how to create the first user. Recorded in the trail. */
+static void first_user(struct auth *users, struct audit *au, bool demo, const char *data_dir)
+{
+    struct auth_user_info *list = NULL;
+    size_t n = 0;
+    char err[512];
+    if (!users || auth_user_list(users, &list, &n, err, sizeof err) != AUTH_OK) return;
+    free(list);
+    if (n > 0) return;
+    if (!demo) {
+        fprintf(stderr,
+                "airlock: no users yet: every API route but health answers 401. Create the "
+                "first one with\n  airlock user add NAME --role admin --data %s\n",
+                data_dir);
+        return;
+    }
+    uint8_t random[15];
+    char password[32];
+    if (RAND_bytes(random, sizeof random) != 1) return;
+    static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof random; i++) /* 15 characters of 57: ~87 bits */
+        password[k++] = alphabet[random[i] % (sizeof alphabet - 1)];
+    password[k] = '\0';
+    if (auth_user_add(users, "admin", AUTH_ROLE_ADMIN, password, clock_now_ns(), err,
+                      sizeof err) != AUTH_OK) {
+        log_error("auth", "cannot create the demo's admin user", "error=\"%s\"", err);
+        return;
+    }
+    fprintf(stderr,
+            "airlock: demo: log in as user 'admin' with the one-time password  %s\n"
+            "         (shown only now; change it with: airlock user passwd admin --data %s)\n",
+            password, data_dir);
+    OPENSSL_cleanse(password, sizeof password);
+    audit_system(au, "user_add", "admin", "admin", "ok", "demo start: one-time password");
 }
 
 /* Appends a record by actor "system"; a failure is logged at level error. */
@@ -342,6 +388,7 @@ int cmd_run(int argc, char **argv)
              "version=%s config=\"%s\" devices=%zu tags=%zu dashboard=http://%s/", AIRLOCK_VERSION,
              a.config_file ? a.config_file : "<demo plant>", devices, tags, listen);
     fprintf(stderr, "airlock: dashboard and API at http://%s/  (Ctrl-C to stop)\n", listen);
+    first_user(users, au, !a.config_file, audit_dir);
     const char *config_name = a.config_file ? a.config_file : "<demo plant>";
     char *config_text = a.config_file ? read_text_file(a.config_file) : NULL;
     {

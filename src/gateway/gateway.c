@@ -61,6 +61,11 @@ struct gateway {
     char *name;
     struct audit *audit; /* the caller's; may be NULL */
     struct auth *auth;   /* the caller's; may be NULL */
+    /* Held while the running drivers are used by a write from the API, and
+     * while they are replaced (reload) or stopped: a write never reaches a
+     * driver being torn down. */
+    pthread_mutex_t write_lock;
+    struct api_write_port write_port;
 };
 
 /* Converts batches b[0..n) to historian samples and appends them in one
@@ -412,6 +417,72 @@ static bool ot_from_config(struct gateway *g, struct config *cfg, char *err, siz
     return true;
 }
 
+/* ---- The write port (the only way from the API to a device) ---- */
+
+/* Finds the configured tag at path: its device and its number within the
+ * device (group-then-tag order, as the driver counts). Call with
+ * write_lock held. */
+static const struct config_tag *find_config_tag(const struct config *cfg, const char *path,
+                                                size_t *device, size_t *index)
+{
+    for (size_t d = 0; d < cfg->device_count; d++) {
+        size_t k = 0;
+        for (size_t gi = 0; gi < cfg->devices[d].group_count; gi++) {
+            const struct config_poll_group *grp = &cfg->devices[d].groups[gi];
+            for (size_t t = 0; t < grp->tag_count; t++, k++)
+                if (strcmp(grp->tags[t].tag.path, path) == 0) {
+                    *device = d;
+                    *index = k;
+                    return &grp->tags[t];
+                }
+        }
+    }
+    return NULL;
+}
+
+static bool gateway_write_lookup(void *arg, const char *path, struct api_write_target *out)
+{
+    struct gateway *g = arg;
+    size_t d, k;
+    pthread_mutex_lock(&g->write_lock);
+    const struct config_tag *t = find_config_tag(&g->ot.cfg, path, &d, &k);
+    if (t) {
+        memset(out, 0, sizeof *out);
+        out->globally_enabled = g->ot.cfg.write_gate_enabled;
+        out->has_policy = t->write.enabled;
+        out->policy = t->write;
+        out->type = t->tag.type;
+        snprintf(out->unit, sizeof out->unit, "%s", t->tag.unit ? t->tag.unit : "");
+        snprintf(out->device, sizeof out->device, "%s", g->ot.cfg.devices[d].name);
+    }
+    pthread_mutex_unlock(&g->write_lock);
+    return t != NULL;
+}
+
+static bool gateway_write_value(void *arg, const char *path, const struct value *v,
+                                int timeout_ms, struct api_write_result *out)
+{
+    struct gateway *g = arg;
+    size_t d, k;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&g->write_lock);
+    bool ok = false;
+    if (!find_config_tag(&g->ot.cfg, path, &d, &k) || d >= g->ot.driver_count) {
+        snprintf(out->error, sizeof out->error, "the tag's device is not running");
+    } else {
+        struct driver_write_result r;
+        memset(&r, 0, sizeof r);
+        ok = driver_write(g->ot.drivers[d], k, v, timeout_ms, &r);
+        out->written = r.written;
+        out->read_back = r.read_back;
+        out->value_read = r.value_read;
+        out->quality_read = r.quality_read;
+        snprintf(out->error, sizeof out->error, "%s", r.error);
+    }
+    pthread_mutex_unlock(&g->write_lock);
+    return ok;
+}
+
 static bool start_api(struct gateway *g, char *err, size_t err_len)
 {
     struct api_context ctx = {
@@ -425,6 +496,7 @@ static bool start_api(struct gateway *g, char *err, size_t err_len)
         .north_arg = g,
         .audit = g->audit,
         .auth = g->auth,
+        .write_port = &g->write_port,
     };
     g->api = api_start(g->http_listen, &ctx, err, err_len);
     return g->api != NULL;
@@ -450,6 +522,9 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
     g->http_listen_pinned = opt && opt->http_listen;
     g->audit = opt ? opt->audit : NULL;
     g->auth = opt ? opt->auth : NULL;
+    pthread_mutex_init(&g->write_lock, NULL);
+    g->write_port = (struct api_write_port){
+        .lookup = gateway_write_lookup, .write = gateway_write_value, .arg = g};
     if (!g->boundary || !g->lvt || !g->name || !g->http_listen) {
         config_free(cfg);
         snprintf(err, err_len, "out of memory");
@@ -499,6 +574,7 @@ fail:
     stats_registry_destroy(&g->stats);
     free(g->name);
     free(g->http_listen);
+    pthread_mutex_destroy(&g->write_lock);
     free(g);
     return NULL;
 }
@@ -547,10 +623,13 @@ bool gateway_reload(struct gateway *g, struct config *cfg, char *err, size_t err
     if (history_settings_changed(&g->ot.cfg, cfg))
         log_warn("history", "history settings changed: they take effect at the next start", NULL);
 
+    pthread_mutex_lock(&g->write_lock);
     ot_stop(&g->ot);
     drain_boundary(g);
     north_swap(g, NULL);
-    if (!ot_from_config(g, cfg, err, err_len)) {
+    bool started = ot_from_config(g, cfg, err, err_len);
+    pthread_mutex_unlock(&g->write_lock);
+    if (!started) {
         log_error("gateway", "reload failed after stopping the old devices", "error=\"%s\"", err);
         return false;
     }
@@ -577,7 +656,9 @@ void gateway_stop(struct gateway *g)
 {
     if (!g) return;
     api_stop(g->api);
+    pthread_mutex_lock(&g->write_lock);
     ot_stop(&g->ot);
+    pthread_mutex_unlock(&g->write_lock);
     drain_boundary(g);
     atomic_store(&g->consumer_stop, true);
     boundary_close(g->boundary);
@@ -591,6 +672,7 @@ void gateway_stop(struct gateway *g)
     stats_registry_destroy(&g->stats);
     free(g->name);
     free(g->http_listen);
+    pthread_mutex_destroy(&g->write_lock);
     free(g);
 }
 

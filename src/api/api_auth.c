@@ -1,0 +1,463 @@
+/* Authentication of HTTP requests (API tokens and browser sessions), the
+ * access check against the route table, CSRF protection, and the routes
+ * that manage a session: POST /api/v1/login, POST /api/v1/logout,
+ * GET /api/v1/session, plus the admin listings GET /api/v1/users and
+ * GET /api/v1/tokens. Logins, failed logins and lockouts go to the audit
+ * trail; docs/api.md ("Authentication") describes the rules. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "api/api_internal.h"
+#include "audit/audit.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+/* ------------------------------------------------------------ helpers */
+
+void api_peer_text(struct MHD_Connection *c, char *out, size_t len)
+{
+    snprintf(out, len, "?");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr) return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
+void api_audit(struct api_server *s, const char *actor, const char *action, const char *object,
+               const char *old_value, const char *new_value, const char *reason,
+               const char *outcome, const char *details)
+{
+    if (!s->audit) return;
+    struct audit_record r = {.actor = actor,
+                             .action = action,
+                             .object = object ? object : "",
+                             .old_value = old_value ? old_value : "",
+                             .new_value = new_value ? new_value : "",
+                             .reason = reason ? reason : "",
+                             .outcome = outcome,
+                             .details = details ? details : ""};
+    char err[512];
+    if (audit_append(s->audit, &r, err, sizeof err) < 0)
+        log_error("audit", "cannot append to the audit trail", "action=%s error=\"%s\"", action,
+                  err);
+}
+
+void api_actor_text(const struct api_request *req, char *out, size_t len)
+{
+    if (req->via == API_CRED_TOKEN)
+        snprintf(out, len, "%s (token %lld)", req->who.user, (long long)req->who.token_id);
+    else
+        snprintf(out, len, "%s", req->who.user);
+}
+
+/* A response with the common headers and a JSON error body, not yet queued
+ * (so headers can be added). NULL on ENOMEM. */
+static struct MHD_Response *error_with_headers(unsigned status, const char *message)
+{
+    json_t *body = json_pack("{s:{s:i,s:o*}}", "error", "code", (int)status, "message",
+                             api_json_string(message, strlen(message)));
+    char *text = body ? api_json_dump(body) : NULL;
+    json_decref(body);
+    if (!text) return NULL;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return NULL;
+    }
+    api_add_common_headers(r);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    return r;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
+{
+    if (!r) return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* The Set-Cookie value that sets (id non-NULL) or clears the session. */
+static void session_cookie(const struct api_server *s, const char *id, char *out, size_t len)
+{
+    if (id)
+        snprintf(out, len, "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld%s",
+                 API_SESSION_COOKIE, id, (long long)(AUTH_SESSION_MAX_NS / 1000000000LL),
+                 s->tls ? "; Secure" : "");
+    else
+        snprintf(out, len, "%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s",
+                 API_SESSION_COOKIE, s->tls ? "; Secure" : "");
+}
+
+/* 401 with the challenge; clear_cookie also drops a dead session cookie. */
+static enum MHD_Result unauthorized(struct api_server *s, struct MHD_Connection *c,
+                                    const char *message, bool clear_cookie)
+{
+    struct MHD_Response *r = error_with_headers(MHD_HTTP_UNAUTHORIZED, message);
+    if (r) {
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"airlock\"");
+        if (clear_cookie) {
+            char cookie[160];
+            session_cookie(s, NULL, cookie, sizeof cookie);
+            MHD_add_response_header(r, "Set-Cookie", cookie);
+        }
+    }
+    return queue(c, MHD_HTTP_UNAUTHORIZED, r);
+}
+
+/* True for methods that change state (need CSRF protection with cookies). */
+static bool state_changing(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+}
+
+/* The host[:port] part of an Origin header ("https://h:1/" -> "h:1"). */
+static bool origin_host(const char *origin, char *out, size_t len)
+{
+    const char *p = strstr(origin, "://");
+    if (!p) return false;
+    p += 3;
+    size_t n = strcspn(p, "/");
+    if (n == 0 || n >= len) return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* A request made with the session cookie must carry the session's CSRF
+ * token, and, when the browser says where it comes from, come from this
+ * server's own origin. */
+static bool csrf_ok(struct MHD_Connection *c, const char *expected, const char **why)
+{
+    const char *sent = MHD_lookup_connection_value(c, MHD_HEADER_KIND, API_CSRF_HEADER);
+    size_t n = strlen(expected);
+    if (!sent || strlen(sent) != n || CRYPTO_memcmp(sent, expected, n) != 0) {
+        *why = "missing or wrong CSRF token (send the csrf_token of GET /api/v1/session in the "
+               "X-CSRF-Token header)";
+        return false;
+    }
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    char from[256];
+    if (origin && strcmp(origin, "null") != 0 &&
+        (!host || !origin_host(origin, from, sizeof from) || strcasecmp(from, host) != 0)) {
+        *why = "cross-origin request refused";
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------ the check */
+
+bool api_authorize(struct api_server *s, struct MHD_Connection *c, const char *method,
+                   struct api_request *req, enum MHD_Result *queued)
+{
+    unsigned need = req->route->need;
+    if (need == API_PUBLIC) return true;
+    if (!s->auth) {
+        *queued = api_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                    "authentication unavailable: the users database could not "
+                                    "be opened (see the gateway's log)");
+        return false;
+    }
+    char err[256];
+    int64_t now = clock_now_ns();
+    const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, API_SESSION_COOKIE);
+    char csrf[AUTH_SECRET_TEXT_SIZE] = "";
+    if (authz) {
+        if (strncasecmp(authz, "Bearer ", 7) != 0) {
+            *queued = unauthorized(s, c, "unsupported authorization scheme: send an API token as "
+                                         "'Authorization: Bearer <token>'",
+                                   false);
+            return false;
+        }
+        const char *token = authz + 7;
+        while (*token == ' ')
+            token++;
+        if (auth_token_verify(s->auth, token, now, &req->who, err, sizeof err) != AUTH_OK) {
+            log_warn("auth", "request with an invalid API token refused", "peer=%s reason=\"%s\"",
+                     req->peer, err);
+            *queued = unauthorized(s, c, "invalid, revoked or expired API token", false);
+            return false;
+        }
+        req->via = API_CRED_TOKEN;
+    } else if (cookie) {
+        if (strlen(cookie) >= sizeof req->session_id ||
+            auth_session_verify(s->auth, cookie, now, &req->who, csrf, err, sizeof err) !=
+                AUTH_OK) {
+            *queued = unauthorized(s, c, "session expired or unknown: log in again", true);
+            return false;
+        }
+        snprintf(req->session_id, sizeof req->session_id, "%s", cookie);
+        req->via = API_CRED_SESSION;
+    } else {
+        *queued = unauthorized(s, c,
+                               "authentication required: log in (POST /api/v1/login) or send an "
+                               "API token as 'Authorization: Bearer <token>'",
+                               false);
+        return false;
+    }
+    if (!auth_role_allows(req->who.role, (enum auth_role)need)) {
+        *queued = api_respond_error(c, MHD_HTTP_FORBIDDEN,
+                                    "forbidden: this needs the role %s; %s has the role %s",
+                                    api_access_name(need), req->who.user,
+                                    auth_role_name(req->who.role));
+        return false;
+    }
+    if (req->via == API_CRED_SESSION) {
+        const char *why = NULL;
+        if (state_changing(method) && !csrf_ok(c, csrf, &why)) {
+            log_warn("auth", "request refused by the CSRF check", "peer=%s user=%s reason=\"%s\"",
+                     req->peer, req->who.user, why);
+            *queued = api_respond_error(c, MHD_HTTP_FORBIDDEN, "%s", why);
+            return false;
+        }
+        auth_session_touch(s->auth, req->session_id, now, err, sizeof err);
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------ login */
+
+/* A user name fit to be recorded: what the client sent when it is a valid
+ * name, otherwise a placeholder (raw client bytes never reach the trail). */
+static void claimed_name(const char *name, char *out, size_t len)
+{
+    bool ok = name && *name && strlen(name) <= AUTH_NAME_MAX;
+    for (const char *p = name; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '.' || *p == '_' || *p == '-' || *p == '@';
+    snprintf(out, len, "%s", ok ? name : "(invalid name)");
+}
+
+/* Records a failed login and, when it just locked the account, the lock. */
+static void login_failed(struct api_server *s, const struct api_request *req, const char *name,
+                         enum auth_login_result result, int64_t now)
+{
+    char actor[AUTH_NAME_MAX + 16], details[128];
+    claimed_name(name, actor, sizeof actor);
+    snprintf(details, sizeof details, "from=%s", req->peer);
+    log_warn("auth", "login failed", "user=%s peer=%s reason=%s", actor, req->peer,
+             auth_login_result_name(result));
+    api_audit(s, actor, "login_failed", actor, NULL, NULL, NULL, auth_login_result_name(result),
+              details);
+    if (result != AUTH_LOGIN_BAD_PASSWORD) return;
+    struct auth_user_info info;
+    char err[256];
+    if (auth_user_get(s->auth, name, &info, err, sizeof err) == AUTH_OK &&
+        info.locked_until_ns > now) {
+        log_warn("auth", "account locked after repeated failed logins",
+                 "user=%s failures=%d locked_for_s=%lld", actor, info.failed_count,
+                 (long long)(AUTH_LOCKOUT_NS / 1000000000LL));
+        snprintf(details, sizeof details, "from=%s failures=%d locked_for_s=%lld", req->peer,
+                 info.failed_count, (long long)(AUTH_LOCKOUT_NS / 1000000000LL));
+        api_audit(s, "system", "account_locked", actor, NULL, NULL, NULL, "locked", details);
+    }
+}
+
+/* Reads {"user": ..., "password": ...} from the body. */
+static bool parse_login(const struct api_request *req, json_t **doc, const char **user,
+                        const char **password, const char **why)
+{
+    json_error_t jerr;
+    *doc = req->body ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!*doc || !json_is_object(*doc)) {
+        *why = "the body must be a JSON object {\"user\": ..., \"password\": ...}";
+        return false;
+    }
+    *user = json_string_value(json_object_get(*doc, "user"));
+    *password = json_string_value(json_object_get(*doc, "password"));
+    if (!*user || !*password) {
+        *why = "\"user\" and \"password\" (strings) are required";
+        return false;
+    }
+    return true;
+}
+
+static bool content_type_json(struct MHD_Connection *c)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    return ct && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+enum MHD_Result api_route_login(struct api_server *s, struct MHD_Connection *c,
+                                struct api_request *req)
+{
+    if (!s->auth)
+        return api_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "authentication unavailable: the users database could not be "
+                                 "opened (see the gateway's log)");
+    if (!content_type_json(c))
+        return api_respond_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                 "send the credentials as Content-Type: application/json");
+    json_t *doc = NULL;
+    const char *user = NULL, *password = NULL, *why = NULL;
+    if (!parse_login(req, &doc, &user, &password, &why)) {
+        json_decref(doc);
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "%s", why);
+    }
+    /* Each check costs ~32 MiB and ~0.1 s of one core: a flood of logins
+     * must not take the gateway's memory or every core. */
+    if (atomic_fetch_add(&s->logins_in_flight, 1) >= API_MAX_LOGINS_IN_FLIGHT) {
+        atomic_fetch_sub(&s->logins_in_flight, 1);
+        json_decref(doc);
+        struct MHD_Response *r =
+            error_with_headers(MHD_HTTP_TOO_MANY_REQUESTS, "too many logins at once; retry");
+        if (r) MHD_add_response_header(r, "Retry-After", "1");
+        return queue(c, MHD_HTTP_TOO_MANY_REQUESTS, r);
+    }
+    int64_t now = clock_now_ns();
+    struct auth_principal who;
+    char err[256];
+    enum auth_login_result result = auth_login(s->auth, user, password, now, &who, err, sizeof err);
+    atomic_fetch_sub(&s->logins_in_flight, 1);
+    if (result != AUTH_LOGIN_OK) {
+        login_failed(s, req, user, result, now);
+        json_decref(doc);
+        if (result == AUTH_LOGIN_ERROR)
+            return api_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                     "the login could not be checked (see the gateway's log)");
+        /* One answer for every reason, so user names cannot be probed. */
+        return unauthorized(s, c,
+                            "invalid user name or password (or the account is locked or "
+                            "disabled)",
+                            false);
+    }
+    json_decref(doc);
+    char id[AUTH_SECRET_TEXT_SIZE], csrf[AUTH_SECRET_TEXT_SIZE];
+    if (auth_session_create(s->auth, who.user, now, id, csrf, err, sizeof err) != AUTH_OK) {
+        log_error("auth", "cannot create a session", "user=%s error=\"%s\"", who.user, err);
+        return api_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot create a session");
+    }
+    char details[128];
+    snprintf(details, sizeof details, "from=%s", req->peer);
+    log_info("auth", "login", "user=%s role=%s peer=%s", who.user, auth_role_name(who.role),
+             req->peer);
+    api_audit(s, who.user, "login", who.user, NULL, NULL, NULL, "ok", details);
+    json_t *body = json_pack("{s:s,s:s,s:s,s:I,s:I}", "user", who.user, "role",
+                             auth_role_name(who.role), "csrf_token", csrf, "idle_timeout_s",
+                             (json_int_t)(AUTH_SESSION_IDLE_NS / 1000000000LL), "max_age_s",
+                             (json_int_t)(AUTH_SESSION_MAX_NS / 1000000000LL));
+    char *text = body ? api_json_dump(body) : NULL;
+    json_decref(body);
+    if (!text) return MHD_NO;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    api_add_common_headers(r);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    char cookie[160];
+    session_cookie(s, id, cookie, sizeof cookie);
+    MHD_add_response_header(r, "Set-Cookie", cookie);
+    return queue(c, MHD_HTTP_OK, r);
+}
+
+enum MHD_Result api_route_logout(struct api_server *s, struct MHD_Connection *c,
+                                 struct api_request *req)
+{
+    if (req->via != API_CRED_SESSION)
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST,
+                                 "only a browser session logs out; API tokens are revoked with "
+                                 "'airlock token revoke'");
+    char err[256];
+    auth_session_destroy(s->auth, req->session_id, err, sizeof err);
+    char details[128];
+    snprintf(details, sizeof details, "from=%s", req->peer);
+    api_audit(s, req->who.user, "logout", req->who.user, NULL, NULL, NULL, "ok", details);
+    log_info("auth", "logout", "user=%s peer=%s", req->who.user, req->peer);
+    const char *text = "{\"logged_out\":true}";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    api_add_common_headers(r);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    char cookie[160];
+    session_cookie(s, NULL, cookie, sizeof cookie);
+    MHD_add_response_header(r, "Set-Cookie", cookie);
+    return queue(c, MHD_HTTP_OK, r);
+}
+
+enum MHD_Result api_route_session(struct api_server *s, struct MHD_Connection *c,
+                                  struct api_request *req)
+{
+    char csrf[AUTH_SECRET_TEXT_SIZE] = "";
+    if (req->via == API_CRED_SESSION) {
+        struct auth_principal who;
+        char err[256];
+        auth_session_verify(s->auth, req->session_id, clock_now_ns(), &who, csrf, err,
+                            sizeof err);
+    }
+    json_t *body = json_pack("{s:s,s:s,s:s,s:o,s:o}", "user", req->who.user, "role",
+                             auth_role_name(req->who.role), "via",
+                             req->via == API_CRED_TOKEN ? "token" : "session", "csrf_token",
+                             csrf[0] ? json_string(csrf) : json_null(), "token_id",
+                             req->via == API_CRED_TOKEN ? json_integer(req->who.token_id)
+                                                        : json_null());
+    return api_respond_json(c, MHD_HTTP_OK, body);
+}
+
+/* ------------------------------------------------------------ admin listings */
+
+enum MHD_Result api_route_users(struct api_server *s, struct MHD_Connection *c)
+{
+    struct auth_user_info *users = NULL;
+    size_t n = 0;
+    char err[256];
+    if (auth_user_list(s->auth, &users, &n, err, sizeof err) != AUTH_OK)
+        return api_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot list users");
+    int64_t now = clock_now_ns();
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < n; i++) {
+        const struct auth_user_info *u = &users[i];
+        json_array_append_new(
+            list, json_pack("{s:s,s:s,s:b,s:i,s:o,s:o,s:o}", "name", u->name, "role",
+                            auth_role_name(u->role), "disabled", u->disabled, "failed_logins",
+                            u->failed_count, "locked_until",
+                            u->locked_until_ns > now ? api_time_json(u->locked_until_ns)
+                                                     : json_null(),
+                            "created", api_time_json(u->created_ns), "changed",
+                            api_time_json(u->changed_ns)));
+    }
+    free(users);
+    return api_respond_json(c, MHD_HTTP_OK, json_pack("{s:o,s:I}", "users", list, "count",
+                                                      (json_int_t)n));
+}
+
+enum MHD_Result api_route_tokens(struct api_server *s, struct MHD_Connection *c)
+{
+    struct auth_token_info *tokens = NULL;
+    size_t n = 0;
+    char err[256];
+    if (auth_token_list(s->auth, &tokens, &n, err, sizeof err) != AUTH_OK)
+        return api_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot list tokens");
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < n; i++) {
+        const struct auth_token_info *t = &tokens[i];
+        json_array_append_new(
+            list, json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:o}", "id", (json_int_t)t->id, "name",
+                            t->name, "user", t->user, "role", auth_role_name(t->role), "created",
+                            api_time_json(t->created_ns), "last_used",
+                            api_time_json(t->last_used_ns), "revoked",
+                            api_time_json(t->revoked_ns)));
+    }
+    free(tokens);
+    return api_respond_json(c, MHD_HTTP_OK, json_pack("{s:o,s:I}", "tokens", list, "count",
+                                                      (json_int_t)n));
+}
