@@ -386,6 +386,7 @@
         // The browser gave up (e.g. the server refused the stream): retry ourselves.
         setStreamStatus('bad', 'Disconnected', `Retrying in ${Math.round(reconnectDelayMs / 1000)} s`);
         source.close();
+        checkSessionAfterError();
         window.setTimeout(connectStream, reconnectDelayMs);
         reconnectDelayMs = Math.min(reconnectDelayMs * 2, RECONNECT_MAX_MS);
       } else {
@@ -466,7 +467,108 @@
   $('expand-all').addEventListener('click', () => setAllGroups(false));
   $('collapse-all').addEventListener('click', () => setAllGroups(true));
 
-  connectStream();
-  pollHealth();
-  window.setInterval(pollHealth, HEALTH_INTERVAL_MS);
+  // ---------- signing in ----------
+
+  // The session cookie is HttpOnly; what the page knows of the session is
+  // GET /api/v1/session: the user, the role and the CSRF token that
+  // state-changing requests (log out, writes) must send back.
+  const session = { user: null, role: null, csrf: null };
+  window.airlockSession = session;
+  let started = false;
+
+  function showUser() {
+    const pill = $('user-pill');
+    pill.textContent = `${session.user} · ${session.role}`;
+    pill.hidden = false;
+    $('logout').hidden = false;
+  }
+
+  function showLogin(message) {
+    if (source) source.close();
+    source = null;
+    $('user-pill').hidden = true;
+    $('logout').hidden = true;
+    $('login-error').textContent = message || '';
+    $('login').hidden = false;
+    $('login-user').focus();
+  }
+
+  async function loadSession() {
+    const res = await fetch('/api/v1/session', { cache: 'no-store', credentials: 'same-origin' });
+    if (res.status !== 200) return false;
+    Object.assign(session, await res.json());
+    session.csrf = session.csrf_token;
+    return true;
+  }
+
+  function startApp() {
+    $('login').hidden = true;
+    showUser();
+    connectStream();
+    if (!started) {
+      started = true;
+      pollHealth();
+      window.setInterval(pollHealth, HEALTH_INTERVAL_MS);
+    }
+  }
+
+  // A stream the browser gave up on may mean the session ended.
+  async function checkSessionAfterError() {
+    try {
+      if (!(await loadSession())) showLogin('Your session has ended: log in again.');
+    } catch (err) {
+      // the gateway is unreachable: the stream's own retry handles it
+    }
+  }
+  window.airlockCheckSession = checkSessionAfterError;
+
+  $('login-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const button = $('login-submit');
+    button.disabled = true;
+    $('login-error').textContent = '';
+    try {
+      const res = await fetch('/api/v1/login', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ user: $('login-user').value, password: $('login-password').value }),
+      });
+      const body = await res.json().catch(() => ({}));
+      if (res.status !== 200) {
+        $('login-error').textContent = (body.error && body.error.message) || `Login failed (HTTP ${res.status})`;
+        return;
+      }
+      $('login-password').value = '';
+      session.user = body.user;
+      session.role = body.role;
+      session.csrf = body.csrf_token;
+      startApp();
+    } catch (err) {
+      $('login-error').textContent = `Gateway unreachable: ${err}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  $('logout').addEventListener('click', async () => {
+    try {
+      await fetch('/api/v1/logout', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'X-CSRF-Token': session.csrf || '' },
+      });
+    } finally {
+      showLogin('Logged out.');
+    }
+  });
+
+  (async () => {
+    try {
+      if (await loadSession()) startApp();
+      else showLogin();
+    } catch (err) {
+      showLogin(`Gateway unreachable: ${err}`);
+    }
+  })();
 })();

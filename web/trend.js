@@ -93,6 +93,7 @@
     const q = new URLSearchParams({ tag, agg, from: String(from), to: String(to), every: `${every / 1000}s` });
     const res = await fetch(`/api/v1/history?${q}`, { cache: 'no-store' });
     const body = await res.json();
+    if (res.status === 401 && window.airlockCheckSession) window.airlockCheckSession();
     if (!res.ok) throw new Error(body && body.error ? body.error.message : `HTTP ${res.status}`);
     return body;
   }

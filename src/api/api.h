@@ -22,6 +22,7 @@
 
 struct audit;
 struct auth;
+struct link_receiver_status;
 
 /* What the write route needs to know about a tag (from the running
  * configuration). */
@@ -75,6 +76,12 @@ struct api_context {
     struct auth *auth;
     /* Writes to devices; NULL: none possible (the route says so). */
     const struct api_write_port *write_port;
+    /* One-way mode, IT side (docs/oneway.md): fills *out with the link's
+     * state and returns true; NULL (or false) when there is no link. Shown
+     * as "link" in /api/v1/health and airlock_link_* in /metrics. Called
+     * from the server's threads. */
+    bool (*link_status)(void *arg, struct link_receiver_status *out);
+    void *link_arg;
 };
 
 struct api_server;

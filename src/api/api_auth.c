@@ -160,53 +160,88 @@ static bool csrf_ok(struct MHD_Connection *c, const char *expected, const char *
 
 /* ------------------------------------------------------------ the check */
 
-bool api_authorize(struct api_server *s, struct MHD_Connection *c, const char *method,
-                   struct api_request *req, enum MHD_Result *queued)
+/* What the request's credentials proved. */
+enum authn {
+    AUTHN_OK,
+    AUTHN_NONE,        /* no credentials */
+    AUTHN_BAD_SCHEME,  /* an Authorization header that is not Bearer */
+    AUTHN_BAD_TOKEN,   /* unknown, revoked or its owner disabled */
+    AUTHN_BAD_SESSION, /* unknown or expired session */
+};
+
+/* Checks the token or session cookie of the request; on AUTHN_OK fills
+ * req->via / req->who and, for a session, csrf. */
+static enum authn authenticate(struct api_server *s, struct MHD_Connection *c,
+                               struct api_request *req, int64_t now,
+                               char csrf[AUTH_SECRET_TEXT_SIZE])
 {
-    unsigned need = req->route->need;
-    if (need == API_PUBLIC) return true;
-    if (!s->auth) {
-        *queued = api_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                    "authentication unavailable: the users database could not "
-                                    "be opened (see the gateway's log)");
-        return false;
-    }
     char err[256];
-    int64_t now = clock_now_ns();
     const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, API_SESSION_COOKIE);
-    char csrf[AUTH_SECRET_TEXT_SIZE] = "";
     if (authz) {
-        if (strncasecmp(authz, "Bearer ", 7) != 0) {
-            *queued = unauthorized(s, c, "unsupported authorization scheme: send an API token as "
-                                         "'Authorization: Bearer <token>'",
-                                   false);
-            return false;
-        }
+        if (strncasecmp(authz, "Bearer ", 7) != 0) return AUTHN_BAD_SCHEME;
         const char *token = authz + 7;
         while (*token == ' ')
             token++;
         if (auth_token_verify(s->auth, token, now, &req->who, err, sizeof err) != AUTH_OK) {
             log_warn("auth", "request with an invalid API token refused", "peer=%s reason=\"%s\"",
                      req->peer, err);
-            *queued = unauthorized(s, c, "invalid, revoked or expired API token", false);
-            return false;
+            return AUTHN_BAD_TOKEN;
         }
         req->via = API_CRED_TOKEN;
-    } else if (cookie) {
+        return AUTHN_OK;
+    }
+    if (cookie) {
         if (strlen(cookie) >= sizeof req->session_id ||
             auth_session_verify(s->auth, cookie, now, &req->who, csrf, err, sizeof err) !=
-                AUTH_OK) {
-            *queued = unauthorized(s, c, "session expired or unknown: log in again", true);
-            return false;
-        }
+                AUTH_OK)
+            return AUTHN_BAD_SESSION;
         snprintf(req->session_id, sizeof req->session_id, "%s", cookie);
         req->via = API_CRED_SESSION;
-    } else {
+        return AUTHN_OK;
+    }
+    return AUTHN_NONE;
+}
+
+bool api_authorize(struct api_server *s, struct MHD_Connection *c, const char *method,
+                   struct api_request *req, enum MHD_Result *queued)
+{
+    unsigned need = req->route->need;
+    int64_t now = clock_now_ns();
+    char csrf[AUTH_SECRET_TEXT_SIZE] = "";
+    if (need == API_PUBLIC) {
+        /* Health tells more to someone logged in; never refused. */
+        if (req->route->id == API_ROUTE_HEALTH && s->auth &&
+            authenticate(s, c, req, now, csrf) != AUTHN_OK)
+            req->via = API_CRED_NONE;
+        return true;
+    }
+    if (!s->auth) {
+        *queued = api_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                    "authentication unavailable: the users database could not "
+                                    "be opened (see the gateway's log)");
+        return false;
+    }
+    switch (authenticate(s, c, req, now, csrf)) {
+    case AUTHN_OK:
+        break;
+    case AUTHN_NONE:
         *queued = unauthorized(s, c,
                                "authentication required: log in (POST /api/v1/login) or send an "
                                "API token as 'Authorization: Bearer <token>'",
                                false);
+        return false;
+    case AUTHN_BAD_SCHEME:
+        *queued = unauthorized(s, c,
+                               "unsupported authorization scheme: send an API token as "
+                               "'Authorization: Bearer <token>'",
+                               false);
+        return false;
+    case AUTHN_BAD_TOKEN:
+        *queued = unauthorized(s, c, "invalid or revoked API token", false);
+        return false;
+    case AUTHN_BAD_SESSION:
+        *queued = unauthorized(s, c, "session expired or unknown: log in again", true);
         return false;
     }
     if (!auth_role_allows(req->who.role, (enum auth_role)need)) {
@@ -224,6 +259,7 @@ bool api_authorize(struct api_server *s, struct MHD_Connection *c, const char *m
             *queued = api_respond_error(c, MHD_HTTP_FORBIDDEN, "%s", why);
             return false;
         }
+        char err[256];
         auth_session_touch(s->auth, req->session_id, now, err, sizeof err);
     }
     return true;

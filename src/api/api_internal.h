@@ -176,6 +176,8 @@ struct api_server {
     struct historian *historian; /* NULL when history is disabled */
     struct north_status *(*north_status)(void *arg, size_t *count); /* may be NULL */
     void *north_arg;
+    bool (*link_status)(void *arg, struct link_receiver_status *out); /* may be NULL */
+    void *link_arg;
     char *gateway_name; /* owned copies */
     char *version;
     uint16_t port;
@@ -331,7 +333,9 @@ enum MHD_Result api_route_tokens(struct api_server *s, struct MHD_Connection *c)
 enum MHD_Result api_route_audit(struct api_server *s, struct MHD_Connection *c); /* api_audit.c */
 enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection *c,
                                     struct api_request *req, const char *path); /* api_write.c */
-enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c); /* api_routes.c */
+/* Anonymous callers get only status, version and time. api_routes.c */
+enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c,
+                                 const struct api_request *req);
 enum MHD_Result api_route_tags(struct api_server *s, struct MHD_Connection *c);   /* api_routes.c */
 enum MHD_Result api_route_tag(struct api_server *s, struct MHD_Connection *c,
                               const char *path); /* api_routes.c */

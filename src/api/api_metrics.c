@@ -10,6 +10,7 @@
 #include "api/api_internal.h"
 #include "core/clock.h"
 #include "core/stats.h"
+#include "oneway/link_receiver.h"
 
 /* --- values/s over a sliding window --- */
 
@@ -303,12 +304,62 @@ static void render_gateway(struct api_server *s, struct api_buf *b)
     api_buf_puts(b, "\"} 1\n");
 }
 
+/* One-way mode, IT side: the airlock_link_* families (docs/oneway.md). */
+static void render_link(struct api_server *s, struct api_buf *b)
+{
+    struct link_receiver_status *st = s->link_status ? malloc(sizeof *st) : NULL;
+    if (!st || !s->link_status(s->link_arg, st)) {
+        free(st);
+        return;
+    }
+    const struct {
+        const char *name, *type, *help;
+        uint64_t value;
+    } f[] = {
+        {"airlock_link_up", "gauge", "1 when heartbeats arrive from the OT side.",
+         st->state == LINK_STATE_UP},
+        {"airlock_link_tags", "gauge", "Tags of the table learned from the link.", st->tags},
+        {"airlock_link_datagrams_total", "counter", "UDP datagrams read.", st->datagrams},
+        {"airlock_link_bytes_total", "counter", "Bytes of the UDP datagrams read.", st->bytes},
+        {"airlock_link_received_total", "counter", "Datagrams accepted (not duplicates or stale).",
+         st->received},
+        {"airlock_link_duplicates_total", "counter", "Datagrams seen already (redundant copies).",
+         st->duplicates},
+        {"airlock_link_reordered_total", "counter", "Datagrams accepted out of order.",
+         st->reordered},
+        {"airlock_link_stale_total", "counter", "Datagrams too old to tell: dropped.", st->stale},
+        {"airlock_link_lost_total", "counter", "Sequence numbers reported lost.", st->lost},
+        {"airlock_link_lost_ranges_total", "counter", "Runs of lost sequence numbers.",
+         st->lost_ranges},
+        {"airlock_link_restarts_total", "counter", "New sender sessions.", st->restarts},
+        {"airlock_link_bad_mac_total", "counter", "Datagrams whose HMAC did not verify.",
+         st->bad_mac},
+        {"airlock_link_malformed_total", "counter", "Authenticated datagrams that were invalid.",
+         st->malformed},
+        {"airlock_link_other_link_total", "counter", "Datagrams of another link id.",
+         st->other_link},
+        {"airlock_link_replayed_total", "counter", "Datagrams of an older session (replay).",
+         st->replayed},
+        {"airlock_link_waiting_for_birth_total", "counter",
+         "DATA datagrams dropped before their tag table was complete.", st->waiting_for_birth},
+        {"airlock_link_samples_total", "counter", "Samples received and applied.", st->samples},
+        {"airlock_link_samples_invalid_total", "counter",
+         "Samples with an unknown tag id or the wrong type.", st->samples_invalid},
+        {"airlock_link_downs_total", "counter", "Times the link went down (no heartbeat).",
+         st->link_downs},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        render_gauge_u64(b, f[i].name, f[i].type, f[i].help, f[i].value);
+    free(st);
+}
+
 void api_metrics_render(struct api_server *s, struct api_buf *out)
 {
     render_devices(s, out);
     render_gateway(s, out);
     api_history_metrics_render(s, out);
     api_north_metrics_render(s, out);
+    render_link(s, out);
 }
 
 enum MHD_Result api_route_metrics(struct api_server *s, struct MHD_Connection *c)

@@ -6,6 +6,7 @@
 #include "api/api_internal.h"
 #include "core/clock.h"
 #include "core/stats.h"
+#include "oneway/link_receiver.h"
 
 /* One device of the health report. Call with the registry lock held. */
 static json_t *device_json(struct device_stats *d)
@@ -56,8 +57,79 @@ static json_t *boundary_json(struct boundary *b)
                      (json_int_t)c.samples_dropped, "queued", (json_int_t)c.queued);
 }
 
-enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c)
+/* One-way mode, IT side: the link's state, counters and newest lost
+ * ranges (docs/oneway.md); *degraded unless it is up. NULL without a link. */
+static json_t *link_health_json(struct api_server *s, bool *degraded)
 {
+    *degraded = false;
+    struct link_receiver_status *st = s->link_status ? malloc(sizeof *st) : NULL;
+    if (!st || !s->link_status(s->link_arg, st)) {
+        free(st);
+        return NULL;
+    }
+    *degraded = st->state != LINK_STATE_UP;
+    char session[24];
+    snprintf(session, sizeof session, "%016llx", (unsigned long long)st->session_id);
+    json_t *o = json_pack("{s:s,s:I,s:s,s:s,s:b,s:I,s:I,s:o,s:o,s:I,s:I}", "state",
+                          link_state_name(st->state), "link_id", (json_int_t)st->link_id, "listen",
+                          st->listen, "session", session, "tags_known", st->have_tags, "epoch",
+                          (json_int_t)st->epoch, "tags", (json_int_t)st->tags, "last_datagram",
+                          api_time_json(st->last_datagram_ns), "last_heartbeat",
+                          api_time_json(st->last_heartbeat_ns), "sender_datagrams",
+                          (json_int_t)st->sender_datagrams, "sender_samples",
+                          (json_int_t)st->sender_samples);
+    const struct {
+        const char *name;
+        uint64_t value;
+    } counters[] = {
+        {"datagrams", st->datagrams},         {"bytes", st->bytes},
+        {"received", st->received},           {"duplicates", st->duplicates},
+        {"reordered", st->reordered},         {"stale", st->stale},
+        {"lost", st->lost},                   {"lost_range_count", st->lost_ranges},
+        {"restarts", st->restarts},           {"bad_mac", st->bad_mac},
+        {"malformed", st->malformed},         {"other_link", st->other_link},
+        {"replayed", st->replayed},           {"waiting_for_birth", st->waiting_for_birth},
+        {"samples", st->samples},             {"samples_invalid", st->samples_invalid},
+        {"births_installed", st->births_installed}, {"link_downs", st->link_downs},
+    };
+    json_t *ranges = json_array();
+    for (size_t i = 0; o && ranges && i < st->recent_count; i++) {
+        const struct link_lost_range *r = &st->recent[i];
+        char rs[24];
+        snprintf(rs, sizeof rs, "%016llx", (unsigned long long)r->session_id);
+        json_array_append_new(ranges, json_pack("{s:s,s:I,s:I,s:o}", "session", rs, "first",
+                                                (json_int_t)r->first, "last", (json_int_t)r->last,
+                                                "detected", api_time_json(r->detected_ns)));
+    }
+    for (size_t i = 0; o && i < sizeof counters / sizeof counters[0]; i++)
+        json_object_set_new(o, counters[i].name, json_integer((json_int_t)counters[i].value));
+    if (o && ranges)
+        json_object_set_new(o, "lost_ranges", ranges);
+    else
+        json_decref(ranges);
+    free(st);
+    return o;
+}
+
+enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c,
+                                 const struct api_request *req)
+{
+    if (req->via == API_CRED_NONE) {
+        /* Anonymous: whether the gateway is up and well, nothing about the
+         * plant (device names and addresses need a login). */
+        bool all_ok;
+        json_decref(devices_json(s->stats, &all_ok));
+        bool degraded = false;
+        json_decref(api_history_health_json(s, &degraded));
+        all_ok = all_ok && !degraded;
+        json_decref(api_north_health_json(s, &degraded));
+        all_ok = all_ok && !degraded;
+        return api_respond_json(
+            c, MHD_HTTP_OK,
+            json_pack("{s:s,s:o,s:o,s:b}", "status", all_ok ? "ok" : "degraded", "version",
+                      api_json_string(s->version, strlen(s->version)), "time",
+                      api_time_json(clock_now_ns()), "authenticated", 0));
+    }
     bool healthy;
     json_t *devices = devices_json(s->stats, &healthy);
     int64_t started_ns = s->stats ? s->stats->started_ns : s->started_ns;
@@ -71,6 +143,9 @@ enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c)
     bool north_degraded = false;
     json_t *north = api_north_health_json(s, &north_degraded);
     if (north_degraded) healthy = false;
+    bool link_degraded = false;
+    json_t *link = link_health_json(s, &link_degraded);
+    if (link_degraded) healthy = false;
     json_t *body = json_pack(
         "{s:s,s:o,s:o,s:I,s:o,s:o,s:I,s:o,s:o,s:o}", "status", healthy ? "ok" : "degraded",
         "gateway", api_json_string(s->gateway_name, strlen(s->gateway_name)), "version",
@@ -78,6 +153,10 @@ enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c)
         (json_int_t)(uptime_s > 0 ? uptime_s : 0), "time", api_time_json(clock_now_ns()), "devices",
         devices, "tags", (json_int_t)tag_count, "boundary", boundary_json(s->boundary), "history",
         history, "north", north);
+    if (body && link)
+        json_object_set_new(body, "link", link);
+    else
+        json_decref(link);
     if (!body) return api_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     return api_respond_json(c, MHD_HTTP_OK, body);
 }

@@ -176,7 +176,7 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c,
 {
     switch (req->route->id) {
     case API_ROUTE_HEALTH:
-        return api_route_health(s, c);
+        return api_route_health(s, c, req);
     case API_ROUTE_LOGIN:
         return api_route_login(s, c, req);
     case API_ROUTE_LOGOUT:
@@ -423,6 +423,8 @@ static struct api_server *server_new(const struct api_context *ctx)
     s->historian = ctx->historian;
     s->north_status = ctx->north_status;
     s->north_arg = ctx->north_arg;
+    s->link_status = ctx->link_status;
+    s->link_arg = ctx->link_arg;
     s->auth = ctx->auth;
     s->audit = ctx->audit;
     if (ctx->write_port) s->write_port = *ctx->write_port;

@@ -52,6 +52,8 @@ static void run_usage(FILE *out)
 }
 
 struct run_args {
+    enum gateway_mode mode; /* run, ot or it (cmd_oneway.c) */
+    const char *cmd;        /* "run", "ot", "it" */
     const char *config_file;
     const char *http;
     const char *data_dir;
@@ -101,10 +103,35 @@ static bool apply_command_line(const struct run_args *a, struct config *cfg, cha
     }
     if (a->mqtt_url && !config_north_add_cli(cfg, a->mqtt_url, a->sparkplug_group, why, why_len))
         return false;
+    /* The file must fit the side it is run as (the link section). */
+    struct config_error lerr;
+    static const enum config_link_side side[] = {
+        [GATEWAY_FULL] = CONFIG_LINK_NONE, [GATEWAY_OT] = CONFIG_LINK_OT,
+        [GATEWAY_IT] = CONFIG_LINK_IT};
+    if (!config_link_check(cfg, side[a->mode], &lerr)) {
+        config_error_format(&lerr, why, why_len);
+        return false;
+    }
     return true;
 }
 
-static int parse_args(int argc, char **argv, struct run_args *a)
+/* One-way mode: -c is required; the demo plant's options are not taken,
+ * nor (OT side) anything about HTTP or publishing. 2 after saying what is
+ * wrong, -1 when fine. */
+static int check_mode_args(const struct run_args *a)
+{
+    if (a->mode == GATEWAY_FULL) return -1;
+    if (!a->config_file) return cli_usage_error(a->cmd, "%s", "-c FILE is required");
+    if (a->seed != 1 || a->port_base != 5020)
+        return cli_usage_error(a->cmd, "%s", "--seed and --sim-port-base are for the demo plant");
+    if (a->mode == GATEWAY_OT && (a->http || a->mqtt_url || a->sparkplug_group))
+        return cli_usage_error(a->cmd, "%s",
+                               "--http, --mqtt and --sparkplug belong to the IT side (airlock "
+                               "it): the OT side opens no listening socket and publishes nothing");
+    return -1;
+}
+
+static int parse_args(int argc, char **argv, enum gateway_mode mode, struct run_args *a)
 {
     enum { OPT_HTTP = 1000, OPT_DATA, OPT_LOG, OPT_SEED, OPT_PORT_BASE, OPT_MQTT, OPT_SPARKPLUG };
     static const struct option options[] = {
@@ -119,7 +146,12 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    *a = (struct run_args){.seed = 1, .port_base = 5020};
+    *a = (struct run_args){.mode = mode,
+                           .cmd = mode == GATEWAY_OT   ? "ot"
+                                  : mode == GATEWAY_IT ? "it"
+                                                       : "run",
+                           .seed = 1,
+                           .port_base = 5020};
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
@@ -160,10 +192,16 @@ static int parse_args(int argc, char **argv, struct run_args *a)
             }
             break;
         case 'h':
-            run_usage(stdout);
+            if (mode == GATEWAY_FULL)
+                run_usage(stdout);
+            else
+                cli_oneway_usage(stdout, mode == GATEWAY_OT);
             return 0;
         default:
-            run_usage(stderr);
+            if (mode == GATEWAY_FULL)
+                run_usage(stderr);
+            else
+                cli_oneway_usage(stderr, mode == GATEWAY_OT);
             return 2;
         }
     }
@@ -323,8 +361,14 @@ static bool load_config(const struct run_args *a, const char *demo_yaml, struct 
 
 int cmd_run(int argc, char **argv)
 {
+    return cmd_run_mode(argc, argv, GATEWAY_FULL);
+}
+
+int cmd_run_mode(int argc, char **argv, enum gateway_mode mode)
+{
     struct run_args a;
-    int rc = parse_args(argc, argv, &a);
+    int rc = parse_args(argc, argv, mode, &a);
+    if (rc < 0) rc = check_mode_args(&a);
     if (rc >= 0) return rc;
 
     /* Signals are handled by this thread alone (sigwait); every thread
@@ -369,8 +413,16 @@ int cmd_run(int argc, char **argv)
      * the life of the process (a reload does not move it). */
     char *audit_dir = strdup(cfg.data_dir ? cfg.data_dir : "./data");
     struct audit *au = audit_dir ? open_audit(audit_dir) : NULL;
-    struct auth *users = audit_dir ? open_users(audit_dir) : NULL;
-    struct gateway_options gopt = {.http_listen = a.http, .audit = au, .auth = users};
+    /* The OT side has no API, hence no users. */
+    struct auth *users = audit_dir && a.mode != GATEWAY_OT ? open_users(audit_dir) : NULL;
+    char link_where[300];
+    snprintf(link_where, sizeof link_where, "%s",
+             cfg.link.destination ? cfg.link.destination
+             : cfg.link.listen    ? cfg.link.listen
+                                  : "");
+    first_user(users, au, !a.config_file, audit_dir);
+    struct gateway_options gopt = {
+        .mode = a.mode, .http_listen = a.http, .audit = au, .auth = users};
     struct gateway *g = gateway_start(&cfg, &gopt, err, sizeof err);
     if (!g) {
         fprintf(stderr, "airlock run: %s\n", err);
@@ -384,11 +436,22 @@ int cmd_run(int argc, char **argv)
     /* Tags discovered at start (OPC UA browse) are in the running table. */
     tags = gateway_lvt(g)->tags.count;
     const char *listen = gateway_http_listen(g);
-    log_info("gateway", "started",
-             "version=%s config=\"%s\" devices=%zu tags=%zu dashboard=http://%s/", AIRLOCK_VERSION,
-             a.config_file ? a.config_file : "<demo plant>", devices, tags, listen);
-    fprintf(stderr, "airlock: dashboard and API at http://%s/  (Ctrl-C to stop)\n", listen);
-    first_user(users, au, !a.config_file, audit_dir);
+    if (a.mode == GATEWAY_OT) {
+        log_info("gateway", "started: OT side of the one-way link",
+                 "version=%s config=\"%s\" devices=%zu tags=%zu link_destination=%s",
+                 AIRLOCK_VERSION, a.config_file, devices, tags, link_where);
+        fprintf(stderr,
+                "airlock ot: sending to %s over the one-way link; nothing listens here "
+                "(Ctrl-C to stop)\n",
+                link_where);
+    } else {
+        log_info("gateway", "started",
+                 "version=%s config=\"%s\" devices=%zu tags=%zu dashboard=http://%s/%s%s",
+                 AIRLOCK_VERSION, a.config_file ? a.config_file : "<demo plant>", devices, tags,
+                 listen, a.mode == GATEWAY_IT ? " link_listen=" : "",
+                 a.mode == GATEWAY_IT ? link_where : "");
+        fprintf(stderr, "airlock: dashboard and API at http://%s/  (Ctrl-C to stop)\n", listen);
+    }
     const char *config_name = a.config_file ? a.config_file : "<demo plant>";
     char *config_text = a.config_file ? read_text_file(a.config_file) : NULL;
     {

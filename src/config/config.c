@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "drivers/opcua/ua_client.h"
 #include "drivers/opcua/ua_driver.h"
+#include "oneway/link_codec.h"
 
 #define CONFIG_FILE_MAX_BYTES (64u * 1024u * 1024u)
 #define CONFIG_NAME_MAX_CHARS 64
@@ -945,6 +946,11 @@ static bool load_write_policy(struct loader *ld, const struct ynode *node, struc
                        "registers and discrete inputs cannot be written");
     if (ct->tag.type == VALUE_STRING)
         return fail_at(ld, node, "string tags cannot be written through the write gate");
+    if (ct->point.area == MB_AREA_HOLDING && ct->point.type == MB_TYPE_BOOL)
+        return fail_at(ld, node,
+                       "a bool taken from one bit of a holding register cannot be written (a "
+                       "read-modify-write could undo the device's own change to the other "
+                       "bits): use a coil or a whole register");
     if (mk.value[WK_ROLE]) {
         const char *role;
         if (!read_text(ld, mk.value[WK_ROLE], "role", &role)) return false;
@@ -2814,9 +2820,138 @@ static bool load_opcua_device(struct loader *ld, const struct ynode *node, size_
 
 /* ---- top level ---- */
 
-static const char *const root_keys[] = {"gateway", "http",  "devices",
-                                        "history", "north", "write_gate"};
-enum { RK_GATEWAY, RK_HTTP, RK_DEVICES, RK_HISTORY, RK_NORTH, RK_WRITE_GATE, RK_COUNT };
+static const char *const root_keys[] = {"gateway", "http",       "devices", "history",
+                                        "north",   "write_gate", "link"};
+enum { RK_GATEWAY, RK_HTTP, RK_DEVICES, RK_HISTORY, RK_NORTH, RK_WRITE_GATE, RK_LINK, RK_COUNT };
+
+/* ---- link (one-way mode, docs/oneway.md) ---- */
+
+static const char *const link_keys[] = {"destination",
+                                        "listen",
+                                        "key_file",
+                                        "link_id",
+                                        "datagram_bytes",
+                                        "redundancy",
+                                        "rate_limit_datagrams_per_s",
+                                        "birth_interval_ms",
+                                        "heartbeat_interval_ms",
+                                        "heartbeat_timeout_ms"};
+enum {
+    LK_DESTINATION,
+    LK_LISTEN,
+    LK_KEY_FILE,
+    LK_LINK_ID,
+    LK_DATAGRAM_BYTES,
+    LK_REDUNDANCY,
+    LK_RATE_LIMIT,
+    LK_BIRTH_INTERVAL,
+    LK_HEARTBEAT_INTERVAL,
+    LK_HEARTBEAT_TIMEOUT,
+    LK_COUNT
+};
+static const struct level link_level = {"in link", "'link'", link_keys, LK_COUNT};
+
+#define LINK_FIELD(key, min, max, member)                                                          \
+    {                                                                                              \
+        key, min, max, offsetof(struct config_link, member),                                       \
+            sizeof(((struct config_link *)0)->member)                                              \
+    }
+
+static const struct uint_field link_fields[] = {
+    LINK_FIELD(LK_LINK_ID, 0, UINT32_MAX, link_id),
+    LINK_FIELD(LK_DATAGRAM_BYTES, LINK_MIN_DATAGRAM_BYTES, LINK_MAX_DATAGRAM_BYTES, datagram_bytes),
+    LINK_FIELD(LK_REDUNDANCY, 1, 8, redundancy),
+    LINK_FIELD(LK_RATE_LIMIT, 0, 100000000, rate_limit_datagrams_per_s),
+    LINK_FIELD(LK_BIRTH_INTERVAL, 100, 3600000, birth_interval_ms),
+    LINK_FIELD(LK_HEARTBEAT_INTERVAL, 10, 60000, heartbeat_interval_ms),
+    LINK_FIELD(LK_HEARTBEAT_TIMEOUT, 30, 600000, heartbeat_timeout_ms),
+};
+
+/* The key file: a regular file nobody but its owner can read or write, with
+ * at least 32 bytes of secret (link_key_load_file). False with why. */
+static bool link_key_file_ok(const char *path, char *why, size_t why_len)
+{
+    struct stat st;
+    int fd = open_regular_file(path, &st, why, why_len);
+    if (fd < 0) return false;
+    close(fd);
+    if (st.st_mode & 077) {
+        snprintf(why, why_len,
+                 "readable or writable by group or others (mode %04o): make it private, e.g. "
+                 "chmod 600 \"%s\"",
+                 (unsigned)(st.st_mode & 07777), path);
+        return false;
+    }
+    uint8_t key[LINK_KEY_BYTES];
+    bool ok = link_key_load_file(path, key, why, why_len) == LINK_OK;
+    explicit_bzero(key, sizeof key);
+    return ok;
+}
+
+/* An address key of the link: host:port. */
+static bool load_link_address(struct loader *ld, const struct ynode *n, const char *key,
+                              char **dst)
+{
+    const char *text = NULL;
+    struct shown s;
+    if (!read_text(ld, n, key, &text)) return false;
+    if (!listen_valid(text))
+        return fail_at(ld, n,
+                       "expected host:port like 10.0.0.2:7400 (port 1..65535) for '%s', found %s",
+                       key, found(n, &s));
+    return copy_text(ld, text, dst);
+}
+
+/* Keys that only one side of the link uses. */
+static bool refuse_other_side(struct loader *ld, const struct map_keys *mk, bool ot_side)
+{
+    static const size_t ot_only[] = {LK_REDUNDANCY, LK_RATE_LIMIT, LK_BIRTH_INTERVAL,
+                                     LK_HEARTBEAT_INTERVAL};
+    if (ot_side)
+        return refuse_key(ld, mk, LK_HEARTBEAT_TIMEOUT,
+                          "a receiver's setting; this link has 'destination', the sending OT side");
+    for (size_t i = 0; i < sizeof ot_only / sizeof ot_only[0]; i++)
+        if (!refuse_key(ld, mk, ot_only[i],
+                        "a sender's setting; this link has 'listen', the receiving IT side"))
+            return false;
+    return true;
+}
+
+static bool load_link(struct loader *ld, const struct ynode *node)
+{
+    struct config_link *l = &ld->cfg->link;
+    struct map_keys mk;
+    if (!collect_keys(ld, node, &link_level, &mk)) return false;
+    *l = (struct config_link){.present = true,
+                              .pos = {node->line, node->col},
+                              .link_id = 1,
+                              .datagram_bytes = LINK_DEFAULT_DATAGRAM_BYTES,
+                              .redundancy = 1,
+                              .birth_interval_ms = 10000,
+                              .heartbeat_interval_ms = 1000,
+                              .heartbeat_timeout_ms = 3000};
+    if (mk.value[LK_DESTINATION] && mk.value[LK_LISTEN])
+        return fail_at(ld, mk.key[LK_LISTEN],
+                       "expected one of 'destination' (airlock ot) and 'listen' (airlock it) in "
+                       "link, found both: a file configures one side of the link");
+    if (!mk.value[LK_DESTINATION] && !mk.value[LK_LISTEN])
+        return fail_at(ld, node,
+                       "missing required key 'destination' (airlock ot) or 'listen' (airlock it) "
+                       "in link");
+    if (!require_key(ld, &mk, LK_KEY_FILE)) return false;
+    bool ot_side = mk.value[LK_DESTINATION] != NULL;
+    if (!refuse_other_side(ld, &mk, ot_side)) return false;
+    if (ot_side ? !load_link_address(ld, mk.value[LK_DESTINATION], "destination", &l->destination)
+                : !load_link_address(ld, mk.value[LK_LISTEN], "listen", &l->listen))
+        return false;
+    const char *path = NULL;
+    char why[512];
+    if (!read_nonempty_text(ld, mk.value[LK_KEY_FILE], "key_file", &path)) return false;
+    if (!link_key_file_ok(path, why, sizeof why))
+        return fail_at(ld, mk.value[LK_KEY_FILE], "cannot use the link key file %s: %s", path, why);
+    if (!copy_text(ld, path, &l->key_file)) return false;
+    return read_uint_fields(ld, &mk, l, link_fields, sizeof link_fields / sizeof link_fields[0]);
+}
 
 /* `write_gate: {enabled: false}`: the switch for every write from IT to OT. */
 static const char *const write_gate_keys[] = {"enabled"};
@@ -2844,7 +2979,7 @@ static bool load_root(struct loader *ld, const struct ynode *root)
         ld->err->col = 1;
         snprintf(ld->err->message, sizeof ld->err->message,
                  "expected the configuration (a mapping of gateway, http, devices, history, "
-                 "north, write_gate), found an empty file");
+                 "north, write_gate, link), found an empty file");
         return false;
     }
     struct map_keys mk;
@@ -2855,6 +2990,7 @@ static bool load_root(struct loader *ld, const struct ynode *root)
     if (mk.value[RK_HISTORY] && !load_history(ld, mk.value[RK_HISTORY])) return false;
     if (mk.value[RK_NORTH] && !load_north(ld, mk.value[RK_NORTH])) return false;
     if (mk.value[RK_WRITE_GATE] && !load_write_gate(ld, mk.value[RK_WRITE_GATE])) return false;
+    if (mk.value[RK_LINK] && !load_link(ld, mk.value[RK_LINK])) return false;
     return true;
 }
 
@@ -2992,6 +3128,9 @@ void config_free(struct config *c)
     for (size_t i = 0; i < c->north_count; i++)
         north_free(&c->north[i]);
     free(c->north);
+    free(c->link.destination);
+    free(c->link.listen);
+    free(c->link.key_file);
     strpool_clear(&c->strings);
     memset(c, 0, sizeof *c);
 }
@@ -3005,6 +3144,50 @@ void config_error_format(const struct config_error *err, char *buf, size_t len)
         snprintf(buf, len, "%s: %s", err->file, err->message);
     else
         snprintf(buf, len, "%s", err->message);
+}
+
+/* Fills err at pos of c's file with a message; returns false. */
+static bool link_check_fail(const struct config *c, struct config_pos pos,
+                            struct config_error *err, const char *msg)
+{
+    snprintf(err->file, sizeof err->file, "%s", c->file ? c->file : "<config>");
+    err->line = pos.line;
+    err->col = pos.col;
+    snprintf(err->message, sizeof err->message, "%s", msg);
+    return false;
+}
+
+bool config_link_check(const struct config *c, enum config_link_side side,
+                       struct config_error *err)
+{
+    const struct config_link *l = &c->link;
+    const struct config_pos none = {0, 0};
+    memset(err, 0, sizeof *err);
+    if (side == CONFIG_LINK_NONE)
+        return !l->present ||
+               link_check_fail(c, l->pos, err,
+                               "unexpected section 'link': it configures one side of the one-way "
+                               "link, run the file with airlock ot or airlock it");
+    if (!l->present)
+        return link_check_fail(c, none, err,
+                               side == CONFIG_LINK_OT
+                                   ? "missing section 'link' with 'destination' and 'key_file' "
+                                     "(where airlock ot sends, docs/oneway.md)"
+                                   : "missing section 'link' with 'listen' and 'key_file' (where "
+                                     "airlock it receives, docs/oneway.md)");
+    if (side == CONFIG_LINK_OT && !l->destination)
+        return link_check_fail(c, l->pos, err,
+                               "expected 'destination' in link for airlock ot, found 'listen' "
+                               "(the receiving side's key: run this file with airlock it)");
+    if (side == CONFIG_LINK_IT && !l->listen)
+        return link_check_fail(c, l->pos, err,
+                               "expected 'listen' in link for airlock it, found 'destination' "
+                               "(the sending side's key: run this file with airlock ot)");
+    if (side == CONFIG_LINK_IT && c->device_count > 0)
+        return link_check_fail(c, c->devices[0].pos, err,
+                               "unexpected device in an airlock it configuration: devices are "
+                               "read by airlock ot, and their tags come over the link");
+    return true;
 }
 
 size_t config_tag_count(const struct config *c)

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "drivers/modbus/mb_driver.h"
 #include "drivers/opcua/ua_driver.h"
@@ -48,4 +49,22 @@ void driver_stop(struct driver *d)
         break;
     }
     free(d);
+}
+
+bool driver_write(struct driver *d, size_t tag_index, const struct value *v, int timeout_ms,
+                  struct driver_write_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!d) {
+        snprintf(out->error, sizeof out->error, "the device is not running");
+        return false;
+    }
+    switch (d->protocol) {
+    case PROTOCOL_MODBUS_TCP:
+        return mb_driver_write(d->impl, tag_index, v, timeout_ms, out);
+    case PROTOCOL_OPCUA:
+        break;
+    }
+    snprintf(out->error, sizeof out->error, "writes to OPC UA devices are not implemented yet");
+    return false;
 }

@@ -289,9 +289,47 @@ class Response:
         return f"<Response {self.status} {self.body[:200]!r}>"
 
 
-def http_get(url, timeout_s=5.0, method="GET"):
-    """A request with urllib; 4xx/5xx are returned, not raised."""
-    req = urllib.request.Request(url, method=method)
+# ---------------------------------------------------------------- credentials
+
+E2E_ADMIN = "e2e-admin"
+E2E_PASSWORD = "e2e-password-0123456789"
+
+# The API token of the gateway listening on each port (set by Airlock), so
+# that helpers add "Authorization: Bearer ..." without every test passing it.
+_TOKENS = {}
+AUTO = object()
+
+
+def provision_admin(data_dir, user=E2E_ADMIN, password=E2E_PASSWORD, role="admin"):
+    """Creates (if needed) a user in data_dir and returns a new API token of
+    theirs, with the CLI a person would use."""
+    os.makedirs(data_dir, exist_ok=True)
+    subprocess.run(
+        [airlock_bin(), "user", "add", user, "--role", role, "--password-stdin",
+         "--data", data_dir],
+        input=password + "\n", capture_output=True, text=True, timeout=60,
+    )  # fails harmlessly when the user exists
+    r = subprocess.run(
+        [airlock_bin(), "token", "create", "--user", user, "--name", f"e2e-{os.getpid()}",
+         "--data", data_dir],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 0, f"airlock token create failed: {r.stderr}"
+    return r.stdout.strip()
+
+
+def token_for_url(url):
+    return _TOKENS.get(urllib.parse.urlsplit(url).port)
+
+
+def http_get(url, timeout_s=5.0, method="GET", token=AUTO, headers=None, data=None):
+    """A request with urllib; 4xx/5xx are returned, not raised. The token of
+    the gateway on that port is sent unless token is given (None: none)."""
+    if token is AUTO:
+        token = token_for_url(url)
+    req = urllib.request.Request(url, method=method, data=data, headers=dict(headers or {}))
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as r:
             return Response(r.status, dict(r.headers.items()), r.read())
@@ -361,12 +399,15 @@ def parse_http_response(raw):
 class SseClient:
     """A minimal server-sent-events reader over a raw socket."""
 
-    def __init__(self, url, timeout_s=10.0):
+    def __init__(self, url, timeout_s=10.0, token=AUTO):
         u = urllib.parse.urlsplit(url)
+        if token is AUTO:
+            token = token_for_url(url)
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
         self.sock = socket.create_connection((u.hostname, u.port), timeout=timeout_s)
         path = u.path + ("?" + u.query if u.query else "")
         self.sock.sendall(
-            f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\n{auth}"
             "Accept: text/event-stream\r\n\r\n".encode()
         )
         self.buf = b""
@@ -538,6 +579,12 @@ class Airlock:
         argv = [airlock_bin(), "run", *args, "--http", f"127.0.0.1:{self.http_port}"]
         if "--data" not in args:
             argv += ["--data", self.data_dir]
+        else:
+            self.data_dir = args[args.index("--data") + 1]
+        # Every route but health needs credentials: an admin and a token,
+        # made with the CLI before the gateway starts.
+        self.token = provision_admin(self.data_dir)
+        _TOKENS[self.http_port] = self.token
         self.proc = group.start(argv, name, env=env)
         self.base = f"http://127.0.0.1:{self.http_port}"
 

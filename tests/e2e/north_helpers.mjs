@@ -262,6 +262,23 @@ export class Broker {
 
 // ---------------------------------------------------------------- airlock
 
+// ---------------------------------------------------------------- credentials
+
+export const E2E_ADMIN = 'e2e-admin';
+export const E2E_PASSWORD = 'e2e-password-0123456789';
+
+// Creates (if needed) a user in dataDir with the CLI a person would use and
+// returns a new API token of theirs (every route but health needs one).
+export function provisionAdmin(dataDir, { user = E2E_ADMIN, password = E2E_PASSWORD, role = 'admin' } = {}) {
+  fs.mkdirSync(dataDir, { recursive: true });
+  spawnSync(airlockBin(), ['user', 'add', user, '--role', role, '--password-stdin', '--data', dataDir],
+    { input: `${password}\n`, encoding: 'utf8', timeout: 60000 }); // fails harmlessly if the user exists
+  const r = spawnSync(airlockBin(), ['token', 'create', '--user', user, '--name', `e2e-${process.pid}`,
+    '--data', dataDir], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.status, 0, `airlock token create failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
 // `airlock run ARGS --http 127.0.0.1:<free> [--data <temp>]`.
 export class Airlock {
   constructor(procs, args, { dataDir, httpPort, name = 'airlock' } = {}) {
@@ -279,6 +296,8 @@ export class Airlock {
     this.base = `http://127.0.0.1:${this.httpPort}`;
     const argv = [airlockBin(), 'run', ...this.args, '--http', `127.0.0.1:${this.httpPort}`];
     if (!this.args.includes('--data')) argv.push('--data', this.dataDir);
+    else this.dataDir = this.args[this.args.indexOf('--data') + 1];
+    if (!this.token) this.token = provisionAdmin(this.dataDir);
     this.child = this.procs.start(argv, this.name);
     this.all.push(this.child);
     // Our process must say it serves this address: with tests running in
@@ -294,9 +313,10 @@ export class Airlock {
     return this;
   }
 
-  async get(p) {
+  async get(p, init = {}) {
     this.child.assertAlive();
-    return fetch(this.base + p);
+    const headers = { Authorization: `Bearer ${this.token}`, ...(init.headers || {}) };
+    return fetch(this.base + p, { ...init, headers });
   }
 
   async json(p) {

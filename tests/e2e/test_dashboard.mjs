@@ -91,8 +91,11 @@ async function waitUntil(cond, timeoutMs, what) {
   }
 }
 
+// The session cookie of the test's own API calls (set after logging in).
+let cookie = '';
+
 async function getJson(base, p) {
-  const r = await fetch(base + p);
+  const r = await fetch(base + p, { headers: cookie ? { Cookie: cookie } : {} });
   assert.equal(r.status, 200, `GET ${p}`);
   return r.json();
 }
@@ -136,6 +139,24 @@ test('dashboard lists every tag, shows Good numbers and updates live', { timeout
     const r = await fetch(`${base}/api/v1/health`);
     return r.status === 200;
   }, 30000, 'airlock HTTP');
+
+  // The demo creates user admin with a one-time password it prints once.
+  const m = /one-time password\s+(\S+)/.exec(stderr);
+  assert.ok(m, `the demo printed no one-time admin password:\n${stderr.slice(-2000)}`);
+  const password = m[1];
+  // Anonymous: health says only whether the gateway is well; data is refused.
+  const anon = await (await fetch(`${base}/api/v1/health`)).json();
+  assert.equal(anon.devices, undefined, 'anonymous health must not list devices');
+  assert.equal((await fetch(`${base}/api/v1/tags`)).status, 401);
+  const login = await fetch(`${base}/api/v1/login`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ user: 'admin', password }),
+  });
+  assert.equal(login.status, 200, 'API login with the one-time password');
+  const setCookie = login.headers.get('set-cookie') || '';
+  assert.match(setCookie, /HttpOnly/);
+  assert.match(setCookie, /SameSite=Strict/);
+  cookie = setCookie.split(';')[0];
   const tags = await waitUntil(async () => {
     const body = await getJson(base, '/api/v1/tags');
     return body.tags.length && body.tags.every((x) => x.quality === 'Good') ? body.tags : null;
@@ -150,7 +171,11 @@ test('dashboard lists every tag, shows Good numbers and updates live', { timeout
   const problems = [];
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`); });
+  page.on('response', (r) => {
+    // Before logging in the page asks who is signed in: a 401 is the answer.
+    if (r.status() === 401 && r.url().endsWith('/api/v1/session')) return;
+    if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`);
+  });
 
   // CSP violations also show as console errors; record them directly too.
   await page.addInitScript(() => {
@@ -160,6 +185,19 @@ test('dashboard lists every tag, shows Good numbers and updates live', { timeout
     });
   });
   await page.goto(base + '/', { waitUntil: 'load' });
+
+  // The login form first; a wrong password is refused with a message.
+  await page.locator('#login-form').waitFor({ state: 'visible', timeout: 10000 });
+  await page.fill('#login-user', 'admin');
+  await page.fill('#login-password', 'not-the-password');
+  await page.click('#login-submit');
+  await page.waitForFunction(() => document.getElementById('login-error').textContent.length > 0,
+    null, { timeout: 10000 });
+  problems.splice(0, problems.length); // the deliberate 401 of the wrong password
+  await page.fill('#login-password', password);
+  await page.click('#login-submit');
+  await page.locator('#login').waitFor({ state: 'hidden', timeout: 10000 });
+  assert.match(await page.locator('#user-pill').textContent(), /admin/);
 
   // A row per tag.
   await page.waitForFunction((n) => document.querySelectorAll('[data-path]').length >= n,
@@ -224,6 +262,14 @@ test('dashboard lists every tag, shows Good numbers and updates live', { timeout
   const csp = await page.evaluate(() => window.__cspViolations);
   for (const v of csp) problems.push(`CSP violation: ${v}`);
   assert.deepEqual(problems, [], `the page logged errors:\n${problems.join('\n')}`);
+
+  // Logging out ends the session: the form is back and the cookie is dead.
+  const browserCookie = (await page.context().cookies()).find((c) => c.name === 'airlock_session');
+  assert.ok(browserCookie && browserCookie.httpOnly, 'the browser holds an HttpOnly session cookie');
+  await page.click('#logout');
+  await page.locator('#login-form').waitFor({ state: 'visible', timeout: 10000 });
+  const after = await fetch(`${base}/api/v1/tags`, { headers: { Cookie: `airlock_session=${browserCookie.value}` } });
+  assert.equal(after.status, 401, 'a logged-out session is refused');
 
   // Clean stop.
   gw.kill('SIGTERM');

@@ -151,12 +151,12 @@ def check_aggregates(gw, counter, t0, t1):
     ]
     r = e2e.http_get(gw.url(q({"tag": COUNTER, "from": t0, "to": t1, "agg": "avg", "every": "1s"})))
     assert r.header("Content-Type") == "application/json"
-    req = urllib.request.Request(
+    resp = e2e.http_get(
         gw.url(q({"tag": COUNTER, "from": t0, "to": t1, "agg": "avg", "every": "1s"})),
         headers={"Accept": "text/csv"},
     )
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        text = resp.read().decode()
+    assert resp.status == 200, resp
+    text = resp.text()
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["time", "value", "count", "quality"]
     assert len(rows) - 1 == len(buckets)

@@ -30,6 +30,8 @@ def gw(tmp_path_factory):
     )
     cfg = e2e.write_file(tmp, "hostile.yaml", e2e.gateway_config([dev]))
     a = e2e.Airlock(group, ["-c", cfg])
+    global AUTH
+    AUTH = f"Authorization: Bearer {a.token}\r\n".encode()
     try:
         a.wait_ready(30)
         yield a
@@ -61,8 +63,13 @@ def request(gw, raw, timeout_s=5.0):
     return status, headers, body
 
 
+# The module's gateway's API token (every route but health needs one).
+AUTH = b""
+
+
 def get(path, extra=b""):
-    return b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra + b"\r\n"
+    return (b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + AUTH + extra
+            + b"\r\n")
 
 
 # -------------------------------------------------------------- requests
@@ -159,8 +166,11 @@ def test_path_traversal_serves_nothing(gw, path):
 def test_other_methods_get_405(gw, method):
     for path in (b"/api/v1/health", b"/api/v1/tags", b"/", b"/nonexistent"):
         raw = (method.encode() + b" " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-               b"Content-Length: 2\r\n\r\n{}")
+               + AUTH + b"Content-Length: 2\r\n\r\n{}")
         status, headers, body = request(gw, raw)
+        if path == b"/nonexistent":  # no such resource, whatever the method
+            assert_json_error(status, headers, body, 404, f"{method} {path!r}")
+            continue
         assert_json_error(status, headers, body, 405, f"{method} {path!r}")
         allow = headers.get("allow", "")
         assert "GET" in allow, f"{method} {path!r}: a 405 must say what is allowed: {allow!r}"
@@ -334,7 +344,7 @@ def open_stream(source_ip, port):
     while True:
         s = connect_from(source_ip, port, timeout_s=10)
         try:
-            s.sendall(b"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\n"
+            s.sendall(b"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\n" + AUTH +
                       b"Accept: text/event-stream\r\n\r\n")
             head = b""
             while b"\r\n\r\n" not in head:
@@ -367,7 +377,8 @@ def test_stream_limit_gives_503_json(gw):
             timeout_s=10, what="airlock_http_streams == 192",
         )
         status, headers, body, _ = e2e.raw_http(
-            gw.http_port, b"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            gw.http_port,
+            b"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + AUTH + b"\r\n")
         assert_json_error(status, headers, body, 503, "the 193rd stream")
         assert gw.get("/api/v1/tags").status == 200
     finally:

@@ -10,7 +10,11 @@
  * than a Modbus exception closes the connection (a late or malformed response would otherwise
  * desynchronise the stream); the next attempt reconnects, and repeated failure backs off
  * exponentially from backoff_initial_ms up to backoff_max_ms. libmodbus reports errors through
- * errno; that is kept inside this file. */
+ * errno; that is kept inside this file.
+ *
+ * Writes (mb_driver_write, from the HTTP threads) are encoded by the caller
+ * and queued; the worker takes them between group polls and wakes for them
+ * while it sleeps, so the connection is only ever used by the worker. */
 #include "drivers/modbus/mb_driver.h"
 
 #include <errno.h>
@@ -21,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -29,7 +34,8 @@
 #include "drivers/modbus/mb_frame.h"
 #include "drivers/modbus/mb_plan.h"
 
-#define STOP_CHECK_SLICE_MS 100
+/* Registers a writable point occupies at most (64-bit types). */
+#define WRITE_MAX_REGISTERS 4
 
 struct group_runtime {
     const struct config_poll_group *cfg;
@@ -39,6 +45,21 @@ struct group_runtime {
     struct report_state *states;
     int64_t next_due_ms;
     quality_t *request_quality; /* outcome of each request of the last poll */
+};
+
+/* A write queued by mb_driver_write() for the worker. The calling thread
+ * owns it, except when it gave up waiting while the worker was running it
+ * (abandoned): the worker frees it then. */
+struct write_job {
+    struct write_job *next;
+    size_t group, tag; /* where the tag is in d->groups */
+    uint8_t function;  /* FC 5, 6 or 16 */
+    uint16_t quantity; /* registers written (1 for a coil) */
+    uint16_t regs[WRITE_MAX_REGISTERS];
+    bool coil_on;
+    enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE } state;
+    bool abandoned;
+    struct driver_write_result result;
 };
 
 struct mb_driver {
@@ -57,6 +78,13 @@ struct mb_driver {
     size_t group_count;
     uint16_t regs[MODBUS_MAX_READ_REGISTERS];
     uint8_t bits[MODBUS_MAX_READ_BITS];
+    /* The write queue. stop is also set under jobs_lock, so no job is queued
+     * after the worker's last look. */
+    pthread_mutex_t jobs_lock;
+    pthread_cond_t work_cond; /* the worker: a job arrived, or stop */
+    pthread_cond_t done_cond; /* callers: a job is done; mb_driver_stop: a caller left */
+    struct write_job *jobs_head, *jobs_tail;
+    unsigned writers; /* callers inside mb_driver_write() */
 };
 
 quality_t mb_error_quality(int modbus_errno)
@@ -175,36 +203,27 @@ static uint8_t area_function(enum mb_area area)
     return 0;
 }
 
-/* Issues one read request and checks its answer. Returns the quantity read
- * (into d->regs or d->bits), or -1 with errno: MODBUS_ENOBASE + code for an
- * exception response, ETIMEDOUT, EMBBADSLAVE for an answer from another
- * unit, EMBBADDATA for a frame that is malformed or answers another request
- * (why says which), or a socket error. */
-static int issue_request(struct mb_driver *d, const struct mb_request *r, char *why, size_t why_len)
+/* Sends frame[0..n) (req, already encoded; n == 0 means it could not be),
+ * receives the answer into in[MODBUS_TCP_MAX_ADU_LENGTH] and checks that it
+ * answers req. Returns 0 with *rsp filled (pointing into in), or -1 with
+ * errno: MODBUS_ENOBASE + code for an exception response, ETIMEDOUT,
+ * EMBBADSLAVE for an answer from another unit, EMBBADDATA for a frame that
+ * is malformed or answers another request (why says which), or a socket
+ * error. */
+static int exchange(struct mb_driver *d, const struct mb_frame_request *req, const uint8_t *frame,
+                    size_t n, uint8_t *in, struct mb_frame_response *rsp, char *why, size_t why_len)
 {
     why[0] = '\0';
     atomic_fetch_add(&d->env.stats->requests, 1);
-    struct mb_frame_request req = {
-        .header = {.transaction_id = ++d->transaction_id, .unit_id = d->dev->unit_id},
-        .function = area_function(r->area),
-        .address = r->start,
-        .quantity = r->count,
-    };
-    uint8_t out[MB_FRAME_MAX_ADU_BYTES];
-    size_t n =
-        mb_frame_encode_read_request(out, sizeof out, req.header.transaction_id, req.header.unit_id,
-                                     req.function, req.address, req.quantity);
     if (n == 0) {
         snprintf(why, why_len, "request cannot be encoded");
         errno = EINVAL;
         return -1;
     }
-    if (send_all(d, out, n) != 0) return -1;
-    uint8_t in[MODBUS_TCP_MAX_ADU_LENGTH];
+    if (send_all(d, frame, n) != 0) return -1;
     int got = modbus_receive_confirmation(d->ctx, in);
     if (got < 0) return -1;
-    struct mb_frame_response rsp;
-    struct mb_frame_result res = mb_frame_parse_response(in, (size_t)got, &rsp);
+    struct mb_frame_result res = mb_frame_parse_response(in, (size_t)got, rsp);
     if (res.status != MB_FRAME_COMPLETE || res.consumed != (size_t)got) {
         snprintf(why, why_len, "malformed response: %s",
                  res.status == MB_FRAME_COMPLETE ? "trailing bytes" : res.reason);
@@ -212,27 +231,54 @@ static int issue_request(struct mb_driver *d, const struct mb_request *r, char *
         return -1;
     }
     char mismatch[96];
-    if (!mb_frame_check_response(&req, &rsp, mismatch, sizeof mismatch)) {
+    if (!mb_frame_check_response(req, rsp, mismatch, sizeof mismatch)) {
         snprintf(why, why_len, "response does not answer the request: %s", mismatch);
-        errno = rsp.header.unit_id != req.header.unit_id ? EMBBADSLAVE : EMBBADDATA;
+        errno = rsp->header.unit_id != req->header.unit_id ? EMBBADSLAVE : EMBBADDATA;
         return -1;
     }
-    if (rsp.is_exception) {
-        if (rsp.exception >= 1 && rsp.exception <= MODBUS_EXCEPTION_GATEWAY_TARGET) {
-            errno = MODBUS_ENOBASE + rsp.exception;
+    if (rsp->is_exception) {
+        if (rsp->exception >= 1 && rsp->exception <= MODBUS_EXCEPTION_GATEWAY_TARGET) {
+            errno = MODBUS_ENOBASE + rsp->exception;
         } else {
-            snprintf(why, why_len, "Modbus exception code %u (not a known code)", rsp.exception);
+            snprintf(why, why_len, "Modbus exception code %u (not a known code)", rsp->exception);
             errno = EMBUNKEXC;
         }
         return -1;
     }
-    if (req.function == MB_FRAME_READ_COILS || req.function == MB_FRAME_READ_DISCRETE_INPUTS)
-        for (uint16_t i = 0; i < r->count; i++)
-            d->bits[i] = mb_frame_response_bit(&rsp, i);
+    return 0;
+}
+
+/* Issues one read of count registers or bits of area from start into regs
+ * or bits (caller's, room for count). Returns count, or -1 with errno as
+ * exchange(). */
+static int read_span(struct mb_driver *d, enum mb_area area, uint16_t start, uint16_t count,
+                     uint16_t *regs, uint8_t *bits, char *why, size_t why_len)
+{
+    struct mb_frame_request req = {
+        .header = {.transaction_id = ++d->transaction_id, .unit_id = d->dev->unit_id},
+        .function = area_function(area),
+        .address = start,
+        .quantity = count,
+    };
+    uint8_t out[MB_FRAME_MAX_ADU_BYTES], in[MODBUS_TCP_MAX_ADU_LENGTH];
+    size_t n =
+        mb_frame_encode_read_request(out, sizeof out, req.header.transaction_id, req.header.unit_id,
+                                     req.function, req.address, req.quantity);
+    struct mb_frame_response rsp;
+    if (exchange(d, &req, out, n, in, &rsp, why, why_len) != 0) return -1;
+    if (area == MB_AREA_COIL || area == MB_AREA_DISCRETE_INPUT)
+        for (uint16_t i = 0; i < count; i++)
+            bits[i] = mb_frame_response_bit(&rsp, i);
     else
-        for (uint16_t i = 0; i < r->count; i++)
-            d->regs[i] = mb_frame_response_register(&rsp, i);
-    return r->count;
+        for (uint16_t i = 0; i < count; i++)
+            regs[i] = mb_frame_response_register(&rsp, i);
+    return count;
+}
+
+/* Issues one planned read request into d->regs or d->bits. See read_span(). */
+static int issue_request(struct mb_driver *d, const struct mb_request *r, char *why, size_t why_len)
+{
+    return read_span(d, r->area, r->start, r->count, d->regs, d->bits, why, why_len);
 }
 
 /* Marks every tag of a group with quality q (keeping the last value). */
@@ -352,6 +398,375 @@ static void poll_group(struct mb_driver *d, struct group_runtime *g)
         sample_batch_free(batch);
 }
 
+/* ---- Writes ---- */
+
+/* Finds tag number tag_index (group-then-tag order) in d's groups. */
+static bool locate_tag(const struct mb_driver *d, size_t tag_index, size_t *group, size_t *tag)
+{
+    for (size_t gi = 0; gi < d->group_count; gi++) {
+        size_t n = d->groups[gi].cfg->tag_count;
+        if (tag_index < n) {
+            *group = gi;
+            *tag = tag_index;
+            return true;
+        }
+        tag_index -= n;
+    }
+    return false;
+}
+
+/* Checks that the tag can be written and encodes v into job (in the calling
+ * thread: pure, nothing shared is changed). False with the reason in why. */
+static bool prepare_job(const struct mb_driver *d, size_t tag_index, const struct value *v,
+                        struct write_job *job, char *why, size_t why_len)
+{
+    if (!locate_tag(d, tag_index, &job->group, &job->tag)) {
+        size_t count = 0;
+        for (size_t gi = 0; gi < d->group_count; gi++)
+            count += d->groups[gi].cfg->tag_count;
+        snprintf(why, why_len, "device '%s' has no tag number %zu (it has %zu tags)", d->dev->name,
+                 tag_index, count);
+        return false;
+    }
+    const struct group_runtime *g = &d->groups[job->group];
+    const struct config_tag *ct = &g->cfg->tags[job->tag];
+    const struct mb_point *p = &g->points[job->tag];
+    const char *path = ct->tag.path;
+    if (p->area != MB_AREA_HOLDING && p->area != MB_AREA_COIL) {
+        snprintf(why, why_len,
+                 "tag '%s' is in the %s area: only holding registers and coils can be written",
+                 path, mb_area_name(p->area));
+        return false;
+    }
+    if (ct->tag.type == VALUE_STRING || p->type == MB_TYPE_STRING) {
+        snprintf(why, why_len, "tag '%s' is a string: string tags cannot be written", path);
+        return false;
+    }
+    if (p->area == MB_AREA_HOLDING && p->type == MB_TYPE_BOOL && p->bit >= 0) {
+        snprintf(why, why_len,
+                 "tag '%s' is bit %d of holding register %u: writing one bit of a register is "
+                 "not supported (a read-modify-write could undo the device's own change to the "
+                 "other bits)",
+                 path, p->bit, p->address);
+        return false;
+    }
+    if (!ct->write.enabled) { /* the gate checks this first; refused here as well */
+        snprintf(why, why_len,
+                 "tag '%s' has no enabled write policy ('write:' in the configuration)", path);
+        return false;
+    }
+    if (v->type != ct->tag.type) {
+        snprintf(why, why_len, "the value is a %s, tag '%s' holds a %s", value_type_name(v->type),
+                 path, value_type_name(ct->tag.type));
+        return false;
+    }
+    struct mb_raw raw;
+    char reason[160];
+    if (!mb_raw_from_value(p, &ct->tag, v, &raw, reason, sizeof reason)) {
+        snprintf(why, why_len, "cannot write to tag '%s': %s", path, reason);
+        return false;
+    }
+    if (p->area == MB_AREA_COIL) {
+        uint8_t bit = 0;
+        if (!mb_encode_bits(p, &raw, &bit, 1, reason, sizeof reason)) {
+            snprintf(why, why_len, "cannot write to tag '%s': %s", path, reason);
+            return false;
+        }
+        job->function = MB_FRAME_WRITE_SINGLE_COIL;
+        job->quantity = 1;
+        job->coil_on = bit != 0;
+        return true;
+    }
+    uint16_t width = mb_point_width(p);
+    if (width == 0 || width > WRITE_MAX_REGISTERS ||
+        !mb_encode_registers(p, &raw, job->regs, width, reason, sizeof reason)) {
+        snprintf(why, why_len, "cannot write to tag '%s': %s", path,
+                 width == 0 || width > WRITE_MAX_REGISTERS ? "unexpected point width" : reason);
+        return false;
+    }
+    job->function = width == 1 ? MB_FRAME_WRITE_SINGLE_REGISTER : MB_FRAME_WRITE_MULTIPLE_REGISTERS;
+    job->quantity = width;
+    return true;
+}
+
+/* Counts a failed request in the device's statistics. */
+static void count_failure(struct mb_driver *d, int e)
+{
+    atomic_fetch_add(&d->env.stats->errors, 1);
+    if (e == ETIMEDOUT) atomic_fetch_add(&d->env.stats->timeouts, 1);
+    if (is_exception(e)) atomic_fetch_add(&d->env.stats->exceptions, 1);
+}
+
+/* Describes a failed write-path request (e from errno, detail from exchange)
+ * into why, and resynchronises the connection unless the device answered. */
+static void write_path_failure(struct mb_driver *d, int e, const char *detail, char *why,
+                               size_t why_len)
+{
+    count_failure(d, e);
+    if (atomic_load(&d->stop)) {
+        snprintf(why, why_len, "device stopping");
+        return;
+    }
+    if (detail[0] && !is_exception(e))
+        snprintf(why, why_len, "%s", detail);
+    else
+        describe_error(e, why, why_len);
+    if (!is_exception(e)) disconnect(d); /* a late reply must not be taken for the next */
+}
+
+/* Sends job's write request. Returns 0, or -1 with errno as exchange(). */
+static int send_write(struct mb_driver *d, const struct write_job *job, const struct mb_point *p,
+                      char *why, size_t why_len)
+{
+    struct mb_frame_request req = {
+        .header = {.transaction_id = ++d->transaction_id, .unit_id = d->dev->unit_id},
+        .function = job->function,
+        .address = p->address,
+        .quantity = job->quantity,
+    };
+    uint8_t out[MB_FRAME_MAX_ADU_BYTES], in[MODBUS_TCP_MAX_ADU_LENGTH];
+    size_t n;
+    if (job->function == MB_FRAME_WRITE_MULTIPLE_REGISTERS) {
+        n = mb_frame_encode_write_registers_request(out, sizeof out, req.header.transaction_id,
+                                                    req.header.unit_id, req.address, job->regs,
+                                                    job->quantity);
+    } else {
+        req.value = job->function == MB_FRAME_WRITE_SINGLE_COIL
+                        ? (job->coil_on ? MB_FRAME_COIL_ON : MB_FRAME_COIL_OFF)
+                        : job->regs[0];
+        n = mb_frame_encode_write_single(out, sizeof out, req.header.transaction_id,
+                                         req.header.unit_id, req.function, req.address, req.value);
+    }
+    struct mb_frame_response rsp;
+    return exchange(d, &req, out, n, in, &rsp, why, why_len);
+}
+
+/* Publishes a read-back as a sample of the tag (always, whatever the
+ * deadband: the last-value table must show what the device now holds) and
+ * makes it the tag's last reported reading. */
+static void publish_read_back(struct mb_driver *d, struct group_runtime *g, size_t t,
+                              const struct value *v, quality_t q)
+{
+    struct sample_batch *batch = sample_batch_new(1);
+    if (!batch) return;
+    batch->device_index = d->env.device_index;
+    if (!sample_batch_add(batch, g->tag_ids[t], clock_now_ns(), q, v)) {
+        sample_batch_free(batch);
+        return;
+    }
+    struct report_state *st = &g->states[t];
+    st->reported = true;
+    st->last_quality = q;
+    st->last_value = *v; /* never a string: string tags are not writable */
+    if (quality_is_good(q)) atomic_fetch_add(&d->env.stats->values, 1);
+    boundary_send(d->env.boundary, batch);
+}
+
+/* Connects for a write if not connected and the back-off allows it. */
+static bool connect_for_write(struct mb_driver *d, char *why, size_t why_len)
+{
+    if (d->connected) return true;
+    int64_t now = clock_mono_ms();
+    if (now < d->retry_at_ms) {
+        snprintf(why, why_len, "the device is not connected (next attempt in %lld ms)",
+                 (long long)(d->retry_at_ms - now));
+        return false;
+    }
+    if (ensure_connected(d, now)) return true;
+    back_off(d, now);
+    snprintf(why, why_len, "the device is not connected: cannot connect to %s:%u", d->dev->host,
+             d->dev->port);
+    return false;
+}
+
+/* Runs one job on the worker: write, then read back. */
+static void run_job(struct mb_driver *d, struct write_job *job)
+{
+    struct driver_write_result *out = &job->result;
+    struct group_runtime *g = &d->groups[job->group];
+    const struct config_tag *ct = &g->cfg->tags[job->tag];
+    const struct mb_point *p = &g->points[job->tag];
+    if (!connect_for_write(d, out->error, sizeof out->error)) return;
+
+    char detail[160], why[200];
+    if (send_write(d, job, p, detail, sizeof detail) != 0) {
+        int e = errno;
+        write_path_failure(d, e, detail, why, sizeof why);
+        if (atomic_load(&d->stop)) {
+            snprintf(out->error, sizeof out->error, "device stopping");
+            return;
+        }
+        if (is_exception(e))
+            snprintf(out->error, sizeof out->error, "the device refused the write: %s", why);
+        else if (e == ETIMEDOUT)
+            snprintf(out->error, sizeof out->error,
+                     "%s: the device may or may not have applied the write", why);
+        else
+            snprintf(out->error, sizeof out->error, "write failed: %s", why);
+        device_stats_set_error(d->env.stats, "write %s %u+%u: %s", mb_area_name(p->area),
+                               p->address, job->quantity, why);
+        log_warn("modbus", "write failed", "device=%s tag=%s error=\"%s\"", d->dev->name,
+                 ct->tag.path, why);
+        return;
+    }
+    out->written = true;
+
+    uint16_t regs[WRITE_MAX_REGISTERS] = {0};
+    uint8_t bit = 0;
+    if (read_span(d, p->area, p->address, job->quantity, regs, &bit, detail, sizeof detail) < 0) {
+        int e = errno;
+        write_path_failure(d, e, detail, why, sizeof why);
+        snprintf(out->error, sizeof out->error, "written, but the read-back failed: %s", why);
+        return;
+    }
+    char text[8];
+    out->read_back = true;
+    out->quality_read =
+        mb_decode_point(p, &ct->tag, regs, &bit, 0, &out->value_read, text, sizeof text);
+    out->read_back_matches = p->area == MB_AREA_COIL
+                                 ? (bit != 0) == job->coil_on
+                                 : memcmp(regs, job->regs, job->quantity * sizeof regs[0]) == 0;
+    publish_read_back(d, g, job->tag, &out->value_read, out->quality_read);
+    log_info("modbus", "written", "device=%s tag=%s matches=%s", d->dev->name, ct->tag.path,
+             out->read_back_matches ? "yes" : "no");
+}
+
+/* Takes the oldest queued job (marked running), or NULL. */
+static struct write_job *take_job(struct mb_driver *d)
+{
+    pthread_mutex_lock(&d->jobs_lock);
+    struct write_job *job = d->jobs_head;
+    if (job) {
+        d->jobs_head = job->next;
+        if (!d->jobs_head) d->jobs_tail = NULL;
+        job->next = NULL;
+        job->state = JOB_RUNNING;
+    }
+    pthread_mutex_unlock(&d->jobs_lock);
+    return job;
+}
+
+/* Hands a job back to its caller, or frees it if the caller gave up. */
+static void finish_job(struct mb_driver *d, struct write_job *job)
+{
+    pthread_mutex_lock(&d->jobs_lock);
+    if (job->abandoned) {
+        free(job);
+    } else {
+        job->state = JOB_DONE;
+        pthread_cond_broadcast(&d->done_cond);
+    }
+    pthread_mutex_unlock(&d->jobs_lock);
+}
+
+/* Runs every queued write (until stopping). */
+static void serve_writes(struct mb_driver *d)
+{
+    struct write_job *job;
+    while (!atomic_load(&d->stop) && (job = take_job(d)) != NULL) {
+        run_job(d, job);
+        finish_job(d, job);
+    }
+}
+
+/* Ends every queued job with "device stopping". */
+static void fail_queued_jobs(struct mb_driver *d)
+{
+    pthread_mutex_lock(&d->jobs_lock);
+    for (struct write_job *job = d->jobs_head, *next; job; job = next) {
+        next = job->next;
+        job->next = NULL;
+        snprintf(job->result.error, sizeof job->result.error, "device stopping");
+        job->state = JOB_DONE;
+    }
+    d->jobs_head = d->jobs_tail = NULL;
+    pthread_cond_broadcast(&d->done_cond);
+    pthread_mutex_unlock(&d->jobs_lock);
+}
+
+/* Absolute CLOCK_MONOTONIC time of the monotonic millisecond ms. */
+static struct timespec mono_timespec(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    return ts;
+}
+
+/* Sleeps until wake_ms, a queued write, or stop, whichever comes first. */
+static void wait_for_work(struct mb_driver *d, int64_t wake_ms)
+{
+    struct timespec until = mono_timespec(wake_ms);
+    pthread_mutex_lock(&d->jobs_lock);
+    while (!d->jobs_head && !atomic_load(&d->stop) && clock_mono_ms() < wake_ms)
+        pthread_cond_timedwait(&d->work_cond, &d->jobs_lock, &until);
+    pthread_mutex_unlock(&d->jobs_lock);
+}
+
+bool mb_driver_write(struct mb_driver *d, size_t tag_index, const struct value *v, int timeout_ms,
+                     struct driver_write_result *out)
+{
+    memset(out, 0, sizeof *out);
+    struct write_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        snprintf(out->error, sizeof out->error, "out of memory");
+        return false;
+    }
+    if (!prepare_job(d, tag_index, v, job, out->error, sizeof out->error)) {
+        free(job);
+        return false;
+    }
+    if (!d->polling) {
+        snprintf(out->error, sizeof out->error, "device '%s' is disabled", d->dev->name);
+        free(job);
+        return false;
+    }
+    int64_t deadline_ms = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    struct timespec until = mono_timespec(deadline_ms);
+    pthread_mutex_lock(&d->jobs_lock);
+    if (atomic_load(&d->stop)) {
+        pthread_mutex_unlock(&d->jobs_lock);
+        snprintf(out->error, sizeof out->error, "device stopping");
+        free(job);
+        return false;
+    }
+    if (d->jobs_tail)
+        d->jobs_tail->next = job;
+    else
+        d->jobs_head = job;
+    d->jobs_tail = job;
+    d->writers++;
+    pthread_cond_signal(&d->work_cond);
+    while (job->state != JOB_DONE && clock_mono_ms() < deadline_ms)
+        pthread_cond_timedwait(&d->done_cond, &d->jobs_lock, &until);
+    if (job->state == JOB_DONE) {
+        *out = job->result;
+    } else if (job->state == JOB_QUEUED) {
+        /* Still waiting behind a poll or another write: withdraw it. */
+        struct write_job **link = &d->jobs_head, *prev = NULL;
+        while (*link != job) {
+            prev = *link;
+            link = &(*link)->next;
+        }
+        *link = job->next;
+        if (d->jobs_tail == job) d->jobs_tail = prev;
+        snprintf(out->error, sizeof out->error,
+                 "timed out after %d ms waiting for the device (busy with a poll or other "
+                 "writes): nothing was written",
+                 timeout_ms);
+    } else {
+        job->abandoned = true; /* the worker frees it */
+        snprintf(out->error, sizeof out->error,
+                 "timed out after %d ms waiting for the device's answer: the write may still "
+                 "be applied",
+                 timeout_ms);
+        job = NULL;
+    }
+    d->writers--;
+    pthread_cond_broadcast(&d->done_cond);
+    pthread_mutex_unlock(&d->jobs_lock);
+    free(job);
+    return out->written;
+}
+
 static void *worker(void *arg)
 {
     struct mb_driver *d = arg;
@@ -359,6 +774,7 @@ static void *worker(void *arg)
     for (size_t i = 0; i < d->group_count; i++)
         d->groups[i].next_due_ms = start;
     while (!atomic_load(&d->stop)) {
+        serve_writes(d);
         /* The group due soonest. */
         struct group_runtime *due = &d->groups[0];
         for (size_t i = 1; i < d->group_count; i++)
@@ -367,8 +783,7 @@ static void *worker(void *arg)
         if (!d->connected && d->retry_at_ms > wake) wake = d->retry_at_ms;
         int64_t now = clock_mono_ms();
         if (wake > now) {
-            int64_t slice = wake - now < STOP_CHECK_SLICE_MS ? wake - now : STOP_CHECK_SLICE_MS;
-            clock_sleep_until_ms(now + slice);
+            wait_for_work(d, wake);
             continue;
         }
         if (!d->connected && now < d->retry_at_ms) continue;
@@ -383,6 +798,7 @@ static void *worker(void *arg)
             due->next_due_ms += missed * due->cfg->interval_ms;
         }
     }
+    fail_queued_jobs(d);
     disconnect(d);
     atomic_store(&d->env.stats->state, DEVICE_STOPPED);
     return NULL;
@@ -402,6 +818,9 @@ static void free_driver(struct mb_driver *d)
     free(d->groups);
     if (d->ctx) modbus_free(d->ctx);
     pthread_mutex_destroy(&d->socket_lock);
+    pthread_cond_destroy(&d->work_cond);
+    pthread_cond_destroy(&d->done_cond);
+    pthread_mutex_destroy(&d->jobs_lock);
     free(d);
 }
 
@@ -452,6 +871,13 @@ struct mb_driver *mb_driver_start(const struct config_device *dev, const struct 
     d->dev = dev;
     d->env = *env;
     pthread_mutex_init(&d->socket_lock, NULL);
+    pthread_mutex_init(&d->jobs_lock, NULL);
+    pthread_condattr_t monotonic;
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->work_cond, &monotonic);
+    pthread_cond_init(&d->done_cond, &monotonic);
+    pthread_condattr_destroy(&monotonic);
     snprintf(env->stats->name, sizeof env->stats->name, "%s", dev->name);
     snprintf(env->stats->protocol, sizeof env->stats->protocol, "modbus-tcp");
     snprintf(env->stats->endpoint, sizeof env->stats->endpoint, "%s:%u unit %u", dev->host,
@@ -490,7 +916,10 @@ struct mb_driver *mb_driver_start(const struct config_device *dev, const struct 
 void mb_driver_stop(struct mb_driver *d)
 {
     if (!d) return;
+    pthread_mutex_lock(&d->jobs_lock);
     atomic_store(&d->stop, true);
+    pthread_cond_signal(&d->work_cond);
+    pthread_mutex_unlock(&d->jobs_lock);
     if (d->polling) {
         /* Interrupt a request in flight: shutting the socket down makes
          * libmodbus's select()/recv() return at once. */
@@ -499,5 +928,12 @@ void mb_driver_stop(struct mb_driver *d)
         pthread_mutex_unlock(&d->socket_lock);
         pthread_join(d->thread, NULL);
     }
+    /* Callers still inside mb_driver_write() leave once their job is done
+     * (the worker failed the queued ones with "device stopping"). */
+    fail_queued_jobs(d);
+    pthread_mutex_lock(&d->jobs_lock);
+    while (d->writers > 0)
+        pthread_cond_wait(&d->done_cond, &d->jobs_lock);
+    pthread_mutex_unlock(&d->jobs_lock);
     free_driver(d);
 }
