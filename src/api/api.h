@@ -82,6 +82,10 @@ struct api_context {
      * from the server's threads. */
     bool (*link_status)(void *arg, struct link_receiver_status *out);
     void *link_arg;
+    /* HTTPS: PEM certificate and private key (api_tls.h); both NULL for
+     * plain HTTP. Copied by api_start. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 };
 
 struct api_server;

@@ -195,7 +195,9 @@ struct api_server {
 
     struct auth *auth;   /* may be NULL: every authenticated route answers 503 */
     struct audit *audit; /* may be NULL */
-    bool tls;            /* serving HTTPS (cookies get Secure, HSTS is sent) */
+    bool tls;            /* serving HTTPS (cookies get Secure) */
+    char *tls_cert_pem;  /* owned copies while the daemon runs */
+    char *tls_key_pem;
     struct api_write_port write_port; /* a copy; lookup NULL when writes are impossible */
     pthread_mutex_t write_lock;       /* one write at a time (gate check to read-back) */
     struct api_last_write *last_writes; /* per tag path: the last allowed write */

@@ -384,10 +384,26 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *uri)
     return api_percent_decode(uri);
 }
 
+/* TLS 1.2 and 1.3 only, GnuTLS's default ciphers otherwise. */
+#define API_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 static struct MHD_Daemon *start_daemon(struct api_server *s, int fd)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (s->tls)
+        return MHD_start_daemon(
+            flags | MHD_USE_TLS, 0, NULL, NULL, handle_request, s, MHD_OPTION_HTTPS_MEM_CERT,
+            s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem,
+            MHD_OPTION_HTTPS_PRIORITIES, API_TLS_PRIORITIES, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
+            NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_URI_LOG_CALLBACK, log_uri,
+            NULL, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS_PER_IP,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_S,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_MEMORY_PER_CONNECTION,
+            MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+            MHD_OPTION_END);
     return MHD_start_daemon(flags, 0, NULL, NULL, handle_request, s, MHD_OPTION_EXTERNAL_LOGGER,
                             log_mhd, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                             MHD_OPTION_URI_LOG_CALLBACK, log_uri, NULL,
@@ -410,6 +426,11 @@ static void server_free(struct api_server *s)
     api_rate_free(&s->rates);
     free(s->gateway_name);
     free(s->version);
+    free(s->tls_cert_pem);
+    if (s->tls_key_pem) {
+        OPENSSL_cleanse(s->tls_key_pem, strlen(s->tls_key_pem));
+        free(s->tls_key_pem);
+    }
     free(s);
 }
 
@@ -440,7 +461,12 @@ static struct api_server *server_new(const struct api_context *ctx)
     pthread_cond_init(&s->sampler_wake, &attr);
     pthread_condattr_destroy(&attr);
     api_rate_init(&s->rates);
-    if (!s->gateway_name || !s->version) {
+    if (ctx->tls_cert_pem && ctx->tls_key_pem) {
+        s->tls = true;
+        s->tls_cert_pem = strdup(ctx->tls_cert_pem);
+        s->tls_key_pem = strdup(ctx->tls_key_pem);
+    }
+    if (!s->gateway_name || !s->version || (s->tls && (!s->tls_cert_pem || !s->tls_key_pem))) {
         server_free(s);
         return NULL;
     }
@@ -474,7 +500,9 @@ struct api_server *api_start(const char *listen_addr, const struct api_context *
     s->daemon = start_daemon(s, fd);
     if (!s->daemon) {
         if (still_our_listener(fd, s->port)) close(fd);
-        snprintf(err, err_len, "cannot listen on %s: the HTTP daemon did not start", listen_addr);
+        snprintf(err, err_len, "cannot listen on %s: the HTTP%s daemon did not start%s", listen_addr,
+                 s->tls ? "S" : "",
+                 s->tls ? " (is the certificate or key unusable? see the debug log)" : "");
         server_free(s);
         return NULL;
     }
@@ -485,7 +513,8 @@ struct api_server *api_start(const char *listen_addr, const struct api_context *
         server_free(s);
         return NULL;
     }
-    log_info("api", "HTTP server listening", "listen=%s port=%u", listen_addr, (unsigned)s->port);
+    log_info("api", "HTTP server listening", "listen=%s port=%u scheme=%s", listen_addr,
+             (unsigned)s->port, s->tls ? "https" : "http");
     return s;
 }
 

@@ -343,7 +343,7 @@ static bool load_config(const struct run_args *a, const char *demo_yaml, struct 
     }
     char why[512];
     if (!apply_command_line(a, cfg, why, sizeof why)) {
-        fprintf(stderr, "airlock run: %s\n", why);
+        fprintf(stderr, "airlock %s: %s\n", a->cmd, why);
         config_free(cfg);
         return false;
     }
@@ -425,7 +425,7 @@ int cmd_run_mode(int argc, char **argv, enum gateway_mode mode)
         .mode = a.mode, .http_listen = a.http, .audit = au, .auth = users};
     struct gateway *g = gateway_start(&cfg, &gopt, err, sizeof err);
     if (!g) {
-        fprintf(stderr, "airlock run: %s\n", err);
+        fprintf(stderr, "airlock %s: %s\n", a.cmd, err);
         audit_close(au);
         auth_close(users);
         free(audit_dir);
@@ -445,18 +445,25 @@ int cmd_run_mode(int argc, char **argv, enum gateway_mode mode)
                 "(Ctrl-C to stop)\n",
                 link_where);
     } else {
+        const char *scheme = gateway_http_tls(g) ? "https" : "http";
         log_info("gateway", "started",
-                 "version=%s config=\"%s\" devices=%zu tags=%zu dashboard=http://%s/%s%s",
+                 "version=%s config=\"%s\" devices=%zu tags=%zu dashboard=%s://%s/%s%s",
                  AIRLOCK_VERSION, a.config_file ? a.config_file : "<demo plant>", devices, tags,
-                 listen, a.mode == GATEWAY_IT ? " link_listen=" : "",
+                 scheme, listen, a.mode == GATEWAY_IT ? " link_listen=" : "",
                  a.mode == GATEWAY_IT ? link_where : "");
-        fprintf(stderr, "airlock: dashboard and API at http://%s/  (Ctrl-C to stop)\n", listen);
+        fprintf(stderr, "airlock: dashboard and API at %s://%s/  (Ctrl-C to stop)\n", scheme,
+                listen);
     }
     const char *config_name = a.config_file ? a.config_file : "<demo plant>";
     char *config_text = a.config_file ? read_text_file(a.config_file) : NULL;
     {
         char details[256];
-        snprintf(details, sizeof details, "devices=%zu tags=%zu http=%s", devices, tags, listen);
+        if (a.mode == GATEWAY_OT)
+            snprintf(details, sizeof details, "devices=%zu tags=%zu link=%s", devices, tags,
+                     link_where);
+        else
+            snprintf(details, sizeof details, "devices=%zu tags=%zu http=%s", devices, tags,
+                     listen);
         audit_system(au, "start", config_name, AIRLOCK_VERSION, "ok", details);
     }
 

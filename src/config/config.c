@@ -458,8 +458,9 @@ static bool listen_valid(const char *text)
     return port >= 1 && port <= 65535;
 }
 
-static const char *const http_keys[] = {"listen"};
-enum { HK_LISTEN, HK_COUNT };
+static const char *const http_keys[] = {"listen", "tls", "cert_file", "key_file",
+                                        "allow_plain_http"};
+enum { HK_LISTEN, HK_TLS, HK_CERT_FILE, HK_KEY_FILE, HK_ALLOW_PLAIN, HK_COUNT };
 static const struct level http_level = {"in http", "'http'", http_keys, HK_COUNT};
 
 static bool load_http(struct loader *ld, const struct ynode *node)
@@ -467,15 +468,41 @@ static bool load_http(struct loader *ld, const struct ynode *node)
     struct map_keys mk;
     const char *text = NULL;
     struct shown s;
+    struct config *c = ld->cfg;
     if (!collect_keys(ld, node, &http_level, &mk)) return false;
-    if (!mk.value[HK_LISTEN]) return true;
-    if (!read_text(ld, mk.value[HK_LISTEN], "listen", &text)) return false;
-    if (!listen_valid(text))
-        return fail_at(ld, mk.value[HK_LISTEN],
-                       "expected host:port like 127.0.0.1:8080 (port 1..65535) for 'listen', "
-                       "found %s",
-                       found(mk.value[HK_LISTEN], &s));
-    return copy_text(ld, text, &ld->cfg->http_listen);
+    if (mk.value[HK_LISTEN]) {
+        if (!read_text(ld, mk.value[HK_LISTEN], "listen", &text)) return false;
+        if (!listen_valid(text))
+            return fail_at(ld, mk.value[HK_LISTEN],
+                           "expected host:port like 127.0.0.1:8080 (port 1..65535) for 'listen', "
+                           "found %s",
+                           found(mk.value[HK_LISTEN], &s));
+        if (!copy_text(ld, text, &c->http_listen)) return false;
+    }
+    if (mk.value[HK_TLS]) {
+        if (!read_text(ld, mk.value[HK_TLS], "tls", &text)) return false;
+        if (strcmp(text, "auto") == 0)
+            c->http_tls = CONFIG_HTTP_TLS_AUTO;
+        else if (strcmp(text, "on") == 0)
+            c->http_tls = CONFIG_HTTP_TLS_ON;
+        else if (strcmp(text, "off") == 0)
+            c->http_tls = CONFIG_HTTP_TLS_OFF;
+        else
+            return fail_at(ld, mk.value[HK_TLS], "expected auto, on or off for 'tls', found %s",
+                           found(mk.value[HK_TLS], &s));
+    }
+    if (mk.value[HK_CERT_FILE] && (!read_text(ld, mk.value[HK_CERT_FILE], "cert_file", &text) ||
+                                   !copy_text(ld, text, &c->http_cert_file)))
+        return false;
+    if (mk.value[HK_KEY_FILE] && (!read_text(ld, mk.value[HK_KEY_FILE], "key_file", &text) ||
+                                  !copy_text(ld, text, &c->http_key_file)))
+        return false;
+    if (!c->http_cert_file != !c->http_key_file)
+        return fail_at(ld, node, "'cert_file' and 'key_file' go together: give both or neither");
+    if (mk.value[HK_ALLOW_PLAIN] &&
+        !read_bool(ld, mk.value[HK_ALLOW_PLAIN], "allow_plain_http", &c->http_allow_plain))
+        return false;
+    return true;
 }
 
 /* ---- tags ---- */
@@ -3119,6 +3146,8 @@ void config_free(struct config *c)
     free(c->data_dir);
     free(c->log_level);
     free(c->http_listen);
+    free(c->http_cert_file);
+    free(c->http_key_file);
     for (size_t i = 0; i < c->history.group_count; i++) {
         free(c->history.groups[i].name);
         free(c->history.groups[i].prefix);

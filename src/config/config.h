@@ -7,7 +7,8 @@
  *
  * Layout:
  *   gateway: {name, data_dir, log_level}
- *   http:    {listen: "127.0.0.1:8080"}
+ *   http:    {listen: "127.0.0.1:8080", tls: auto|on|off, cert_file, key_file,
+ *             allow_plain_http}
  *   devices:
  *     - name, protocol: modbus-tcp, host, port, unit_id, timeout_ms, retries,
  *       backoff_initial_ms, backoff_max_ms, addressing: 0-based|1-based,
@@ -26,6 +27,9 @@
  *         - name, interval_ms, sampling_ms, queue_size, browse: NODE | [NODE...],
  *           tags: [{name, node: "ns=2;s=X" | path: "/Objects/2:Plant/2:X",
  *                   type, unit, description, range, deadband}]
+ *   link:    {destination | listen, key_file, link_id, datagram_bytes, redundancy,
+ *             rate_limit_datagrams_per_s, birth_interval_ms, heartbeat_interval_ms,
+ *             heartbeat_timeout_ms} (one-way mode)
  *   history: {enabled, dir, durability: strict|batched, fsync_interval_ms,
  *             late_window, partition, chunk_span, checkpoint_interval,
  *             groups: [{name, prefix, max_age, max_size}]}
@@ -204,12 +208,43 @@ struct config_north {
     struct config_pos pos;
 };
 
+/* The `link:` section: the one-way link of `airlock ot` (destination and
+ * the sender's settings) or of `airlock it` (listen and the receiver's);
+ * docs/oneway.md. Exactly one of destination and listen is set when
+ * present. The key file was checked at load (a regular file, not readable
+ * by group or others, with at least 32 bytes of secret). */
+struct config_link {
+    bool present;
+    struct config_pos pos;
+    char *destination; /* OT side: host:port to send to */
+    char *listen;      /* IT side: host:port to bind */
+    char *key_file;
+    uint32_t link_id;                    /* default 1 */
+    uint32_t datagram_bytes;             /* default 1400 (600..65507) */
+    uint32_t redundancy;                 /* OT: copies of each datagram, default 1 (1..8) */
+    uint32_t rate_limit_datagrams_per_s; /* OT: default 0, unlimited */
+    uint32_t birth_interval_ms;          /* OT: default 10000 */
+    uint32_t heartbeat_interval_ms;      /* OT: default 1000 */
+    uint32_t heartbeat_timeout_ms;       /* IT: default 3000 */
+};
+
+/* `http.tls`: HTTPS unless loopback (auto), always (on), never (off). */
+enum config_http_tls {
+    CONFIG_HTTP_TLS_AUTO = 0,
+    CONFIG_HTTP_TLS_ON,
+    CONFIG_HTTP_TLS_OFF,
+};
+
 struct config {
     char *file;        /* path it was loaded from ("<demo>" for the built-in plant) */
     char *name;        /* gateway name, default "airlock" */
     char *data_dir;    /* default "./data" */
     char *log_level;   /* default "info" */
     char *http_listen; /* default "127.0.0.1:8080" */
+    enum config_http_tls http_tls; /* `http.tls`: auto (default), on, off */
+    char *http_cert_file;          /* `http.cert_file` / `key_file`: both or NULL (self-signed) */
+    char *http_key_file;
+    bool http_allow_plain; /* `http.allow_plain_http`: plain HTTP off loopback (default false) */
     struct config_device *devices;
     size_t device_count;
     struct strpool strings; /* every tag's path, unit and description */
@@ -217,6 +252,7 @@ struct config {
     struct config_north *north; /* the `north:` publishers */
     size_t north_count;
     bool write_gate_enabled; /* `write_gate: {enabled}`; default false: no write at all */
+    struct config_link link; /* `link:` (one-way mode); present false when absent */
 };
 
 /* Loads and validates path. On failure fills *err and returns false; *out is
@@ -229,6 +265,15 @@ void config_free(struct config *c);
 
 /* Formats err as "file:line:col: message" (or "file: message"). */
 void config_error_format(const struct config_error *err, char *buf, size_t len);
+
+/* Which side of the one-way link a configuration is run as. */
+enum config_link_side { CONFIG_LINK_NONE = 0, CONFIG_LINK_OT, CONFIG_LINK_IT };
+
+/* Checks that c fits the side it is run as: OT needs link.destination and
+ * devices; IT needs link.listen and no devices; NONE (`airlock run`) no link
+ * section. False with err filled (file:line:col of the section or key). */
+bool config_link_check(const struct config *c, enum config_link_side side,
+                       struct config_error *err);
 
 /* Total number of tags over every device and group. */
 size_t config_tag_count(const struct config *c);

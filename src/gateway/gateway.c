@@ -14,7 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "api/api.h"
+#include "api/api_tls.h"
+#include "audit/audit.h"
 #include "cli/version.h"
 #include "core/clock.h"
 #include "core/fs.h"
@@ -22,6 +26,8 @@
 #include "drivers/driver.h"
 #include "drivers/opcua/ua_driver.h"
 #include "north/north.h"
+#include "oneway/link_receiver.h"
+#include "oneway/link_sender.h"
 
 #define BOUNDARY_CAPACITY_BATCHES 8192
 #define BOUNDARY_SEND_WAIT_MS 200
@@ -58,9 +64,19 @@ struct gateway {
     struct api_server *api;
     char *http_listen;
     bool http_listen_pinned; /* given on the command line: a reload keeps it */
+    /* HTTPS settings of the running configuration (api_tls.h); strings owned. */
+    struct api_tls_options tls;
+    bool http_tls; /* the API serves HTTPS now */
     char *name;
     struct audit *audit; /* the caller's; may be NULL */
     struct auth *auth;   /* the caller's; may be NULL */
+    /* One-way mode (docs/oneway.md). */
+    enum gateway_mode mode;
+    bool consumer_running;          /* not in OT mode: the link sender consumes */
+    struct link_sender *sender;     /* OT mode */
+    struct link_receiver *receiver; /* IT mode */
+    uint32_t link_id;
+    pthread_mutex_t install_lock; /* IT mode: a table from the link vs a reload */
     /* Held while the running drivers are used by a write from the API, and
      * while they are replaced (reload) or stopped: a write never reaches a
      * driver being torn down. */
@@ -107,6 +123,28 @@ static void record_history(struct history_side *hs, struct sample_batch *const *
 /* Batches taken from the boundary at once (those already waiting). */
 #define CONSUME_MAX_BATCHES 256
 
+/* A batch the link receiver puts into the boundary (IT mode) to say that
+ * every tag's value is in doubt from now on (loss, or the link went down):
+ * its one sample's quality says which. The consumer turns it, in order with
+ * the data around it, into one sample per tag: the last value with that
+ * quality, stamped now (tags already Bad keep their quality). */
+#define LINK_MARK_DEVICE UINT32_MAX
+
+static void mark_all_uncertain(struct gateway *g, struct sample_batch *b)
+{
+    quality_t q = b->count ? b->samples[0].quality : LINK_QUALITY_LOSS;
+    int64_t now = clock_now_ns();
+    sample_batch_reset(b);
+    b->device_index = 0;
+    lvt_read_lock(g->lvt);
+    for (uint32_t i = 0; i < g->lvt->tags.count; i++) {
+        const struct lvt_entry *e = &g->lvt->entries[i];
+        if (e->seq == 0 || quality_is_bad(e->quality) || e->quality == q) continue;
+        sample_batch_add(b, i, now, q, &e->value);
+    }
+    lvt_read_unlock(g->lvt);
+}
+
 static void *consume_boundary(void *arg)
 {
     struct gateway *g = arg;
@@ -119,6 +157,7 @@ static void *consume_boundary(void *arg)
         }
         size_t n = 0;
         do {
+            if (b->device_index == LINK_MARK_DEVICE) mark_all_uncertain(g, b);
             lvt_apply_batch(g->lvt, b);
             taken[n++] = b;
         } while (n < CONSUME_MAX_BATCHES && (b = boundary_receive(g->boundary, 0)));
@@ -370,8 +409,41 @@ static bool ot_start(struct gateway *g, struct ot_side *ot, char *err, size_t er
     return true;
 }
 
-/* Builds the tag table for cfg, moves it into the LVT, and starts drivers.
- * Takes cfg. On failure nothing runs. */
+/* Maps tags to history series, starts cfg's publishers for them (none in
+ * OT mode) and moves them into the LVT. The old publishers must be stopped
+ * already (they share the spool directories). Takes the contents of *tags
+ * on success; on failure nothing changed and *tags is still the caller's. */
+static bool install_tags(struct gateway *g, const struct config *cfg, struct tag_table *tags,
+                         char *err, size_t err_len)
+{
+    int64_t *series = NULL;
+    uint32_t tag_count = tags->count;
+    if (g->hist.store && !(series = history_map(&g->hist, tags))) {
+        snprintf(err, err_len, "out of memory mapping tags to history series");
+        return false;
+    }
+    struct north *north = NULL;
+    if (g->mode != GATEWAY_OT && !(north = north_start(cfg, tags, err, err_len))) {
+        free(series);
+        return false;
+    }
+    if (!lvt_replace_tags(g->lvt, tags)) {
+        snprintf(err, err_len, "out of memory building the last-value table");
+        north_stop(north);
+        free(series);
+        return false;
+    }
+    if (g->hist.store) history_swap_map(&g->hist, series, tag_count);
+    north_swap(g, north);
+    return true;
+}
+
+static bool link_send_tags(struct gateway *g, const struct config *cfg, char *err,
+                           size_t err_len);
+
+/* Builds the tag table for cfg, installs it (install_tags; in OT mode also
+ * on the link, before any sample of it), and starts drivers. Takes cfg. On
+ * failure nothing runs. */
 static bool ot_from_config(struct gateway *g, struct config *cfg, char *err, size_t err_len)
 {
     struct ot_side ot = {.cfg = *cfg};
@@ -382,33 +454,15 @@ static bool ot_from_config(struct gateway *g, struct config *cfg, char *err, siz
         config_free(&ot.cfg);
         return false;
     }
-    int64_t *series = NULL;
-    uint32_t tag_count = tags.count;
-    if (g->hist.store && !(series = history_map(&g->hist, &tags))) {
-        snprintf(err, err_len, "out of memory mapping tags to history series");
+    if (!install_tags(g, &ot.cfg, &tags, err, err_len)) {
         tag_table_clear(&tags);
         ot_stop(&ot);
         return false;
     }
-    /* The publishers of the new configuration (the old ones are stopped
-     * already: they share the spool directories). */
-    struct north *north = north_start(&ot.cfg, &tags, err, err_len);
-    if (!north) {
-        free(series);
-        tag_table_clear(&tags);
+    if (g->mode == GATEWAY_OT && !link_send_tags(g, &ot.cfg, err, err_len)) {
         ot_stop(&ot);
         return false;
     }
-    if (!lvt_replace_tags(g->lvt, &tags)) {
-        snprintf(err, err_len, "out of memory building the last-value table");
-        north_stop(north);
-        free(series);
-        tag_table_clear(&tags);
-        ot_stop(&ot);
-        return false;
-    }
-    if (g->hist.store) history_swap_map(&g->hist, series, tag_count);
-    north_swap(g, north);
     if (!ot_start(g, &ot, err, err_len)) {
         ot_stop(&ot);
         return false;
@@ -483,6 +537,202 @@ static bool gateway_write_value(void *arg, const char *path, const struct value 
     return ok;
 }
 
+/* ---- One-way mode: the two ends of the link (docs/oneway.md) ---- */
+
+static bool load_link_key(const struct config *cfg, uint8_t key[LINK_KEY_BYTES], char *err,
+                          size_t err_len)
+{
+    char why[512];
+    if (link_key_load_file(cfg->link.key_file, key, why, sizeof why) == LINK_OK) return true;
+    snprintf(err, err_len, "link key: %s", why);
+    return false;
+}
+
+/* OT mode: starts the sender with the LVT's table, or gives it the new one
+ * (a new session whose BIRTH goes before any later sample). */
+static bool link_send_tags(struct gateway *g, const struct config *cfg, char *err, size_t err_len)
+{
+    if (g->sender) {
+        if (link_sender_set_tags(g->sender, &g->lvt->tags)) return true;
+        snprintf(err, err_len, "out of memory copying the tag table for the link");
+        return false;
+    }
+    const struct config_link *l = &cfg->link;
+    struct link_sender_options o = {.destination = l->destination,
+                                    .link_id = l->link_id,
+                                    .datagram_bytes = l->datagram_bytes,
+                                    .redundancy = l->redundancy,
+                                    .rate_limit_datagrams_per_s = l->rate_limit_datagrams_per_s,
+                                    .birth_interval_ms = l->birth_interval_ms,
+                                    .heartbeat_interval_ms = l->heartbeat_interval_ms,
+                                    .source = g->boundary};
+    if (!load_link_key(cfg, o.key, err, err_len)) return false;
+    g->sender = link_sender_start(&o, &g->lvt->tags, err, err_len);
+    OPENSSL_cleanse(o.key, sizeof o.key);
+    return g->sender != NULL;
+}
+
+/* A record by "system" about the link (object "link <id>"). */
+static void link_audit(struct gateway *g, const char *action, const char *new_value,
+                       const char *details)
+{
+    if (!g->audit) return;
+    char object[32], err[256];
+    snprintf(object, sizeof object, "link %u", g->link_id);
+    struct audit_record r = {.actor = "system",
+                             .action = action,
+                             .object = object,
+                             .new_value = new_value ? new_value : "",
+                             .outcome = "detected",
+                             .details = details ? details : ""};
+    if (audit_append(g->audit, &r, err, sizeof err) < 0)
+        log_error("audit", "cannot append to the audit trail", "action=%s error=\"%s\"", action,
+                  err);
+}
+
+/* The receiver's callbacks (its thread). A table from the link replaces the
+ * running one the way a reload does: the boundary drains first, so no
+ * sample of the old table is applied to the new one. */
+static bool link_on_tags(void *arg, struct tag_table *tags, uint64_t session_id, uint32_t epoch)
+{
+    struct gateway *g = arg;
+    char err[512];
+    pthread_mutex_lock(&g->install_lock);
+    drain_boundary(g);
+    north_swap(g, NULL);
+    bool ok = install_tags(g, &g->ot.cfg, tags, err, sizeof err);
+    pthread_mutex_unlock(&g->install_lock);
+    if (!ok)
+        log_error("gateway", "cannot install the tag table from the link",
+                  "session=%016llx epoch=%u error=\"%s\"", (unsigned long long)session_id, epoch,
+                  err);
+    return ok;
+}
+
+static void link_on_batch(void *arg, struct sample_batch *batch)
+{
+    struct gateway *g = arg;
+    boundary_send(g->boundary, batch);
+}
+
+static void link_on_mark(void *arg, quality_t quality)
+{
+    struct gateway *g = arg;
+    struct sample_batch *b = sample_batch_new(1);
+    struct value v = {.type = VALUE_BOOL};
+    if (!b || !sample_batch_add(b, UINT32_MAX, 0, quality, &v)) {
+        sample_batch_free(b);
+        return;
+    }
+    b->device_index = LINK_MARK_DEVICE;
+    boundary_send(g->boundary, b);
+}
+
+static void link_on_loss(void *arg, const char *ranges, uint64_t numbers)
+{
+    char details[64];
+    snprintf(details, sizeof details, "datagrams=%llu", (unsigned long long)numbers);
+    link_audit(arg, "link_loss", ranges, details);
+}
+
+static void link_on_state(void *arg, enum link_state state, const char *details)
+{
+    link_audit(arg, state == LINK_STATE_UP ? "link_up" : "link_down", link_state_name(state),
+               details);
+}
+
+static bool link_receive(struct gateway *g, const struct config *cfg, char *err, size_t err_len)
+{
+    const struct config_link *l = &cfg->link;
+    struct link_receiver_options o = {.listen = l->listen,
+                                      .link_id = l->link_id,
+                                      .datagram_bytes = l->datagram_bytes,
+                                      .heartbeat_timeout_ms = l->heartbeat_timeout_ms,
+                                      .cb = {.on_tags = link_on_tags,
+                                             .on_batch = link_on_batch,
+                                             .on_mark_uncertain = link_on_mark,
+                                             .on_loss = link_on_loss,
+                                             .on_state = link_on_state,
+                                             .ctx = g}};
+    if (!load_link_key(cfg, o.key, err, err_len)) return false;
+    g->receiver = link_receiver_start(&o, err, err_len);
+    OPENSSL_cleanse(o.key, sizeof o.key);
+    return g->receiver != NULL;
+}
+
+/* IT mode: keeps cfg (for the publishers), starts with an empty table and
+ * the receiver. Takes cfg. */
+static bool it_from_config(struct gateway *g, struct config *cfg, char *err, size_t err_len)
+{
+    g->ot.cfg = *cfg;
+    memset(cfg, 0, sizeof *cfg);
+    struct tag_table empty;
+    tag_table_init(&empty);
+    if (!install_tags(g, &g->ot.cfg, &empty, err, err_len) ||
+        !link_receive(g, &g->ot.cfg, err, err_len)) {
+        tag_table_clear(&empty);
+        north_swap(g, NULL);
+        config_free(&g->ot.cfg);
+        return false;
+    }
+    return true;
+}
+
+/* IT mode reload: the tag table stays (it comes from the link); the
+ * publishers start again with the new configuration. Takes cfg. */
+static bool it_reload(struct gateway *g, struct config *cfg, char *err, size_t err_len)
+{
+    struct tag_table tags;
+    tag_table_init(&tags);
+    pthread_mutex_lock(&g->install_lock);
+    lvt_read_lock(g->lvt);
+    bool ok = tag_table_reserve(&tags, g->lvt->tags.count);
+    for (uint32_t i = 0; ok && i < g->lvt->tags.count; i++)
+        ok = tag_table_add(&tags, &g->lvt->tags.tags[i]) == (int64_t)i;
+    lvt_read_unlock(g->lvt);
+    if (!ok) snprintf(err, err_len, "out of memory copying the tag table");
+    if (ok) {
+        drain_boundary(g);
+        north_swap(g, NULL);
+        ok = install_tags(g, cfg, &tags, err, err_len);
+    }
+    if (ok) {
+        config_free(&g->ot.cfg);
+        g->ot.cfg = *cfg;
+        memset(cfg, 0, sizeof *cfg);
+    } else {
+        config_free(cfg);
+    }
+    pthread_mutex_unlock(&g->install_lock);
+    tag_table_clear(&tags);
+    return ok;
+}
+
+static bool link_settings_changed(const struct config_link *a, const struct config_link *b)
+{
+#define SAME_TEXT(x, y) (((x) == NULL && (y) == NULL) || ((x) && (y) && strcmp((x), (y)) == 0))
+    return !(SAME_TEXT(a->destination, b->destination) && SAME_TEXT(a->listen, b->listen) &&
+             SAME_TEXT(a->key_file, b->key_file) && a->link_id == b->link_id &&
+             a->datagram_bytes == b->datagram_bytes && a->redundancy == b->redundancy &&
+             a->rate_limit_datagrams_per_s == b->rate_limit_datagrams_per_s &&
+             a->birth_interval_ms == b->birth_interval_ms &&
+             a->heartbeat_interval_ms == b->heartbeat_interval_ms &&
+             a->heartbeat_timeout_ms == b->heartbeat_timeout_ms);
+#undef SAME_TEXT
+}
+
+bool gateway_link_status(struct gateway *g, struct link_receiver_status *out)
+{
+    if (!g->receiver) return false;
+    link_receiver_get_status(g->receiver, out);
+    return true;
+}
+
+static bool api_link_status(void *arg, struct link_receiver_status *out)
+{
+    return gateway_link_status(arg, out);
+}
+
 static bool start_api(struct gateway *g, char *err, size_t err_len)
 {
     struct api_context ctx = {
@@ -496,10 +746,75 @@ static bool start_api(struct gateway *g, char *err, size_t err_len)
         .north_arg = g,
         .audit = g->audit,
         .auth = g->auth,
-        .write_port = &g->write_port,
+        .write_port = g->mode == GATEWAY_IT ? NULL : &g->write_port,
+        .link_status = g->mode == GATEWAY_IT ? api_link_status : NULL,
+        .link_arg = g,
     };
+    struct api_tls_material tls;
+    if (!api_tls_prepare(&g->tls, g->http_listen, &tls, err, err_len)) return false;
+    ctx.tls_cert_pem = tls.cert_pem;
+    ctx.tls_key_pem = tls.key_pem;
     g->api = api_start(g->http_listen, &ctx, err, err_len);
+    g->http_tls = g->api && tls.cert_pem;
+    if (g->api && tls.generated)
+        log_warn("api", "made a self-signed HTTPS certificate: check its fingerprint in the browser",
+                 "cert=%s fingerprint=%s", tls.cert_path, tls.fingerprint);
+    else if (g->api && tls.cert_pem)
+        log_info("api", "HTTPS certificate", "cert=%s fingerprint=%s", tls.cert_path,
+                 tls.fingerprint);
+    api_tls_material_free(&tls);
     return g->api != NULL;
+}
+
+/* Takes the HTTPS settings of cfg (copies); false on ENOMEM. */
+static bool tls_settings_take(struct gateway *g, const struct config *cfg)
+{
+    struct api_tls_options t = {
+        .mode = cfg->http_tls == CONFIG_HTTP_TLS_ON    ? API_TLS_ON
+                : cfg->http_tls == CONFIG_HTTP_TLS_OFF ? API_TLS_OFF
+                                                       : API_TLS_AUTO,
+        .cert_file = cfg->http_cert_file ? strdup(cfg->http_cert_file) : NULL,
+        .key_file = cfg->http_key_file ? strdup(cfg->http_key_file) : NULL,
+        .allow_plain = cfg->http_allow_plain,
+        .data_dir = strdup(cfg->data_dir ? cfg->data_dir : "./data"),
+    };
+    free((char *)g->tls.cert_file);
+    free((char *)g->tls.key_file);
+    free((char *)g->tls.data_dir);
+    g->tls = t;
+    return t.data_dir && (!cfg->http_cert_file || t.cert_file) &&
+           (!cfg->http_key_file || t.key_file);
+}
+
+static void tls_settings_free(struct gateway *g)
+{
+    free((char *)g->tls.cert_file);
+    free((char *)g->tls.key_file);
+    free((char *)g->tls.data_dir);
+    memset(&g->tls, 0, sizeof g->tls);
+}
+
+/* Whether cfg's HTTPS settings differ from the running ones. */
+static bool tls_settings_changed(const struct gateway *g, const struct config *cfg)
+{
+    int mode = cfg->http_tls == CONFIG_HTTP_TLS_ON    ? API_TLS_ON
+               : cfg->http_tls == CONFIG_HTTP_TLS_OFF ? API_TLS_OFF
+                                                      : API_TLS_AUTO;
+    const char *dd = cfg->data_dir ? cfg->data_dir : "./data";
+    return (int)g->tls.mode != mode || g->tls.allow_plain != cfg->http_allow_plain ||
+           !g->tls.cert_file != !cfg->http_cert_file || !g->tls.key_file != !cfg->http_key_file ||
+           (g->tls.cert_file && strcmp(g->tls.cert_file, cfg->http_cert_file) != 0) ||
+           (g->tls.key_file && strcmp(g->tls.key_file, cfg->http_key_file) != 0) ||
+           !g->tls.data_dir || strcmp(g->tls.data_dir, dd) != 0;
+}
+
+/* Closes the boundary and joins its consumer (when one runs). */
+static void stop_consumer(struct gateway *g)
+{
+    atomic_store(&g->consumer_stop, true);
+    boundary_close(g->boundary);
+    if (g->consumer_running) pthread_join(g->consumer, NULL);
+    g->consumer_running = false;
 }
 
 struct gateway *gateway_start(struct config *cfg, const struct gateway_options *opt, char *err,
@@ -520,12 +835,16 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
     g->name = strdup(cfg->name ? cfg->name : "airlock");
     g->http_listen = strdup(opt && opt->http_listen ? opt->http_listen : cfg->http_listen);
     g->http_listen_pinned = opt && opt->http_listen;
+    bool tls_ok = tls_settings_take(g, cfg);
     g->audit = opt ? opt->audit : NULL;
     g->auth = opt ? opt->auth : NULL;
+    g->mode = opt ? opt->mode : GATEWAY_FULL;
+    g->link_id = cfg->link.link_id;
+    pthread_mutex_init(&g->install_lock, NULL);
     pthread_mutex_init(&g->write_lock, NULL);
     g->write_port = (struct api_write_port){
         .lookup = gateway_write_lookup, .write = gateway_write_value, .arg = g};
-    if (!g->boundary || !g->lvt || !g->name || !g->http_listen) {
+    if (!g->boundary || !g->lvt || !g->name || !g->http_listen || !tls_ok) {
         config_free(cfg);
         snprintf(err, err_len, "out of memory");
         goto fail;
@@ -538,28 +857,31 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
         config_free(cfg);
         goto fail;
     }
-    if (!history_open(&g->hist, cfg, err, err_len)) {
+    /* OT mode runs the drivers and the link sender (the boundary's
+     * consumer) only: no history, no consumer, no HTTP server. */
+    if (g->mode != GATEWAY_OT && !history_open(&g->hist, cfg, err, err_len)) {
         config_free(cfg);
         goto fail;
     }
-    if (pthread_create(&g->consumer, NULL, consume_boundary, g) != 0) {
-        config_free(cfg);
-        snprintf(err, err_len, "cannot start the boundary consumer thread");
-        goto fail;
+    if (g->mode != GATEWAY_OT) {
+        if (pthread_create(&g->consumer, NULL, consume_boundary, g) != 0) {
+            config_free(cfg);
+            snprintf(err, err_len, "cannot start the boundary consumer thread");
+            goto fail;
+        }
+        g->consumer_running = true;
     }
     /* The API first: if its address is taken, nothing else starts. */
-    if (!(opt && opt->no_http) && !start_api(g, err, err_len)) {
+    if (!(opt && opt->no_http) && g->mode != GATEWAY_OT && !start_api(g, err, err_len)) {
         config_free(cfg);
-        atomic_store(&g->consumer_stop, true);
-        boundary_close(g->boundary);
-        pthread_join(g->consumer, NULL);
+        stop_consumer(g);
         goto fail;
     }
-    if (!ot_from_config(g, cfg, err, err_len)) {
+    if (!(g->mode == GATEWAY_IT ? it_from_config(g, cfg, err, err_len)
+                                : ot_from_config(g, cfg, err, err_len))) {
         api_stop(g->api);
-        atomic_store(&g->consumer_stop, true);
-        boundary_close(g->boundary);
-        pthread_join(g->consumer, NULL);
+        link_sender_stop(g->sender);
+        stop_consumer(g);
         goto fail;
     }
     malloc_trim(0); /* give back what parsing the configuration used */
@@ -574,7 +896,9 @@ fail:
     stats_registry_destroy(&g->stats);
     free(g->name);
     free(g->http_listen);
+    tls_settings_free(g);
     pthread_mutex_destroy(&g->write_lock);
+    pthread_mutex_destroy(&g->install_lock);
     free(g);
     return NULL;
 }
@@ -620,32 +944,53 @@ bool gateway_reload(struct gateway *g, struct config *cfg, char *err, size_t err
     free(probe_ids);
 
     bool listen_changed = !g->http_listen_pinned && strcmp(cfg->http_listen, g->http_listen) != 0;
+    bool tls_changed = tls_settings_changed(g, cfg);
     if (history_settings_changed(&g->ot.cfg, cfg))
         log_warn("history", "history settings changed: they take effect at the next start", NULL);
+    if (link_settings_changed(&g->ot.cfg.link, &cfg->link))
+        log_warn("link", "link settings changed: they take effect at the next start", NULL);
+    if (g->mode == GATEWAY_IT) {
+        if (!it_reload(g, cfg, err, err_len)) {
+            log_error("gateway", "reload failed", "error=\"%s\"", err);
+            return false;
+        }
+        cfg = NULL;
+    }
 
     pthread_mutex_lock(&g->write_lock);
-    ot_stop(&g->ot);
-    drain_boundary(g);
-    north_swap(g, NULL);
-    bool started = ot_from_config(g, cfg, err, err_len);
+    bool started = true;
+    if (cfg) { /* FULL and OT: drivers stop and start again */
+        ot_stop(&g->ot);
+        drain_boundary(g);
+        north_swap(g, NULL);
+        started = ot_from_config(g, cfg, err, err_len);
+    }
     pthread_mutex_unlock(&g->write_lock);
     if (!started) {
         log_error("gateway", "reload failed after stopping the old devices", "error=\"%s\"", err);
         return false;
     }
-    if (listen_changed && g->api) {
+    if ((listen_changed || tls_changed) && g->api) {
         char *old = g->http_listen;
-        g->http_listen = strdup(g->ot.cfg.http_listen);
+        struct api_tls_options old_tls = g->tls;
+        memset(&g->tls, 0, sizeof g->tls);
+        g->http_listen = strdup(listen_changed ? g->ot.cfg.http_listen : old);
         api_stop(g->api);
-        char api_err[256];
-        if (!g->http_listen || !start_api(g, api_err, sizeof api_err)) {
-            log_error("gateway", "new HTTP address refused, keeping the old one",
+        char api_err[256] = "out of memory";
+        if (!g->http_listen || !tls_settings_take(g, &g->ot.cfg) ||
+            !start_api(g, api_err, sizeof api_err)) {
+            log_error("gateway", "new HTTP settings refused, keeping the old ones",
                       "listen=%s error=\"%s\"", g->ot.cfg.http_listen, api_err);
             free(g->http_listen);
+            tls_settings_free(g);
             g->http_listen = old;
+            g->tls = old_tls;
             start_api(g, api_err, sizeof api_err);
         } else {
             free(old);
+            free((char *)old_tls.cert_file);
+            free((char *)old_tls.key_file);
+            free((char *)old_tls.data_dir);
         }
     }
     malloc_trim(0);
@@ -656,13 +1001,15 @@ void gateway_stop(struct gateway *g)
 {
     if (!g) return;
     api_stop(g->api);
+    link_receiver_stop(g->receiver); /* IT mode: nothing more comes from the link */
+    g->receiver = NULL;
     pthread_mutex_lock(&g->write_lock);
     ot_stop(&g->ot);
     pthread_mutex_unlock(&g->write_lock);
     drain_boundary(g);
-    atomic_store(&g->consumer_stop, true);
-    boundary_close(g->boundary);
-    pthread_join(g->consumer, NULL);
+    link_sender_stop(g->sender); /* OT mode: after the boundary drained into it */
+    g->sender = NULL;
+    stop_consumer(g);
     north_swap(g, NULL);
     pthread_mutex_destroy(&g->north_lock);
     history_close(&g->hist);
@@ -672,7 +1019,9 @@ void gateway_stop(struct gateway *g)
     stats_registry_destroy(&g->stats);
     free(g->name);
     free(g->http_listen);
+    tls_settings_free(g);
     pthread_mutex_destroy(&g->write_lock);
+    pthread_mutex_destroy(&g->install_lock);
     free(g);
 }
 
@@ -699,4 +1048,9 @@ struct boundary *gateway_boundary(struct gateway *g)
 const char *gateway_http_listen(struct gateway *g)
 {
     return g->http_listen;
+}
+
+bool gateway_http_tls(struct gateway *g)
+{
+    return g->http_tls;
 }

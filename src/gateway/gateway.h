@@ -21,7 +21,17 @@ struct gateway;
 struct audit;
 struct auth;
 
+/* What a process runs (docs/oneway.md for the two halves of one-way mode). */
+enum gateway_mode {
+    GATEWAY_FULL = 0, /* `airlock run`: both zones, the in-process boundary between them */
+    GATEWAY_OT,       /* `airlock ot`: drivers -> boundary -> link sender (cfg->link.destination);
+                         no HTTP server, no historian, no publishers: nothing listens */
+    GATEWAY_IT,       /* `airlock it`: link receiver (cfg->link.listen) -> boundary -> the IT
+                         side (last values, historian, publishers, HTTP API); no drivers */
+};
+
 struct gateway_options {
+    enum gateway_mode mode;
     const char
         *http_listen; /* overrides the configuration's http.listen when non-NULL, also on reload */
     bool no_http;     /* start no HTTP server (benchmarks) */
@@ -47,12 +57,18 @@ bool gateway_reload(struct gateway *g, struct config *cfg, char *err, size_t err
 /* Stops drivers, drains the boundary, stops the API; frees everything. */
 void gateway_stop(struct gateway *g);
 
+/* IT mode: the link's state (false in other modes). */
+struct link_receiver_status;
+bool gateway_link_status(struct gateway *g, struct link_receiver_status *out);
+
 /* For benchmarks and tests. */
 struct lvt *gateway_lvt(struct gateway *g);
 struct stats_registry *gateway_stats(struct gateway *g);
 struct boundary *gateway_boundary(struct gateway *g);
 /* The HTTP address being served ("127.0.0.1:8080"). */
 const char *gateway_http_listen(struct gateway *g);
+/* Whether the HTTP API serves HTTPS (http.tls; api/api_tls.h). */
+bool gateway_http_tls(struct gateway *g);
 /* The open historian, NULL when history is disabled. */
 struct historian *gateway_historian(struct gateway *g);
 
