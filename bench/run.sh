@@ -51,3 +51,13 @@ out=bench/results/opcua-$(date -u +%Y%m%dT%H%M%SZ).md
     "$build/bench_opcua" "$build/airlock" 10000 10
 } | tee "$out"
 echo "written to $out"
+
+# Authentication: requests/s with a token, a session, refused requests and
+# logins/s, with wrk against the demo gateway (bench/bench_auth.sh).
+out=bench/results/auth-$(date -u +%Y%m%dT%H%M%SZ).md
+{
+    echo "# HTTP authentication benchmark ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores)"
+    echo
+    bench/bench_auth.sh "$build" 10
+} | tee "$out"
+echo "written to $out"

@@ -189,6 +189,7 @@ fail:
 void auth_close(struct auth *a)
 {
     if (!a) return;
+    sqlite3_finalize(a->token_lookup);
     sqlite3_close(a->db);
     pthread_mutex_destroy(&a->lock);
     free(a);

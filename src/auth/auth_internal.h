@@ -16,6 +16,8 @@ struct auth {
     sqlite3 *db;
     pthread_mutex_t lock; /* guards db */
     unsigned log2_n;      /* scrypt cost of new hashes */
+    /* Prepared once (the per-request path): token lookup, under lock. */
+    sqlite3_stmt *token_lookup;
 };
 
 /* base64 without padding, standard (url = false) or URL-safe alphabet, of

@@ -189,21 +189,23 @@ enum auth_status auth_token_verify(struct auth *a, const char *token, int64_t no
     }
     pthread_mutex_lock(&a->lock);
     enum auth_status st = AUTH_OK;
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(a->db,
-                           "SELECT t.id, u.name, t.role, u.role FROM tokens t"
-                           " JOIN users u ON u.id = t.user_id"
-                           " WHERE t.secret_hash=? AND t.revoked=0 AND u.disabled=0",
-                           -1, &q, NULL) != SQLITE_OK) {
+    sqlite3_stmt *q = a->token_lookup;
+    if (!q && sqlite3_prepare_v3(a->db,
+                                 "SELECT t.id, u.name, t.role, u.role, t.last_used FROM tokens t"
+                                 " JOIN users u ON u.id = t.user_id"
+                                 " WHERE t.secret_hash=? AND t.revoked=0 AND u.disabled=0",
+                                 -1, SQLITE_PREPARE_PERSISTENT, &q, NULL) != SQLITE_OK) {
         st = auth_db_error(a, "verifying a token", err, err_len);
         goto out;
     }
+    a->token_lookup = q;
     sqlite3_bind_blob(q, 1, hash, sizeof hash, SQLITE_STATIC);
     int rc = sqlite3_step(q);
-    int64_t id = 0;
+    int64_t id = 0, last_used = 0;
     if (rc == SQLITE_ROW) {
         enum auth_role token_role, owner_role;
         id = sqlite3_column_int64(q, 0);
+        last_used = sqlite3_column_int64(q, 4);
         if (!auth_role_parse((const char *)sqlite3_column_text(q, 2), &token_role) ||
             !auth_role_parse((const char *)sqlite3_column_text(q, 3), &owner_role)) {
             errbuf_set(err, err_len, "token %lld has an unknown role", (long long)id);
@@ -220,17 +222,18 @@ enum auth_status auth_token_verify(struct auth *a, const char *token, int64_t no
     } else {
         st = auth_db_error(a, "verifying a token", err, err_len);
     }
-    sqlite3_finalize(q);
-    if (st == AUTH_OK) {
-        /* At most one usage stamp per AUTH_USAGE_STAMP_NS: a write per
-         * request would serialise every API call on the database. */
-        if (sqlite3_prepare_v2(a->db, "UPDATE tokens SET last_used=? WHERE id=? AND last_used<?",
-                               -1, &q, NULL) == SQLITE_OK) {
-            sqlite3_bind_int64(q, 1, now_ns);
-            sqlite3_bind_int64(q, 2, id);
-            sqlite3_bind_int64(q, 3, now_ns - AUTH_USAGE_STAMP_NS);
-            sqlite3_step(q); /* a failed usage stamp does not refuse the request */
-            sqlite3_finalize(q);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    /* At most one usage stamp per AUTH_USAGE_STAMP_NS: a write per request
+     * would serialise every API call on the database. */
+    if (st == AUTH_OK && now_ns - last_used >= AUTH_USAGE_STAMP_NS) {
+        sqlite3_stmt *u;
+        if (sqlite3_prepare_v2(a->db, "UPDATE tokens SET last_used=? WHERE id=?", -1, &u, NULL) ==
+            SQLITE_OK) {
+            sqlite3_bind_int64(u, 1, now_ns);
+            sqlite3_bind_int64(u, 2, id);
+            sqlite3_step(u); /* a failed usage stamp does not refuse the request */
+            sqlite3_finalize(u);
         }
     }
 out:
