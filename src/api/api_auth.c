@@ -226,25 +226,30 @@ bool api_authorize(struct api_server *s, struct MHD_Connection *c, const char *m
     case AUTHN_OK:
         break;
     case AUTHN_NONE:
+        req->refusal = "refused_unauthenticated";
         *queued = unauthorized(s, c,
                                "authentication required: log in (POST /api/v1/login) or send an "
                                "API token as 'Authorization: Bearer <token>'",
                                false);
         return false;
     case AUTHN_BAD_SCHEME:
+        req->refusal = "refused_unauthenticated";
         *queued = unauthorized(s, c,
                                "unsupported authorization scheme: send an API token as "
                                "'Authorization: Bearer <token>'",
                                false);
         return false;
     case AUTHN_BAD_TOKEN:
+        req->refusal = "refused_unauthenticated";
         *queued = unauthorized(s, c, "invalid or revoked API token", false);
         return false;
     case AUTHN_BAD_SESSION:
+        req->refusal = "refused_unauthenticated";
         *queued = unauthorized(s, c, "session expired or unknown: log in again", true);
         return false;
     }
     if (!auth_role_allows(req->who.role, (enum auth_role)need)) {
+        req->refusal = "refused_role";
         *queued = api_respond_error(c, MHD_HTTP_FORBIDDEN,
                                     "forbidden: this needs the role %s; %s has the role %s",
                                     api_access_name(need), req->who.user,
@@ -254,6 +259,7 @@ bool api_authorize(struct api_server *s, struct MHD_Connection *c, const char *m
     if (req->via == API_CRED_SESSION) {
         const char *why = NULL;
         if (state_changing(method) && !csrf_ok(c, csrf, &why)) {
+            req->refusal = "refused_csrf";
             log_warn("auth", "request refused by the CSRF check", "peer=%s user=%s reason=\"%s\"",
                      req->peer, req->who.user, why);
             *queued = api_respond_error(c, MHD_HTTP_FORBIDDEN, "%s", why);
@@ -496,4 +502,40 @@ enum MHD_Result api_route_tokens(struct api_server *s, struct MHD_Connection *c)
     free(tokens);
     return api_respond_json(c, MHD_HTTP_OK, json_pack("{s:o,s:I}", "tokens", list, "count",
                                                       (json_int_t)n));
+}
+
+void api_audit_refused_write(struct api_server *s, struct api_request *req, const char *url)
+{
+    char path[TAG_PATH_MAX], why[160];
+    size_t n = req->param_len < sizeof path ? req->param_len : sizeof path - 1;
+    memcpy(path, url + req->param_offset, n);
+    path[n] = '\0';
+    if (!tag_path_valid(path, why, sizeof why)) snprintf(path, sizeof path, "(invalid path)");
+    const char *outcome = req->refusal ? req->refusal : "refused";
+    char details[192];
+    if (req->via != API_CRED_NONE) {
+        char actor[AUTH_NAME_MAX + 32];
+        api_actor_text(req, actor, sizeof actor);
+        snprintf(details, sizeof details, "from=%s", req->peer);
+        api_audit(s, actor, "write", path, NULL, NULL, NULL, outcome, details);
+        return;
+    }
+    /* Without credentials anyone can send these: at most one record a
+     * second, which counts the ones in between. */
+    int64_t now = clock_now_ns();
+    pthread_mutex_lock(&s->refusal_lock);
+    bool record = now - s->refusal_audited_ns >= 1000000000LL;
+    uint64_t skipped = s->refusals_unrecorded;
+    if (record) {
+        s->refusal_audited_ns = now;
+        s->refusals_unrecorded = 0;
+    } else {
+        s->refusals_unrecorded++;
+    }
+    pthread_mutex_unlock(&s->refusal_lock);
+    log_warn("gate", "write without valid credentials refused", "peer=%s tag=%s", req->peer, path);
+    if (!record) return;
+    snprintf(details, sizeof details, "from=%s; %llu more such refusals in the second before",
+             req->peer, (unsigned long long)skipped);
+    api_audit(s, "anonymous", "write", path, NULL, NULL, NULL, outcome, details);
 }

@@ -117,6 +117,7 @@ struct api_request {
     size_t body_len;
     bool body_too_large;
     char peer[64]; /* the client's address, for logs and the audit trail */
+    const char *refusal; /* why api_authorize refused: "refused_unauthenticated", ... */
 };
 
 /* A growable text buffer. On allocation failure it stops growing and sets
@@ -203,6 +204,9 @@ struct api_server {
     struct api_last_write *last_writes; /* per tag path: the last allowed write */
     size_t last_write_count, last_write_cap;
     atomic_int logins_in_flight;
+    pthread_mutex_t refusal_lock; /* guards the two fields below */
+    int64_t refusal_audited_ns;   /* the last anonymous write refusal recorded */
+    uint64_t refusals_unrecorded; /* anonymous refusals since, not recorded one by one */
 
     pthread_mutex_t sampler_lock; /* guards rates and wakes the sampler */
     pthread_cond_t sampler_wake;
@@ -310,6 +314,10 @@ void api_peer_text(struct MHD_Connection *c, char *out, size_t len);
 void api_audit(struct api_server *s, const char *actor, const char *action, const char *object,
                const char *old_value, const char *new_value, const char *reason,
                const char *outcome, const char *details);
+/* Records a write that api_authorize refused (no credentials, role, CSRF):
+ * with who and the refusal; anonymous ones at most once a second, with a
+ * count of those in between. url is the request's path. */
+void api_audit_refused_write(struct api_server *s, struct api_request *req, const char *url);
 /* The actor of a request for the audit trail: "user" or "user (token N)". */
 void api_actor_text(const struct api_request *req, char *out, size_t len);
 

@@ -248,7 +248,9 @@ static bool begin_request(struct api_server *s, struct MHD_Connection *c, const 
     }
     req->param_offset = param ? (size_t)(param - url) : 0;
     req->param_len = param_len;
-    return api_authorize(s, c, method, req, queued);
+    if (api_authorize(s, c, method, req, queued)) return true;
+    if (req->route->id == API_ROUTE_TAG_WRITE) api_audit_refused_write(s, req, url);
+    return false;
 }
 
 /* Appends a chunk of the request body (bounded by API_MAX_BODY_BYTES). */
@@ -420,6 +422,7 @@ static void server_free(struct api_server *s)
 {
     pthread_mutex_destroy(&s->bulk_lock);
     pthread_mutex_destroy(&s->write_lock);
+    pthread_mutex_destroy(&s->refusal_lock);
     free(s->last_writes);
     pthread_mutex_destroy(&s->sampler_lock);
     pthread_cond_destroy(&s->sampler_wake);
@@ -450,6 +453,7 @@ static struct api_server *server_new(const struct api_context *ctx)
     s->audit = ctx->audit;
     if (ctx->write_port) s->write_port = *ctx->write_port;
     pthread_mutex_init(&s->write_lock, NULL);
+    pthread_mutex_init(&s->refusal_lock, NULL);
     s->gateway_name = strdup(ctx->gateway_name ? ctx->gateway_name : "airlock");
     s->version = strdup(ctx->version ? ctx->version : "unknown");
     s->started_ns = clock_now_ns();

@@ -187,9 +187,12 @@ enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection 
     bool path_ok = tag_path_valid(path, why, sizeof why);
     snprintf(safe_path, sizeof safe_path, "%s", path_ok ? path : "(invalid path)");
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    if (!ct || strncasecmp(ct, "application/json", 16) != 0)
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+        api_audit(s, actor, "write", safe_path, NULL, NULL, NULL, "refused_malformed",
+                  "not Content-Type: application/json");
         return api_respond_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                  "send the write as Content-Type: application/json");
+    }
     struct write_body body = {0};
     const char *bad = NULL;
     if (!parse_body(req, &body, &bad)) {
