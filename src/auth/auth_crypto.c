@@ -190,7 +190,9 @@ static bool parse_stored(const char *stored, struct stored_hash *h)
     if (!dollar) return false;
     long salt_len = auth_b64_decode(s, (size_t)(dollar - s), false, h->salt, sizeof h->salt);
     long key_len = auth_b64_decode(dollar + 1, strlen(dollar + 1), false, h->key, sizeof h->key);
-    if (salt_len < 8 || key_len < 16) return false;
+    /* The key must be whole: scrypt's output for a shorter length is a
+     * prefix of the longer one, so a truncated hash would still verify. */
+    if (salt_len < 8 || key_len != AUTH_HASH_BYTES) return false;
     h->salt_len = (size_t)salt_len;
     h->key_len = (size_t)key_len;
     return true;

@@ -80,7 +80,7 @@ static const char *filler_yaml =
     "          - {name: p1, area: holding, address: 11, type: uint16, write: {}}\n"
     "          - {name: p2, area: holding, address: 12, type: uint16, write: {}}\n"
     "          - {name: p3, area: holding, address: 13, type: uint16, write: {}}\n"
-    "          - {name: status_bit, area: holding, address: 1, type: bool, bit: 0, write: {}}\n"
+    "          - {name: status_bit, area: holding, address: 1, type: bool, bit: 0}\n"
     "      - name: slow\n"
     "        interval_ms: 60000\n"
     "        tags:\n"
