@@ -301,10 +301,10 @@ static void login_failed(struct api_server *s, const struct api_request *req, co
     if (auth_user_get(s->auth, name, &info, err, sizeof err) == AUTH_OK &&
         info.locked_until_ns > now) {
         log_warn("auth", "account locked after repeated failed logins",
-                 "user=%s failures=%d locked_for_s=%lld", actor, info.failed_count,
+                 "user=%s failures=%d locked_for_s=%lld", actor, AUTH_LOCKOUT_FAILURES,
                  (long long)(AUTH_LOCKOUT_NS / 1000000000LL));
         snprintf(details, sizeof details, "from=%s failures=%d locked_for_s=%lld", req->peer,
-                 info.failed_count, (long long)(AUTH_LOCKOUT_NS / 1000000000LL));
+                 AUTH_LOCKOUT_FAILURES, (long long)(AUTH_LOCKOUT_NS / 1000000000LL));
         api_audit(s, "system", "account_locked", actor, NULL, NULL, NULL, "locked", details);
     }
 }

@@ -70,27 +70,35 @@ static json_t *link_health_json(struct api_server *s, bool *degraded)
     *degraded = st->state != LINK_STATE_UP;
     char session[24];
     snprintf(session, sizeof session, "%016llx", (unsigned long long)st->session_id);
-    json_t *o = json_pack("{s:s,s:I,s:s,s:s,s:b,s:I,s:I,s:o,s:o,s:I,s:I}", "state",
-                          link_state_name(st->state), "link_id", (json_int_t)st->link_id, "listen",
-                          st->listen, "session", session, "tags_known", st->have_tags, "epoch",
-                          (json_int_t)st->epoch, "tags", (json_int_t)st->tags, "last_datagram",
-                          api_time_json(st->last_datagram_ns), "last_heartbeat",
-                          api_time_json(st->last_heartbeat_ns), "sender_datagrams",
-                          (json_int_t)st->sender_datagrams, "sender_samples",
-                          (json_int_t)st->sender_samples);
+    json_t *o = json_pack(
+        "{s:s,s:I,s:s,s:s,s:b,s:I,s:I,s:o,s:o,s:I,s:I}", "state", link_state_name(st->state),
+        "link_id", (json_int_t)st->link_id, "listen", st->listen, "session", session, "tags_known",
+        st->have_tags, "epoch", (json_int_t)st->epoch, "tags", (json_int_t)st->tags,
+        "last_datagram", api_time_json(st->last_datagram_ns), "last_heartbeat",
+        api_time_json(st->last_heartbeat_ns), "sender_datagrams", (json_int_t)st->sender_datagrams,
+        "sender_samples", (json_int_t)st->sender_samples);
     const struct {
         const char *name;
         uint64_t value;
     } counters[] = {
-        {"datagrams", st->datagrams},         {"bytes", st->bytes},
-        {"received", st->received},           {"duplicates", st->duplicates},
-        {"reordered", st->reordered},         {"stale", st->stale},
-        {"lost", st->lost},                   {"lost_range_count", st->lost_ranges},
-        {"restarts", st->restarts},           {"bad_mac", st->bad_mac},
-        {"malformed", st->malformed},         {"other_link", st->other_link},
-        {"replayed", st->replayed},           {"waiting_for_birth", st->waiting_for_birth},
-        {"samples", st->samples},             {"samples_invalid", st->samples_invalid},
-        {"births_installed", st->births_installed}, {"link_downs", st->link_downs},
+        {"datagrams", st->datagrams},
+        {"bytes", st->bytes},
+        {"received", st->received},
+        {"duplicates", st->duplicates},
+        {"reordered", st->reordered},
+        {"stale", st->stale},
+        {"lost", st->lost},
+        {"lost_range_count", st->lost_ranges},
+        {"restarts", st->restarts},
+        {"bad_mac", st->bad_mac},
+        {"malformed", st->malformed},
+        {"other_link", st->other_link},
+        {"replayed", st->replayed},
+        {"waiting_for_birth", st->waiting_for_birth},
+        {"samples", st->samples},
+        {"samples_invalid", st->samples_invalid},
+        {"births_installed", st->births_installed},
+        {"link_downs", st->link_downs},
     };
     json_t *ranges = json_array();
     for (size_t i = 0; o && ranges && i < st->recent_count; i++) {
@@ -123,6 +131,8 @@ enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c,
         json_decref(api_history_health_json(s, &degraded));
         all_ok = all_ok && !degraded;
         json_decref(api_north_health_json(s, &degraded));
+        all_ok = all_ok && !degraded;
+        json_decref(link_health_json(s, &degraded));
         all_ok = all_ok && !degraded;
         return api_respond_json(
             c, MHD_HTTP_OK,

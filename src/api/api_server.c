@@ -290,9 +290,14 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (req->body_too_large)
+    if (req->body_too_large) {
+        if (req->route->id == API_ROUTE_TAG_WRITE) {
+            req->refusal = "refused_malformed";
+            api_audit_refused_write(s, req, url);
+        }
         return api_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
                                  "request body larger than %d bytes", API_MAX_BODY_BYTES);
+    }
     return dispatch(s, c, req, url, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
 }
 
