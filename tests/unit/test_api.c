@@ -29,6 +29,29 @@
 #include "core/stats.h"
 #include "core/tag.h"
 #include "testlib.h"
+#include "auth/auth.h"
+
+/* Every route but health needs credentials: one admin token for the
+ * in-process servers (made in a temporary data directory). */
+static struct auth *test_auth;
+static char auth_header[128]; /* "Authorization: Bearer alk_...\r\n" */
+static char auth_dir[] = "/tmp/airlock-test-api-XXXXXX";
+
+static void auth_setup(void)
+{
+    char *dir = auth_dir, err[256], token[AUTH_TOKEN_TEXT_SIZE];
+    if (!mkdtemp(dir)) return;
+    test_auth = auth_open(dir, true, NULL, err, sizeof err);
+    if (!test_auth) return;
+    auth_set_password_cost(test_auth, 10);
+    CHECK_EQ_INT(auth_user_add(test_auth, "t-admin", AUTH_ROLE_ADMIN, "test-password-123",
+                               clock_now_ns(), err, sizeof err),
+                 AUTH_OK);
+    CHECK_EQ_INT(auth_token_create(test_auth, "t-admin", "test", 0, clock_now_ns(), token, NULL,
+                                   err, sizeof err),
+                 AUTH_OK);
+    snprintf(auth_header, sizeof auth_header, "Authorization: Bearer %s\r\n", token);
+}
 
 #define IO_TIMEOUT_MS 5000
 
@@ -328,8 +351,8 @@ static bool http_raw(const char *request, size_t len, struct response *r)
 static bool http_request(const char *method, const char *target, struct response *r)
 {
     char req[8192];
-    int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
-                     method, target);
+    int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: test\r\n%sConnection: close\r\n\r\n",
+                     method, target, auth_header);
     return http_raw(req, (size_t)n, r);
 }
 
@@ -832,7 +855,7 @@ static bool stream_open(struct conn *c, const char *target)
 {
     if (!conn_open(c, server_port)) return false;
     char req[512];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: t\r\n\r\n", target);
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: t\r\n%s\r\n", target, auth_header);
     return conn_send(c, req, (size_t)n);
 }
 
@@ -921,7 +944,8 @@ static void test_stream_http11_and_head(void)
 {
     struct conn c;
     CHECK(conn_open(&c, server_port));
-    const char *req = "GET /api/v1/stream HTTP/1.1\r\nHost: t\r\n\r\n";
+    char req[256];
+    snprintf(req, sizeof req, "GET /api/v1/stream HTTP/1.1\r\nHost: t\r\n%s\r\n", auth_header);
     conn_send(&c, req, strlen(req));
     CHECK(conn_read_until(&c, 0, "event: snapshot", IO_TIMEOUT_MS) > 0);
     CHECK(strstr(c.buf, "Transfer-Encoding: chunked") != NULL);
@@ -1056,9 +1080,12 @@ static void test_hostile(void)
 /* Start, stop                                                           */
 /* ------------------------------------------------------------------ */
 
-static struct api_server *start_on_free_port(const struct api_context *ctx)
+static struct api_server *start_on_free_port(const struct api_context *given)
 {
     char addr[64], err[256];
+    struct api_context with_auth = *given;
+    if (!with_auth.auth) with_auth.auth = test_auth;
+    const struct api_context *ctx = &with_auth;
     for (int attempt = 0; attempt < 50; attempt++) {
         server_port = (uint16_t)(18080 + (getpid() + attempt * 37) % 1000);
         snprintf(addr, sizeof addr, "127.0.0.1:%u", server_port);
@@ -1622,10 +1649,13 @@ static void test_history_raw_route(void)
     char v[128];
     CHECK(header(&r, "Content-Type", v, sizeof v) && strncmp(v, "text/csv", 8) == 0);
     response_free(&r);
-    static const char accept_csv[] =
-        "GET /api/v1/history?tag=" HIST_TAG "&from=2026-11-22T10:15:00Z&to=2026-11-22T10:15:01Z "
-        "HTTP/1.1\r\nHost: test\r\nAccept: text/csv\r\nConnection: close\r\n\r\n";
-    CHECK(http_raw(accept_csv, sizeof accept_csv - 1, &r));
+    char accept_csv[512];
+    snprintf(accept_csv, sizeof accept_csv,
+             "GET /api/v1/history?tag=" HIST_TAG
+             "&from=2026-11-22T10:15:00Z&to=2026-11-22T10:15:01Z "
+             "HTTP/1.1\r\nHost: test\r\nAccept: text/csv\r\n%sConnection: close\r\n\r\n",
+             auth_header);
+    CHECK(http_raw(accept_csv, strlen(accept_csv), &r));
     CHECK_EQ_INT(r.status, 200);
     CHECK_STR(r.body, "time,value,quality\n2026-11-22T10:15:00.000Z,0,Good\n");
     response_free(&r);
@@ -1775,8 +1805,276 @@ static void test_history_routes(struct lvt *lvt)
     CHECK(system(cmd) == 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* The route table (api_dispatch.c) and write values (api_write.c)    */
+/* ------------------------------------------------------------------ */
+
+/* Matches method + path and returns the result; route id and parameter
+ * into the out-arguments (id -1 when no route). */
+static enum api_match match(const char *method, const char *path, int *id, char *param,
+                            size_t param_cap, char *allow, size_t allow_cap)
+{
+    const struct api_route *r = NULL;
+    const char *p = NULL;
+    size_t plen = 0;
+    enum api_match m = api_route_match(method, path, &r, &p, &plen, allow, allow_cap);
+    *id = r ? (int)r->id : -1;
+    param[0] = '\0';
+    if (p && plen < param_cap) {
+        memcpy(param, p, plen);
+        param[plen] = '\0';
+    }
+    return m;
+}
+
+static void check_route(const char *method, const char *path, int want_id, const char *want_param)
+{
+    int id;
+    char param[TAG_PATH_MAX + 16], allow[64] = "";
+    enum api_match m = match(method, path, &id, param, sizeof param, allow, sizeof allow);
+    CHECK_EQ_INT(m, API_MATCH_OK);
+    CHECK_EQ_INT(id, want_id);
+    CHECK_STR(param, want_param);
+    if (m != API_MATCH_OK || id != want_id)
+        fprintf(stderr, "  route %s %s: match %d, route %d\n", method, path, m, id);
+}
+
+static void check_405(const char *method, const char *path, const char *want_allow)
+{
+    int id;
+    char param[64], allow[64] = "unset";
+    CHECK_EQ_INT(match(method, path, &id, param, sizeof param, allow, sizeof allow),
+                 API_MATCH_METHOD);
+    CHECK_EQ_INT(id, -1);
+    CHECK_STR(allow, want_allow);
+}
+
+static void check_404(const char *method, const char *path)
+{
+    int id;
+    char param[64], allow[64] = "unset";
+    CHECK_EQ_INT(match(method, path, &id, param, sizeof param, allow, sizeof allow),
+                 API_MATCH_NOT_FOUND);
+    CHECK_EQ_INT(id, -1);
+    CHECK_STR(allow, "unset"); /* untouched */
+}
+
+static void test_route_match(void)
+{
+    /* Every route of the table by its own method and path; GET ones by HEAD. */
+    static const struct {
+        const char *method, *path;
+        int id;
+        const char *param;
+        unsigned need;
+    } routes[] = {
+        {"GET", "/api/v1/health", API_ROUTE_HEALTH, "", API_PUBLIC},
+        {"POST", "/api/v1/login", API_ROUTE_LOGIN, "", API_PUBLIC},
+        {"POST", "/api/v1/logout", API_ROUTE_LOGOUT, "", AUTH_ROLE_VIEWER},
+        {"GET", "/api/v1/session", API_ROUTE_SESSION, "", AUTH_ROLE_VIEWER},
+        {"GET", "/api/v1/tags", API_ROUTE_TAGS, "", AUTH_ROLE_VIEWER},
+        {"POST", "/api/v1/tags/a/b/write", API_ROUTE_TAG_WRITE, "a/b", AUTH_ROLE_OPERATOR},
+        {"GET", "/api/v1/tags/a/b", API_ROUTE_TAG, "a/b", AUTH_ROLE_VIEWER},
+        {"GET", "/api/v1/stream", API_ROUTE_STREAM, "", AUTH_ROLE_VIEWER},
+        {"GET", "/api/v1/history", API_ROUTE_HISTORY, "", AUTH_ROLE_VIEWER},
+        {"GET", "/api/v1/history/at", API_ROUTE_HISTORY_AT, "", AUTH_ROLE_VIEWER},
+        {"GET", "/api/v1/alerts", API_ROUTE_ALERTS, "", AUTH_ROLE_VIEWER},
+        {"GET", "/api/v1/audit", API_ROUTE_AUDIT, "", AUTH_ROLE_ENGINEER},
+        {"GET", "/api/v1/users", API_ROUTE_USERS, "", AUTH_ROLE_ADMIN},
+        {"GET", "/api/v1/tokens", API_ROUTE_TOKENS, "", AUTH_ROLE_ADMIN},
+        {"GET", "/metrics", API_ROUTE_METRICS, "", AUTH_ROLE_VIEWER},
+        {"GET", "/", API_ROUTE_ASSET, "", API_PUBLIC},
+    };
+    size_t n = sizeof routes / sizeof routes[0];
+    CHECK_EQ_INT(n, api_route_count); /* a new route needs a line here */
+    bool seen[32] = {false};
+    for (size_t i = 0; i < n; i++) {
+        check_route(routes[i].method, routes[i].path, routes[i].id, routes[i].param);
+        if (strcmp(routes[i].method, "GET") == 0)
+            check_route("HEAD", routes[i].path, routes[i].id, routes[i].param);
+        for (size_t k = 0; k < api_route_count; k++)
+            if ((int)api_routes[k].id == routes[i].id) {
+                CHECK_EQ_INT(api_routes[k].need, routes[i].need);
+                CHECK(!seen[k]);
+                seen[k] = true;
+            }
+    }
+    for (size_t k = 0; k < api_route_count; k++)
+        CHECK(seen[k]);
+    CHECK_STR(api_access_name(API_PUBLIC), "public");
+    CHECK_STR(api_access_name(AUTH_ROLE_ENGINEER), "engineer");
+
+    /* The dashboard's files are public; anything else at the top is not. */
+    check_route("GET", "/index.html", API_ROUTE_ASSET, "");
+    check_route("HEAD", "/app.js", API_ROUTE_ASSET, "");
+    check_404("GET", "/index.htm");
+    check_404("GET", "/etc/passwd");
+    check_404("GET", "/../index.html");
+    check_405("POST", "/", "GET, HEAD");
+
+    /* Method checks: 405 with the right Allow; nothing is case-folded. */
+    check_405("POST", "/api/v1/health", "GET, HEAD");
+    check_405("GET", "/api/v1/login", "POST");
+    check_405("HEAD", "/api/v1/logout", "POST");
+    check_405("DELETE", "/api/v1/audit", "GET, HEAD");
+    check_405("PUT", "/api/v1/users", "GET, HEAD");
+    check_405("get", "/api/v1/health", "GET, HEAD");
+    check_405("", "/metrics", "GET, HEAD");
+    check_405("POST", "/api/v1/tags/a/b", "GET, HEAD");
+
+    /* "/write" as the last segment: a write for POST, a tag path for GET. */
+    check_route("GET", "/api/v1/tags/a/write", API_ROUTE_TAG, "a/write");
+    check_route("HEAD", "/api/v1/tags/a/write", API_ROUTE_TAG, "a/write");
+    check_route("POST", "/api/v1/tags/a/write", API_ROUTE_TAG_WRITE, "a");
+    check_route("POST", "/api/v1/tags/a/write/write", API_ROUTE_TAG_WRITE, "a/write");
+    check_405("PUT", "/api/v1/tags/a/write", "GET, HEAD, POST");
+    check_405("DELETE", "/api/v1/tags/a", "GET, HEAD");
+    check_405("POST", "/api/v1/tags/a/writex", "GET, HEAD");
+    check_405("POST", "/api/v1/tags/write", "GET, HEAD"); /* no tag before /write */
+    /* An empty tag path before /write is no write: the path is then only
+     * a tag path ("/write") for GET. One empty segment more is a write of
+     * the path "/", which the handler refuses as no such tag. */
+    check_405("POST", "/api/v1/tags//write", "GET, HEAD");
+    check_route("GET", "/api/v1/tags//write", API_ROUTE_TAG, "/write");
+    check_route("POST", "/api/v1/tags///write", API_ROUTE_TAG_WRITE, "/");
+
+    /* "/api/v1/tags/" exactly: neither the list nor a tag. */
+    check_404("GET", "/api/v1/tags/");
+    check_404("POST", "/api/v1/tags/");
+    check_route("GET", "/api/v1/tags/x", API_ROUTE_TAG, "x");
+    check_route("GET", "/api/v1/tags/write", API_ROUTE_TAG, "write"); /* a tag called write */
+
+    /* Near misses of exact routes. */
+    check_404("GET", "/api/v1/health/");
+    check_404("GET", "/api/v1/healthz");
+    check_404("GET", "/api/v1/Health");
+    check_404("GET", "/api/v1/health%00junk");
+    check_404("GET", "/api/v1/history/at/");
+    check_404("GET", "/api/v1/tagsx");
+    check_404("GET", "");
+    check_404("GET", "api/v1/health");
+
+    /* Allow fits any buffer and may be NULL. */
+    const struct api_route *r;
+    const char *p;
+    size_t plen;
+    char tiny[5] = "zzzz";
+    CHECK_EQ_INT(api_route_match("PUT", "/api/v1/tags/a/write", &r, &p, &plen, tiny, sizeof tiny),
+                 API_MATCH_METHOD);
+    CHECK_STR(tiny, "GET,");
+    CHECK_EQ_INT(api_route_match("PUT", "/api/v1/tags/a/write", &r, &p, &plen, NULL, 0),
+                 API_MATCH_METHOD);
+    CHECK(r == NULL && p == NULL && plen == 0);
+}
+
+static bool parse_value(const char *json_text, enum value_type type, struct value *out, char *why,
+                        size_t why_len)
+{
+    json_error_t err;
+    json_t *doc = json_loads(json_text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+    if (!doc) {
+        fprintf(stderr, "  test JSON '%s' does not parse: %s\n", json_text, err.text);
+        return false;
+    }
+    why[0] = '\0';
+    bool ok = api_write_value_parse(doc, type, out, why, why_len);
+    json_decref(doc);
+    return ok;
+}
+
+static void test_write_value_parse(void)
+{
+    struct value v;
+    char why[160];
+
+    /* Bool tags take only JSON booleans. */
+    CHECK(parse_value("true", VALUE_BOOL, &v, why, sizeof why) && v.type == VALUE_BOOL && v.as.b);
+    CHECK(parse_value("false", VALUE_BOOL, &v, why, sizeof why) && !v.as.b);
+    static const char *const not_bool[] = {"1", "0", "\"true\"", "null", "[true]", "{}", "1.0"};
+    for (size_t i = 0; i < sizeof not_bool / sizeof not_bool[0]; i++) {
+        CHECK(!parse_value(not_bool[i], VALUE_BOOL, &v, why, sizeof why));
+        CHECK(strstr(why, "true or false") != NULL);
+    }
+
+    /* int64: integers and integral numbers. */
+    CHECK(parse_value("42", VALUE_INT64, &v, why, sizeof why) && v.type == VALUE_INT64 &&
+          v.as.i64 == 42);
+    CHECK(parse_value("-7", VALUE_INT64, &v, why, sizeof why) && v.as.i64 == -7);
+    CHECK(parse_value("-9223372036854775808", VALUE_INT64, &v, why, sizeof why) &&
+          v.as.i64 == INT64_MIN);
+    CHECK(parse_value("12.0", VALUE_INT64, &v, why, sizeof why) && v.as.i64 == 12);
+    CHECK(parse_value("-3e2", VALUE_INT64, &v, why, sizeof why) && v.as.i64 == -300);
+    CHECK(parse_value("-0.0", VALUE_INT64, &v, why, sizeof why) && v.as.i64 == 0);
+    CHECK(!parse_value("12.5", VALUE_INT64, &v, why, sizeof why));
+    CHECK(strstr(why, "12.5") != NULL && strstr(why, "integers") != NULL);
+    CHECK(!parse_value("1e300", VALUE_INT64, &v, why, sizeof why)); /* integral, too large */
+    CHECK(!parse_value("true", VALUE_INT64, &v, why, sizeof why));
+    CHECK(strstr(why, "a number") != NULL);
+    CHECK(!parse_value("\"42\"", VALUE_INT64, &v, why, sizeof why));
+    CHECK(!parse_value("null", VALUE_INT64, &v, why, sizeof why));
+
+    /* uint64: never negative. */
+    CHECK(parse_value("42", VALUE_UINT64, &v, why, sizeof why) && v.type == VALUE_UINT64 &&
+          v.as.u64 == 42);
+    CHECK(parse_value("9223372036854775807", VALUE_UINT64, &v, why, sizeof why) &&
+          v.as.u64 == (uint64_t)INT64_MAX);
+    CHECK(parse_value("7.0", VALUE_UINT64, &v, why, sizeof why) && v.as.u64 == 7);
+    CHECK(!parse_value("-1", VALUE_UINT64, &v, why, sizeof why));
+    CHECK(strstr(why, "negative") != NULL);
+    CHECK(!parse_value("-1.0", VALUE_UINT64, &v, why, sizeof why));
+    CHECK(!parse_value("0.5", VALUE_UINT64, &v, why, sizeof why));
+    CHECK(!parse_value("false", VALUE_UINT64, &v, why, sizeof why));
+
+    /* double: any number, integers included. */
+    CHECK(parse_value("12.5", VALUE_DOUBLE, &v, why, sizeof why) && v.type == VALUE_DOUBLE &&
+          v.as.f64 == 12.5);
+    CHECK(parse_value("-3", VALUE_DOUBLE, &v, why, sizeof why) && v.as.f64 == -3.0);
+    CHECK(parse_value("1e308", VALUE_DOUBLE, &v, why, sizeof why) && isfinite(v.as.f64));
+    CHECK(!parse_value("\"12.5\"", VALUE_DOUBLE, &v, why, sizeof why));
+    CHECK(!parse_value("true", VALUE_DOUBLE, &v, why, sizeof why));
+    CHECK(!parse_value("[1]", VALUE_DOUBLE, &v, why, sizeof why));
+
+    /* NaN and infinities cannot come from JSON: jansson refuses them. */
+    json_error_t err;
+    CHECK(json_loads("NaN", JSON_DECODE_ANY, &err) == NULL);
+    CHECK(json_loads("Infinity", JSON_DECODE_ANY, &err) == NULL);
+    CHECK(json_loads("-Infinity", JSON_DECODE_ANY, &err) == NULL);
+    CHECK(json_loads("1e400", JSON_DECODE_ANY, &err) == NULL); /* overflow */
+    CHECK(json_real(NAN) == NULL);
+
+    /* Strings are never writable, whatever the value. */
+    CHECK(!parse_value("\"text\"", VALUE_STRING, &v, why, sizeof why));
+    CHECK(strstr(why, "string tags") != NULL);
+    CHECK(!parse_value("1", VALUE_STRING, &v, why, sizeof why));
+
+    /* A reason fits any buffer. */
+    json_t *j = json_string("x");
+    char small[8] = "zzzzzzz";
+    CHECK(!api_write_value_parse(j, VALUE_BOOL, &v, small, sizeof small));
+    CHECK(strlen(small) == sizeof small - 1);
+    json_decref(j);
+
+    /* The texts of values for logs and the audit trail. */
+    char text[64];
+    v = value_bool(true);
+    api_value_text(&v, text, sizeof text);
+    CHECK_STR(text, "true");
+    v = value_int64(-42);
+    api_value_text(&v, text, sizeof text);
+    CHECK_STR(text, "-42");
+    v = value_uint64(UINT64_MAX);
+    api_value_text(&v, text, sizeof text);
+    CHECK_STR(text, "18446744073709551615");
+    v = value_double(12.5);
+    api_value_text(&v, text, sizeof text);
+    CHECK_STR(text, "12.5");
+}
+
 int main(void)
 {
+    auth_setup();
+    test_route_match();
+    test_write_value_parse();
     test_utf8();
     test_percent_decode();
     test_prefix();
@@ -1834,5 +2132,13 @@ int main(void)
     boundary_destroy(boundary);
     stats_registry_destroy(&stats);
     lvt_destroy(lvt);
+    auth_close(test_auth);
+    static const char *const files[] = {"airlock.db", "airlock.db-wal", "airlock.db-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/%s", auth_dir, files[i]);
+        unlink(path);
+    }
+    rmdir(auth_dir);
     return test_summary();
 }
