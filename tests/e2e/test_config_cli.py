@@ -225,8 +225,8 @@ def test_run_exits_1_when_the_http_port_is_taken(tmp_path):
         blocker.listen(1)
         port = blocker.getsockname()[1]
         base = e2e.free_port_range(16)
-        r = e2e.run_airlock(["run", "--sim-port-base", str(base), "--http", f"127.0.0.1:{port}"],
-                            timeout_s=30)
+        r = e2e.run_airlock(["run", "--sim-port-base", str(base), "--http", f"127.0.0.1:{port}",
+                             "--data", str(tmp_path / "data")], timeout_s=30)
         assert r.returncode == 1, f"exit {r.returncode}: {r.stderr}"
         assert f"127.0.0.1:{port}" in r.stderr, r.stderr
         assert not e2e.port_is_listening(base), "the demo plant must be stopped again"
