@@ -105,9 +105,9 @@ static bool apply_command_line(const struct run_args *a, struct config *cfg, cha
         return false;
     /* The file must fit the side it is run as (the link section). */
     struct config_error lerr;
-    static const enum config_link_side side[] = {
-        [GATEWAY_FULL] = CONFIG_LINK_NONE, [GATEWAY_OT] = CONFIG_LINK_OT,
-        [GATEWAY_IT] = CONFIG_LINK_IT};
+    static const enum config_link_side side[] = {[GATEWAY_FULL] = CONFIG_LINK_NONE,
+                                                 [GATEWAY_OT] = CONFIG_LINK_OT,
+                                                 [GATEWAY_IT] = CONFIG_LINK_IT};
     if (!config_link_check(cfg, side[a->mode], &lerr)) {
         config_error_format(&lerr, why, why_len);
         return false;
@@ -257,7 +257,15 @@ static void first_user(struct auth *users, struct audit *au, bool demo, const ch
     char err[512];
     if (!users || auth_user_list(users, &list, &n, err, sizeof err) != AUTH_OK) return;
     free(list);
-    if (n > 0) return;
+    if (n > 0) {
+        if (demo)
+            fprintf(stderr,
+                    "airlock: demo: log in as one of the %zu user(s) in %s (the admin's one-time "
+                    "password was shown at the first start; to set a new one: airlock user "
+                    "passwd admin --data %s)\n",
+                    n, data_dir, data_dir);
+        return;
+    }
     if (!demo) {
         fprintf(stderr,
                 "airlock: no users yet: every API route but health answers 401. Create the "
