@@ -61,3 +61,14 @@ out=bench/results/auth-$(date -u +%Y%m%dT%H%M%SZ).md
     bench/bench_auth.sh "$build" 10
 } | tee "$out"
 echo "written to $out"
+
+# One-way link (phase "oneway"): values/s from link_sender to link_receiver
+# between two network namespaces (loopback when they cannot be created, said
+# in the output), loss, CPU of each side (bench/bench_oneway.c).
+out=bench/results/oneway-$(date -u +%Y%m%dT%H%M%SZ).md
+{
+    echo "# One-way link benchmark ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores)"
+    echo
+    "$build/bench_oneway" 5
+} | tee "$out"
+echo "written to $out"

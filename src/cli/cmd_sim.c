@@ -16,7 +16,8 @@ static void sim_usage(FILE *out)
     fprintf(
         out,
         "Usage: airlock sim [--host ADDR] [--port-base N] [--seed N] [--fault SPEC]...\n"
-        "                   [--bench-devices N --bench-registers M] [--print-config]\n\n"
+        "                   [--identity SPEC]... [--bench-devices N --bench-registers M]\n"
+        "                   [--print-config]\n\n"
         "Serves the demo plant's simulated devices over Modbus TCP, one server per device\n"
         "(unit id 1) on consecutive ports, until SIGINT or SIGTERM. Values come from\n"
         "deterministic physical models stepped every 100 ms: the same seed gives the same\n"
@@ -38,6 +39,10 @@ static void sim_usage(FILE *out)
         "                             garbage       answers with malformed frames\n"
         "                             exception     answers with exception 06 "
         "(ServerDeviceBusy)\n"
+        "      --identity DEVICE=VENDOR,PRODUCT,REVISION | DEVICE=\n"
+        "                           what DEVICE answers to Read Device Identification\n"
+        "                           (function 43/14; default airlock,SIM-<device>,1.0);\n"
+        "                           DEVICE= answers IllegalFunction instead; repeatable\n"
         "      --bench-devices N    serve N generic devices (1..%d) instead of the plant\n"
         "      --bench-registers M  holding registers per bench device, 1..65535 (default\n"
         "                           1000); register i holds (step + i) mod 65536\n"
@@ -80,6 +85,7 @@ static int parse_args(int argc, char **argv, struct sim_options *opt, bool *prin
         OPT_PORT_BASE,
         OPT_SEED,
         OPT_FAULT,
+        OPT_IDENTITY,
         OPT_DEVICES,
         OPT_REGISTERS,
         OPT_PRINT
@@ -89,6 +95,7 @@ static int parse_args(int argc, char **argv, struct sim_options *opt, bool *prin
         {"port-base", required_argument, NULL, OPT_PORT_BASE},
         {"seed", required_argument, NULL, OPT_SEED},
         {"fault", required_argument, NULL, OPT_FAULT},
+        {"identity", required_argument, NULL, OPT_IDENTITY},
         {"bench-devices", required_argument, NULL, OPT_DEVICES},
         {"bench-registers", required_argument, NULL, OPT_REGISTERS},
         {"print-config", no_argument, NULL, OPT_PRINT},
@@ -125,6 +132,18 @@ static int parse_args(int argc, char **argv, struct sim_options *opt, bool *prin
                 return 2;
             }
             opt->fault_count++;
+            break;
+        case OPT_IDENTITY:
+            if (opt->identity_count == SIM_MAX_IDENTITIES) {
+                fprintf(stderr, "airlock sim: at most %d --identity options\n", SIM_MAX_IDENTITIES);
+                return 2;
+            }
+            if (!sim_identity_parse(optarg, &opt->identities[opt->identity_count], err,
+                                    sizeof err)) {
+                fprintf(stderr, "airlock sim: --identity: %s\n", err);
+                return 2;
+            }
+            opt->identity_count++;
             break;
         case OPT_DEVICES:
             if (!parse_number("--bench-devices", optarg, 1, SIM_MAX_BENCH_DEVICES, &v)) return 2;

@@ -4,6 +4,10 @@
 #ifndef AIRLOCK_CLI_COMMANDS_H
 #define AIRLOCK_CLI_COMMANDS_H
 
+#include <stdio.h>
+
+#include "gateway/gateway.h"
+
 int cmd_run(int argc, char **argv);    /* cmd_run.c: the gateway (demo plant without -c) */
 int cmd_check(int argc, char **argv);  /* cmd_check.c: validate a configuration file */
 int cmd_sim(int argc, char **argv);    /* cmd_sim.c: the demo plant's devices alone */
@@ -13,6 +17,16 @@ int cmd_opcua(int argc, char **argv);  /* cli_opcua.c: OPC UA endpoints, browse,
 int cmd_user(int argc, char **argv);   /* cmd_user.c: users in <data_dir>/airlock.db */
 int cmd_token(int argc, char **argv);  /* cmd_token.c: API tokens in <data_dir>/airlock.db */
 int cmd_audit(int argc, char **argv);  /* cmd_audit.c: verify, list, export the audit trail */
+int cmd_ot(int argc, char **argv);     /* cmd_oneway.c: the OT side of the one-way link */
+int cmd_it(int argc, char **argv);     /* cmd_oneway.c: the IT side of the one-way link */
+/* cmd_oneway.c: a new link key (stdout or --out FILE) */
+int cmd_link_key(int argc, char **argv);
+
+/* cmd_run.c: `airlock run` (mode GATEWAY_FULL), `ot` and `it`: the same
+ * options, signals (stop, SIGHUP reload) and audit records. */
+int cmd_run_mode(int argc, char **argv, enum gateway_mode mode);
+/* cmd_oneway.c: the --help of `airlock ot` (ot_side) or `airlock it`. */
+void cli_oneway_usage(FILE *out, int ot_side);
 
 /* cmd_user.c, for `user` and `token`: opens <data_dir>/airlock.db (data_dir,
  * else config_file's gateway.data_dir, else ./data; create != 0 makes it).

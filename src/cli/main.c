@@ -22,6 +22,9 @@ static const struct command commands[] = {
     {"user", cmd_user, "manage users: add, passwd, disable, enable, list"},
     {"token", cmd_token, "manage API tokens: create, list, revoke"},
     {"audit", cmd_audit, "verify, list or export the tamper-evident audit trail"},
+    {"ot", cmd_ot, "one-way mode, OT side: read the devices, send over the one-way link"},
+    {"it", cmd_it, "one-way mode, IT side: receive the one-way link, serve the API"},
+    {"link-key", cmd_link_key, "make a key for the one-way link"},
 };
 
 static void usage(FILE *out)
@@ -31,7 +34,7 @@ static void usage(FILE *out)
             "Usage: airlock COMMAND [OPTIONS]\n\nCommands:\n",
             AIRLOCK_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n`airlock COMMAND --help` describes a command's options.\n"
                  "Quick start: `airlock run`, then open http://127.0.0.1:8080\n");
 }

@@ -2848,8 +2848,18 @@ static bool load_opcua_device(struct loader *ld, const struct ynode *node, size_
 /* ---- top level ---- */
 
 static const char *const root_keys[] = {"gateway", "http",       "devices", "history",
-                                        "north",   "write_gate", "link"};
-enum { RK_GATEWAY, RK_HTTP, RK_DEVICES, RK_HISTORY, RK_NORTH, RK_WRITE_GATE, RK_LINK, RK_COUNT };
+                                        "north",   "write_gate", "link",    "monitor"};
+enum {
+    RK_GATEWAY,
+    RK_HTTP,
+    RK_DEVICES,
+    RK_HISTORY,
+    RK_NORTH,
+    RK_WRITE_GATE,
+    RK_LINK,
+    RK_MONITOR,
+    RK_COUNT
+};
 
 /* ---- link (one-way mode, docs/oneway.md) ---- */
 
@@ -2916,8 +2926,7 @@ static bool link_key_file_ok(const char *path, char *why, size_t why_len)
 }
 
 /* An address key of the link: host:port. */
-static bool load_link_address(struct loader *ld, const struct ynode *n, const char *key,
-                              char **dst)
+static bool load_link_address(struct loader *ld, const struct ynode *n, const char *key, char **dst)
 {
     const char *text = NULL;
     struct shown s;
@@ -2991,6 +3000,33 @@ static bool load_write_gate(struct loader *ld, const struct ynode *node)
     if (!collect_keys(ld, node, &write_gate_level, &mk)) return false;
     return !mk.value[0] || read_bool(ld, mk.value[0], "enabled", &ld->cfg->write_gate_enabled);
 }
+
+/* `monitor: {enabled, learning_s, window_s}`: the OT monitor
+ * (docs/monitoring.md). */
+static const char *const monitor_keys[] = {"enabled", "learning_s", "window_s"};
+enum { MOK_ENABLED, MOK_LEARNING_S, MOK_WINDOW_S, MOK_COUNT };
+static const struct level monitor_level = {"in monitor", "the monitor section", monitor_keys,
+                                           MOK_COUNT};
+
+static bool load_monitor(struct loader *ld, const struct ynode *node)
+{
+    struct map_keys mk;
+    struct config_monitor *m = &ld->cfg->monitor;
+    int64_t v;
+    if (!collect_keys(ld, node, &monitor_level, &mk)) return false;
+    if (mk.value[MOK_ENABLED] && !read_bool(ld, mk.value[MOK_ENABLED], "enabled", &m->enabled))
+        return false;
+    if (mk.value[MOK_LEARNING_S]) {
+        if (!read_int(ld, mk.value[MOK_LEARNING_S], "learning_s", 1, 30 * 86400, &v)) return false;
+        m->learning_s = (uint32_t)v;
+    }
+    if (mk.value[MOK_WINDOW_S]) {
+        if (!read_int(ld, mk.value[MOK_WINDOW_S], "window_s", 1, 3600, &v)) return false;
+        m->window_s = (uint32_t)v;
+    }
+    return true;
+}
+
 static const struct level root_level = {"at the top level", "the configuration", root_keys,
                                         RK_COUNT};
 
@@ -3001,12 +3037,13 @@ static bool load_root(struct loader *ld, const struct ynode *root)
         !copy_text(ld, "info", &c->log_level) || !copy_text(ld, "127.0.0.1:8080", &c->http_listen))
         return false;
     config_history_defaults(&c->history);
+    c->monitor = (struct config_monitor){.enabled = true, .learning_s = 300, .window_s = 10};
     if (!root) {
         ld->err->line = 1;
         ld->err->col = 1;
         snprintf(ld->err->message, sizeof ld->err->message,
                  "expected the configuration (a mapping of gateway, http, devices, history, "
-                 "north, write_gate, link), found an empty file");
+                 "north, write_gate, link, monitor), found an empty file");
         return false;
     }
     struct map_keys mk;
@@ -3018,6 +3055,7 @@ static bool load_root(struct loader *ld, const struct ynode *root)
     if (mk.value[RK_NORTH] && !load_north(ld, mk.value[RK_NORTH])) return false;
     if (mk.value[RK_WRITE_GATE] && !load_write_gate(ld, mk.value[RK_WRITE_GATE])) return false;
     if (mk.value[RK_LINK] && !load_link(ld, mk.value[RK_LINK])) return false;
+    if (mk.value[RK_MONITOR] && !load_monitor(ld, mk.value[RK_MONITOR])) return false;
     return true;
 }
 
@@ -3176,8 +3214,8 @@ void config_error_format(const struct config_error *err, char *buf, size_t len)
 }
 
 /* Fills err at pos of c's file with a message; returns false. */
-static bool link_check_fail(const struct config *c, struct config_pos pos,
-                            struct config_error *err, const char *msg)
+static bool link_check_fail(const struct config *c, struct config_pos pos, struct config_error *err,
+                            const char *msg)
 {
     snprintf(err->file, sizeof err->file, "%s", c->file ? c->file : "<config>");
     err->line = pos.line;
@@ -3186,8 +3224,7 @@ static bool link_check_fail(const struct config *c, struct config_pos pos,
     return false;
 }
 
-bool config_link_check(const struct config *c, enum config_link_side side,
-                       struct config_error *err)
+bool config_link_check(const struct config *c, enum config_link_side side, struct config_error *err)
 {
     const struct config_link *l = &c->link;
     const struct config_pos none = {0, 0};

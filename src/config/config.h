@@ -33,6 +33,7 @@
  *   history: {enabled, dir, durability: strict|batched, fsync_interval_ms,
  *             late_window, partition, chunk_span, checkpoint_interval,
  *             groups: [{name, prefix, max_age, max_size}]}
+ *   monitor: {enabled, learning_s, window_s}
  */
 #ifndef AIRLOCK_CONFIG_CONFIG_H
 #define AIRLOCK_CONFIG_CONFIG_H
@@ -235,6 +236,14 @@ enum config_http_tls {
     CONFIG_HTTP_TLS_OFF,
 };
 
+/* The OT monitor (monitor/ot_monitor.h): a baseline per device learned
+ * over learning_s, one snapshot every window_s. */
+struct config_monitor {
+    bool enabled;        /* default true */
+    uint32_t learning_s; /* default 300 */
+    uint32_t window_s;   /* default 10 */
+};
+
 struct config {
     char *file;        /* path it was loaded from ("<demo>" for the built-in plant) */
     char *name;        /* gateway name, default "airlock" */
@@ -252,7 +261,9 @@ struct config {
     struct config_north *north; /* the `north:` publishers */
     size_t north_count;
     bool write_gate_enabled; /* `write_gate: {enabled}`; default false: no write at all */
-    struct config_link link; /* `link:` (one-way mode); present false when absent */
+    /* `link:` (one-way mode); present false when absent */
+    struct config_link link;
+    struct config_monitor monitor; /* `monitor:` (docs/monitoring.md) */
 };
 
 /* Loads and validates path. On failure fills *err and returns false; *out is

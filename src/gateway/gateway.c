@@ -438,8 +438,7 @@ static bool install_tags(struct gateway *g, const struct config *cfg, struct tag
     return true;
 }
 
-static bool link_send_tags(struct gateway *g, const struct config *cfg, char *err,
-                           size_t err_len);
+static bool link_send_tags(struct gateway *g, const struct config *cfg, char *err, size_t err_len);
 
 /* Builds the tag table for cfg, installs it (install_tags; in OT mode also
  * on the link, before any sample of it), and starts drivers. Takes cfg. On
