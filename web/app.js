@@ -505,6 +505,7 @@
     $('login').hidden = true;
     showUser();
     connectStream();
+    if (window.airlockAlerts) window.airlockAlerts.start();
     if (!started) {
       started = true;
       pollHealth();

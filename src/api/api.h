@@ -20,6 +20,7 @@
 #include "core/stats.h"
 #include "north/north.h"
 
+struct alerts;
 struct audit;
 struct auth;
 struct link_receiver_status;
@@ -74,6 +75,9 @@ struct api_context {
      * server. */
     struct audit *audit;
     struct auth *auth;
+    /* The alerts store (monitor/alerts.h) served by GET /api/v1/alerts;
+     * NULL: the route answers 503. Must outlive the server. */
+    struct alerts *alerts;
     /* Writes to devices; NULL: none possible (the route says so). */
     const struct api_write_port *write_port;
     /* One-way mode, IT side (docs/oneway.md): fills *out with the link's

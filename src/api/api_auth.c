@@ -16,6 +16,7 @@
 #include "audit/audit.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "monitor/alerts.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -186,6 +187,7 @@ static enum authn authenticate(struct api_server *s, struct MHD_Connection *c,
         if (auth_token_verify(s->auth, token, now, &req->who, err, sizeof err) != AUTH_OK) {
             log_warn("auth", "request with an invalid API token refused", "peer=%s reason=\"%s\"",
                      req->peer, err);
+            api_note_auth_failure(s, req, "invalid API tokens");
             return AUTHN_BAD_TOKEN;
         }
         req->via = API_CRED_TOKEN;
@@ -295,6 +297,7 @@ static void login_failed(struct api_server *s, const struct api_request *req, co
              auth_login_result_name(result));
     api_audit(s, actor, "login_failed", actor, NULL, NULL, NULL, auth_login_result_name(result),
               details);
+    api_note_auth_failure(s, req, "failed logins");
     if (result != AUTH_LOGIN_BAD_PASSWORD) return;
     struct auth_user_info info;
     char err[256];
@@ -306,6 +309,9 @@ static void login_failed(struct api_server *s, const struct api_request *req, co
         snprintf(details, sizeof details, "from=%s failures=%d locked_for_s=%lld", req->peer,
                  AUTH_LOCKOUT_FAILURES, (long long)(AUTH_LOCKOUT_NS / 1000000000LL));
         api_audit(s, "system", "account_locked", actor, NULL, NULL, NULL, "locked", details);
+        alerts_raise(s->alerts, ALERT_AUTH_FAILURES, ALERT_WARNING, actor,
+                     "account %s locked after %d failed logins (last from %s)", actor,
+                     AUTH_LOCKOUT_FAILURES, req->peer);
     }
 }
 
@@ -518,6 +524,8 @@ void api_audit_refused_write(struct api_server *s, struct api_request *req, cons
         api_actor_text(req, actor, sizeof actor);
         snprintf(details, sizeof details, "from=%s", req->peer);
         api_audit(s, actor, "write", path, NULL, NULL, NULL, outcome, details);
+        alerts_raise(s->alerts, ALERT_WRITE_REFUSED, ALERT_WARNING, req->who.user,
+                     "write to %s refused (%s)", path, outcome);
         return;
     }
     /* Without credentials anyone can send these: at most one record a
@@ -538,4 +546,39 @@ void api_audit_refused_write(struct api_server *s, struct api_request *req, cons
     snprintf(details, sizeof details, "from=%s; %llu more such refusals in the second before",
              req->peer, (unsigned long long)skipped);
     api_audit(s, "anonymous", "write", path, NULL, NULL, NULL, outcome, details);
+}
+
+void api_note_auth_failure(struct api_server *s, const struct api_request *req, const char *what)
+{
+    int64_t now = clock_now_ns();
+    bool raise = false;
+    unsigned count = 0;
+    pthread_mutex_lock(&s->refusal_lock);
+    struct api_failure_count *slot = NULL, *oldest = &s->failures[0];
+    for (size_t i = 0; i < API_FAILURE_PEERS && !slot; i++) {
+        struct api_failure_count *f = &s->failures[i];
+        if (strcmp(f->peer, req->peer) == 0) slot = f;
+        else if (f->window_start_ns < oldest->window_start_ns) oldest = f;
+    }
+    if (!slot) {
+        slot = oldest;
+        snprintf(slot->peer, sizeof slot->peer, "%s", req->peer);
+        slot->count = 0;
+        slot->window_start_ns = now;
+    }
+    if (now - slot->window_start_ns > API_FAILURE_WINDOW_NS) {
+        slot->window_start_ns = now;
+        slot->count = 0;
+    }
+    count = ++slot->count;
+    raise = count == API_FAILURE_ALERT_COUNT;
+    pthread_mutex_unlock(&s->refusal_lock);
+    if (!raise) return;
+    char subject[80];
+    snprintf(subject, sizeof subject, "client %s", req->peer);
+    log_warn("auth", "repeated authentication failures", "peer=%s what=\"%s\" count=%u",
+             req->peer, what, count);
+    alerts_raise(s->alerts, ALERT_AUTH_FAILURES, ALERT_WARNING, subject,
+                 "%u %s from %s within %lld s", count, what, req->peer,
+                 (long long)(API_FAILURE_WINDOW_NS / 1000000000LL));
 }

@@ -162,6 +162,17 @@ bool api_rate_update(struct api_rate_tracker *tr, const char *const *names, cons
  * fewer than two samples are held. */
 double api_rate_get(const struct api_rate_tracker *tr, const char *name);
 
+/* Failed credentials per client address, for the "repeated authentication
+ * failures" alert: API_FAILURE_ALERT_COUNT within API_FAILURE_WINDOW_NS. */
+#define API_FAILURE_PEERS 64
+#define API_FAILURE_ALERT_COUNT 5
+#define API_FAILURE_WINDOW_NS (60LL * 1000000000)
+struct api_failure_count {
+    char peer[64];
+    int64_t window_start_ns;
+    unsigned count;
+};
+
 /* When a tag was last written (the write gate's minimum interval). */
 struct api_last_write {
     char path[TAG_PATH_MAX];
@@ -196,6 +207,7 @@ struct api_server {
 
     struct auth *auth;   /* may be NULL: every authenticated route answers 503 */
     struct audit *audit; /* may be NULL */
+    struct alerts *alerts; /* may be NULL: GET /api/v1/alerts answers 503 */
     bool tls;            /* serving HTTPS (cookies get Secure) */
     char *tls_cert_pem;  /* owned copies while the daemon runs */
     char *tls_key_pem;
@@ -204,7 +216,8 @@ struct api_server {
     struct api_last_write *last_writes; /* per tag path: the last allowed write */
     size_t last_write_count, last_write_cap;
     atomic_int logins_in_flight;
-    pthread_mutex_t refusal_lock; /* guards the two fields below */
+    pthread_mutex_t refusal_lock; /* guards the fields below */
+    struct api_failure_count failures[API_FAILURE_PEERS]; /* per client address */
     int64_t refusal_audited_ns;   /* the last anonymous write refusal recorded */
     uint64_t refusals_unrecorded; /* anonymous refusals since, not recorded one by one */
 
@@ -318,6 +331,10 @@ void api_audit(struct api_server *s, const char *actor, const char *action, cons
  * with who and the refusal; anonymous ones at most once a second, with a
  * count of those in between. url is the request's path. */
 void api_audit_refused_write(struct api_server *s, struct api_request *req, const char *url);
+/* Counts a failed login or token from req's client; at the
+ * API_FAILURE_ALERT_COUNT-th within the window raises an auth_failures
+ * alert (monitor/alerts.h) naming the address. */
+void api_note_auth_failure(struct api_server *s, const struct api_request *req, const char *what);
 /* The actor of a request for the audit trail: "user" or "user (token N)". */
 void api_actor_text(const struct api_request *req, char *out, size_t len);
 
@@ -341,6 +358,8 @@ enum MHD_Result api_route_session(struct api_server *s, struct MHD_Connection *c
 enum MHD_Result api_route_users(struct api_server *s, struct MHD_Connection *c); /* api_auth.c */
 enum MHD_Result api_route_tokens(struct api_server *s, struct MHD_Connection *c); /* api_auth.c */
 enum MHD_Result api_route_audit(struct api_server *s, struct MHD_Connection *c); /* api_audit.c */
+/* GET /api/v1/alerts from alerts (NULL: 503). api_alerts.c */
+enum MHD_Result api_alerts_respond(struct alerts *alerts, struct MHD_Connection *c);
 enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection *c,
                                     struct api_request *req, const char *path); /* api_write.c */
 /* Anonymous callers get only status, version and time. api_routes.c */

@@ -202,7 +202,7 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c,
     case API_ROUTE_HISTORY_AT:
         return api_route_history_at(s, c);
     case API_ROUTE_ALERTS:
-        return api_respond_error(c, MHD_HTTP_NOT_FOUND, "alerts are not available");
+        return api_alerts_respond(s->alerts, c);
     case API_ROUTE_AUDIT:
         return api_route_audit(s, c);
     case API_ROUTE_USERS:
@@ -456,6 +456,7 @@ static struct api_server *server_new(const struct api_context *ctx)
     s->link_arg = ctx->link_arg;
     s->auth = ctx->auth;
     s->audit = ctx->audit;
+    s->alerts = ctx->alerts;
     if (ctx->write_port) s->write_port = *ctx->write_port;
     pthread_mutex_init(&s->write_lock, NULL);
     pthread_mutex_init(&s->refusal_lock, NULL);

@@ -14,6 +14,7 @@
 #include "api/api_internal.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "monitor/alerts.h"
 
 #define WRITE_TIMEOUT_MS 5000
 
@@ -241,6 +242,8 @@ enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection 
         const char *name = write_verdict_name(verdict);
         log_warn("gate", "write refused", "user=%s tag=%s verdict=%s reason=\"%s\"", actor,
                  safe_path, name, why);
+        alerts_raise(s->alerts, ALERT_WRITE_REFUSED, ALERT_WARNING, req->who.user,
+                     "write to %s refused (%s): %s", path, name, why);
         api_audit(s, actor, "write", path, old_text, new_text, body.reason, name, why);
         json_decref(body.doc);
         return respond_refused(c, refusal_status(verdict), name, path, why);

@@ -952,14 +952,16 @@ static bool load_value(struct loader *ld, const struct map_keys *mk, struct conf
 }
 
 /* A tag's `write:` policy (the write gate, src/gate/write_gate.h): off
- * unless enabled; only holding registers and coils can be written; bool
- * tags take no limits; string tags are never writable. */
+ * unless enabled; only holding registers and coils can be written (Modbus;
+ * any OPC UA variable may be, the server decides); bool tags take no
+ * limits; string tags are never writable. */
 static const char *const write_keys[] = {"enabled", "role",     "min",
                                          "max",     "max_step", "min_interval_ms"};
 enum { WK_ENABLED, WK_ROLE, WK_MIN, WK_MAX, WK_MAX_STEP, WK_MIN_INTERVAL_MS, WK_COUNT };
 static const struct level write_level = {"in write", "a write policy", write_keys, WK_COUNT};
 
-static bool load_write_policy(struct loader *ld, const struct ynode *node, struct config_tag *ct)
+static bool load_write_policy(struct loader *ld, const struct ynode *node, struct config_tag *ct,
+                              bool opcua)
 {
     struct write_policy *w = &ct->write;
     struct map_keys mk;
@@ -967,13 +969,13 @@ static bool load_write_policy(struct loader *ld, const struct ynode *node, struc
     *w = (struct write_policy){.enabled = true, .role = WRITE_ROLE_OPERATOR};
     if (mk.value[WK_ENABLED] && !read_bool(ld, mk.value[WK_ENABLED], "enabled", &w->enabled))
         return false;
-    if (ct->point.area != MB_AREA_HOLDING && ct->point.area != MB_AREA_COIL)
+    if (!opcua && ct->point.area != MB_AREA_HOLDING && ct->point.area != MB_AREA_COIL)
         return fail_at(ld, node,
                        "expected a holding register or a coil for a writable tag: input "
                        "registers and discrete inputs cannot be written");
     if (ct->tag.type == VALUE_STRING)
         return fail_at(ld, node, "string tags cannot be written through the write gate");
-    if (ct->point.area == MB_AREA_HOLDING && ct->point.type == MB_TYPE_BOOL)
+    if (!opcua && ct->point.area == MB_AREA_HOLDING && ct->point.type == MB_TYPE_BOOL)
         return fail_at(ld, node,
                        "a bool taken from one bit of a holding register cannot be written (a "
                        "read-modify-write could undo the device's own change to the other "
@@ -1035,7 +1037,7 @@ static bool load_tag(struct loader *ld, const struct ynode *node, const struct d
     ct->tag.device_index = dc->index;
     return load_tag_name(ld, &mk, dc, ct) && load_tag_texts(ld, &mk, ct) &&
            load_point(ld, &mk, dc, &ct->point) && load_value(ld, &mk, ct) &&
-           (!mk.value[TK_WRITE] || load_write_policy(ld, mk.value[TK_WRITE], ct));
+           (!mk.value[TK_WRITE] || load_write_policy(ld, mk.value[TK_WRITE], ct, false));
 }
 
 /* ---- poll groups ---- */
@@ -2462,8 +2464,8 @@ static const struct level ua_group_level = {"in OPC UA group", "a group", ua_gro
 /* load_group_name reads the name at the same index. */
 _Static_assert((int)UGK_NAME == (int)PK_NAME, "group name key index");
 
-static const char *const ua_tag_keys[] = {"name", "node",        "path",  "type",
-                                          "unit", "description", "range", "deadband"};
+static const char *const ua_tag_keys[] = {"name",        "node",  "path",     "type", "unit",
+                                          "description", "range", "deadband", "write"};
 enum {
     UTK_NAME,
     UTK_NODE,
@@ -2473,6 +2475,7 @@ enum {
     UTK_DESCRIPTION,
     UTK_RANGE,
     UTK_DEADBAND,
+    UTK_WRITE,
     UTK_COUNT
 };
 static const struct level ua_tag_level = {"in OPC UA tag", "a tag", ua_tag_keys, UTK_COUNT};
@@ -2750,7 +2753,8 @@ static bool load_ua_tag(struct loader *ld, const struct ynode *node, const struc
     ct->tag.unit = strpool_copy(&ld->cfg->strings, unit);
     ct->tag.description = strpool_copy(&ld->cfg->strings, description);
     if (!ct->tag.unit || !ct->tag.description) return fail_oom(ld);
-    return load_ua_deadband(ld, &mk, dc->dev, ct);
+    return load_ua_deadband(ld, &mk, dc->dev, ct) &&
+           (!mk.value[UTK_WRITE] || load_write_policy(ld, mk.value[UTK_WRITE], ct, true));
 }
 
 static bool load_ua_group(struct loader *ld, const struct ynode *node, const struct device_ctx *dc,

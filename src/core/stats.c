@@ -39,6 +39,20 @@ void device_stats_get_error(struct device_stats *s, char *buf, size_t len)
     pthread_mutex_unlock(&s->error_lock);
 }
 
+void device_stats_set_identity(struct device_stats *s, const char *identity)
+{
+    pthread_mutex_lock(&s->error_lock);
+    snprintf(s->identity, sizeof s->identity, "%s", identity ? identity : "");
+    pthread_mutex_unlock(&s->error_lock);
+}
+
+void device_stats_get_identity(struct device_stats *s, char *buf, size_t len)
+{
+    pthread_mutex_lock(&s->error_lock);
+    snprintf(buf, len, "%s", s->identity);
+    pthread_mutex_unlock(&s->error_lock);
+}
+
 const char *device_state_name(enum device_state st)
 {
     switch (st) {

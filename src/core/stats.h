@@ -43,6 +43,10 @@ struct device_stats {
     _Atomic int64_t last_error_ns;
     pthread_mutex_t error_lock;
     char last_error[256]; /* guarded by error_lock */
+    /* What the device says it is (Modbus device identification, OPC UA
+     * server certificate thumbprint): "" when unknown. Guarded by error_lock;
+     * read by the OT monitor (monitor/ot_monitor.h). */
+    char identity[192];
 };
 
 /* Records a poll-cycle latency. */
@@ -52,6 +56,10 @@ void device_stats_set_error(struct device_stats *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Copies last_error into buf. */
 void device_stats_get_error(struct device_stats *s, char *buf, size_t len);
+/* Sets identity (NULL: none), cut to its size. */
+void device_stats_set_identity(struct device_stats *s, const char *identity);
+/* Copies identity into buf ("" when none). */
+void device_stats_get_identity(struct device_stats *s, char *buf, size_t len);
 const char *device_state_name(enum device_state st); /* "connected", ... */
 
 /* The set of devices of the running configuration. Replaced on reload under

@@ -25,6 +25,8 @@
 #include "core/log.h"
 #include "drivers/driver.h"
 #include "drivers/opcua/ua_driver.h"
+#include "monitor/alerts.h"
+#include "monitor/ot_monitor.h"
 #include "north/north.h"
 #include "oneway/link_receiver.h"
 #include "oneway/link_sender.h"
@@ -82,6 +84,8 @@ struct gateway {
      * driver being torn down. */
     pthread_mutex_t write_lock;
     struct api_write_port write_port;
+    struct alerts *alerts;             /* raised by the OT monitor and the API */
+    struct ot_monitor_runner *monitor; /* NULL when monitor.enabled is false */
 };
 
 /* Converts batches b[0..n) to historian samples and appends them in one
@@ -745,6 +749,7 @@ static bool start_api(struct gateway *g, char *err, size_t err_len)
         .north_arg = g,
         .audit = g->audit,
         .auth = g->auth,
+        .alerts = g->alerts,
         .write_port = g->mode == GATEWAY_IT ? NULL : &g->write_port,
         .link_status = g->mode == GATEWAY_IT ? api_link_status : NULL,
         .link_arg = g,
@@ -816,6 +821,19 @@ static void stop_consumer(struct gateway *g)
     g->consumer_running = false;
 }
 
+/* The OT monitor over the device statistics (docs/monitoring.md); its state
+ * lives in the data directory. Its settings take effect at start only. */
+static bool start_monitor(struct gateway *g, const struct config *cfg, char *err, size_t err_len)
+{
+    if (!cfg->monitor.enabled) return true;
+    struct ot_monitor_options o;
+    ot_monitor_options_default(&o);
+    o.learning_ns = (int64_t)cfg->monitor.learning_s * 1000000000LL;
+    o.window_ns = (int64_t)cfg->monitor.window_s * 1000000000LL;
+    g->monitor = ot_monitor_start(&g->stats, g->alerts, cfg->data_dir, &o, err, err_len);
+    return g->monitor != NULL;
+}
+
 struct gateway *gateway_start(struct config *cfg, const struct gateway_options *opt, char *err,
                               size_t err_len)
 {
@@ -843,7 +861,9 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
     pthread_mutex_init(&g->write_lock, NULL);
     g->write_port = (struct api_write_port){
         .lookup = gateway_write_lookup, .write = gateway_write_value, .arg = g};
-    if (!g->boundary || !g->lvt || !g->name || !g->http_listen || !tls_ok) {
+    g->alerts = alerts_new(0);
+    if (g->alerts) alerts_set_audit(g->alerts, g->audit);
+    if (!g->boundary || !g->lvt || !g->name || !g->http_listen || !tls_ok || !g->alerts) {
         config_free(cfg);
         snprintf(err, err_len, "out of memory");
         goto fail;
@@ -859,6 +879,10 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
     /* OT mode runs the drivers and the link sender (the boundary's
      * consumer) only: no history, no consumer, no HTTP server. */
     if (g->mode != GATEWAY_OT && !history_open(&g->hist, cfg, err, err_len)) {
+        config_free(cfg);
+        goto fail;
+    }
+    if (!start_monitor(g, cfg, err, err_len)) {
         config_free(cfg);
         goto fail;
     }
@@ -886,6 +910,8 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
     malloc_trim(0); /* give back what parsing the configuration used */
     return g;
 fail:
+    ot_monitor_stop(g->monitor);
+    alerts_free(g->alerts);
     north_swap(g, NULL);
     pthread_mutex_destroy(&g->north_lock);
     history_close(&g->hist);
@@ -1000,6 +1026,7 @@ void gateway_stop(struct gateway *g)
 {
     if (!g) return;
     api_stop(g->api);
+    ot_monitor_stop(g->monitor); /* before the statistics go; alerts after the API */
     link_receiver_stop(g->receiver); /* IT mode: nothing more comes from the link */
     g->receiver = NULL;
     pthread_mutex_lock(&g->write_lock);
@@ -1015,6 +1042,7 @@ void gateway_stop(struct gateway *g)
     pthread_mutex_destroy(&g->hist.map_lock);
     boundary_destroy(g->boundary);
     lvt_destroy(g->lvt);
+    alerts_free(g->alerts);
     stats_registry_destroy(&g->stats);
     free(g->name);
     free(g->http_listen);

@@ -35,6 +35,28 @@ enum sim_fault_kind {
 #define SIM_DEFAULT_STEP_MS 100
 #define SIM_MAX_BENCH_DEVICES 1000
 
+#define SIM_MAX_IDENTITIES 32
+#define SIM_IDENTITY_TEXT_MAX 64
+
+/* What a device answers to Read Device Identification (Modbus function 43 /
+ * MEI 14, basic objects). By default every device answers VendorName
+ * "airlock", ProductCode "SIM-<name>", MajorMinorRevision "1.0"; a spec
+ * overrides that for one device, or (none) makes it answer
+ * IllegalFunction like a device without identification. */
+struct sim_identity_spec {
+    char device[SIM_DEVICE_NAME_MAX];
+    bool none;
+    char vendor[SIM_IDENTITY_TEXT_MAX];
+    char product[SIM_IDENTITY_TEXT_MAX];
+    char revision[SIM_IDENTITY_TEXT_MAX];
+};
+
+/* Parses "DEVICE=VENDOR,PRODUCT,REVISION" (e.g. "pump=ACME,P-100,2.1") or
+ * "DEVICE=" (no identification). On failure writes a message naming the
+ * bad part to err and returns false. The device name is checked against
+ * the plant only by sim_start. */
+bool sim_identity_parse(const char *text, struct sim_identity_spec *out, char *err, size_t err_len);
+
 /* One scheduled fault: active while start_s <= simulated time < end_s. */
 struct sim_fault_spec {
     char device[SIM_DEVICE_NAME_MAX];
@@ -54,6 +76,8 @@ struct sim_options {
     uint32_t bench_registers; /* holding registers per bench device (1..65535) */
     struct sim_fault_spec faults[SIM_MAX_FAULTS];
     size_t fault_count;
+    struct sim_identity_spec identities[SIM_MAX_IDENTITIES]; /* device identifications */
+    size_t identity_count;
 };
 
 /* Fills *opt with the defaults above (no faults, plant mode). */

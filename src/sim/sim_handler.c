@@ -4,6 +4,7 @@
  * and byte buffers; the server calls them with the plant lock held. */
 #include <string.h>
 
+#include "drivers/modbus/mb_devid.h"
 #include "sim/sim_internal.h"
 
 static size_t exception(uint8_t *out, size_t cap, const struct mb_frame_request *req, uint8_t code)
@@ -91,6 +92,31 @@ size_t sim_handle_request(struct sim_device *d, const struct mb_frame_request *r
     default:
         return exception(out, cap, req, MB_FRAME_EX_ILLEGAL_FUNCTION);
     }
+}
+
+size_t sim_handle_devid(struct sim_device *d, const uint8_t *frame, size_t len, uint8_t *out,
+                        size_t cap)
+{
+    if (cap < MB_FRAME_MAX_ADU_BYTES) return 0;
+    struct mb_devid_request req;
+    struct mb_frame_result r = mb_devid_parse_request(frame, len, &req);
+    uint8_t unit = req.header.unit_id;
+    if (r.status == MB_FRAME_INVALID && r.exception)
+        return mb_frame_encode_exception(out, cap, req.header.transaction_id, unit,
+                                         frame[MB_FRAME_MBAP_BYTES], r.exception);
+    if (r.status != MB_FRAME_COMPLETE) return 0;
+    if (unit != d->unit_id && unit != 0xFF && unit != 0)
+        return mb_frame_encode_exception(out, cap, req.header.transaction_id, unit,
+                                         MB_DEVID_FUNCTION, MB_FRAME_EX_GATEWAY_TARGET_FAILED);
+    if (d->devid_none)
+        return mb_frame_encode_exception(out, cap, req.header.transaction_id, unit,
+                                         MB_DEVID_FUNCTION, MB_FRAME_EX_ILLEGAL_FUNCTION);
+    struct mb_devid_object objects[3];
+    for (uint8_t i = 0; i < 3; i++)
+        objects[i] = (struct mb_devid_object){
+            .id = i, .length = (uint8_t)strlen(d->devid[i]), .value = (const uint8_t *)d->devid[i]};
+    return mb_devid_answer(&req, objects, 3,
+                           MB_DEVID_CONFORMITY_BASIC | MB_DEVID_CONFORMITY_INDIVIDUAL, out, cap);
 }
 
 enum garbage_kind {

@@ -245,6 +245,10 @@ struct sim_device {
     bool fault_manual[SIM_FAULT_KIND_COUNT];
     bool fault_active[SIM_FAULT_KIND_COUNT];
     double fault_elapsed_s[SIM_FAULT_KIND_COUNT]; /* time active since it last became active */
+    /* Read Device Identification: VendorName, ProductCode, MajorMinorRevision
+     * (see struct sim_identity_spec); devid_none: answers IllegalFunction. */
+    bool devid_none;
+    char devid[3][SIM_IDENTITY_TEXT_MAX];
     /* Server state, touched only by the server thread. */
     int listen_fd;
     bool accept_paused; /* listener unwatched after accept() ran out of descriptors */
@@ -320,6 +324,11 @@ void sim_faults_update(struct sim_plant *p, double dt_s);
  * unit id checks, unmapped addresses and writes; no fault behaviour. */
 size_t sim_handle_request(struct sim_device *d, const struct mb_frame_request *req, uint8_t *out,
                           size_t cap);
+/* Read Device Identification (function 43 / MEI 14) against a device:
+ * frame[0..len) is the whole request ADU. Writes the response ADU to out and
+ * returns its size (0 if cap is below MB_FRAME_MAX_ADU_BYTES). */
+size_t sim_handle_devid(struct sim_device *d, const uint8_t *frame, size_t len, uint8_t *out,
+                        size_t cap);
 /* The garbage fault: rewrites the response frame[0..len) into a malformed
  * one (wrong length field, wrong transaction id, truncated, random bytes,
  * wrong protocol id or byte count). cap must be at least 64. Returns the new

@@ -76,7 +76,73 @@ static bool init_device(struct sim_plant *p, size_t i, char *err, size_t err_len
         ok = sim_device_init_blocks(d, d->def->blocks, d->def->block_count);
     }
     if (!ok) snprintf(err, err_len, "out of memory for device %zu's registers", i);
+    snprintf(d->devid[0], sizeof d->devid[0], "airlock");
+    snprintf(d->devid[1], sizeof d->devid[1], "SIM-%s", d->name);
+    snprintf(d->devid[2], sizeof d->devid[2], "1.0");
     return ok;
+}
+
+/* Applies the --identity specs to their devices. */
+static bool apply_identities(struct sim_plant *p, char *err, size_t err_len)
+{
+    for (size_t i = 0; i < p->opt.identity_count; i++) {
+        const struct sim_identity_spec *s = &p->opt.identities[i];
+        struct sim_device *d = sim_plant_device(p, s->device);
+        if (!d) {
+            snprintf(err, err_len, "identity for unknown device '%s'", s->device);
+            return false;
+        }
+        d->devid_none = s->none;
+        snprintf(d->devid[0], sizeof d->devid[0], "%s", s->vendor);
+        snprintf(d->devid[1], sizeof d->devid[1], "%s", s->product);
+        snprintf(d->devid[2], sizeof d->devid[2], "%s", s->revision);
+    }
+    return true;
+}
+
+/* Copies the text before the next comma (or the end) of *p into out;
+ * false when it does not fit or is empty. */
+static bool identity_part(const char **p, char *out, size_t len)
+{
+    size_t n = strcspn(*p, ",");
+    if (n == 0 || n >= len) return false;
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p += n;
+    return true;
+}
+
+bool sim_identity_parse(const char *text, struct sim_identity_spec *out, char *err, size_t err_len)
+{
+    memset(out, 0, sizeof *out);
+    const char *eq = strchr(text, '=');
+    size_t name_len = eq ? (size_t)(eq - text) : 0;
+    if (!eq || name_len == 0 || name_len >= sizeof out->device) {
+        snprintf(err, err_len,
+                 "expected DEVICE=VENDOR,PRODUCT,REVISION or DEVICE= (a device name of 1..%d "
+                 "characters before '=')",
+                 SIM_DEVICE_NAME_MAX - 1);
+        return false;
+    }
+    memcpy(out->device, text, name_len);
+    const char *p = eq + 1;
+    if (*p == '\0') {
+        out->none = true;
+        return true;
+    }
+    char *parts[3] = {out->vendor, out->product, out->revision};
+    static const char *const names[3] = {"VENDOR", "PRODUCT", "REVISION"};
+    for (int i = 0; i < 3; i++) {
+        if (!identity_part(&p, parts[i], SIM_IDENTITY_TEXT_MAX) || (i < 2 ? *p != ',' : *p)) {
+            snprintf(err, err_len,
+                     "expected DEVICE=VENDOR,PRODUCT,REVISION: %s missing, empty, longer than %d "
+                     "characters or followed by more",
+                     names[i], SIM_IDENTITY_TEXT_MAX - 1);
+            return false;
+        }
+        if (*p == ',') p++;
+    }
+    return true;
 }
 
 static bool check_faults(struct sim_plant *p, char *err, size_t err_len)
@@ -136,7 +202,7 @@ struct sim_plant *sim_start(const struct sim_options *opt, char *err, size_t err
             return NULL;
         }
     }
-    if (!check_faults(p, err, err_len)) {
+    if (!check_faults(p, err, err_len) || !apply_identities(p, err, err_len)) {
         free_plant(p);
         return NULL;
     }

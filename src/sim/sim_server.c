@@ -23,6 +23,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "drivers/modbus/mb_devid.h"
 #include "sim/sim_internal.h"
 
 #define CONN_IN_BYTES 2048
@@ -241,16 +242,20 @@ static bool output_has_room(struct sim_conn *c)
     return CONN_OUT_BYTES - c->out_len >= OUT_RESERVE_BYTES;
 }
 
-/* Answers one parsed frame (or drops it), appending to the output buffer. */
+/* Answers one parsed frame (frame[0..len), or drops it), appending to the
+ * output buffer. */
 static void answer(struct sim_conn *c, const struct mb_frame_request *req,
-                   const struct mb_frame_result *r)
+                   const struct mb_frame_result *r, const uint8_t *frame, size_t len)
 {
     struct sim_device *dev = c->dev;
     uint8_t *o = c->out + c->out_len;
     size_t cap = CONN_OUT_BYTES - c->out_len;
     size_t n;
     uint16_t tid = req->header.transaction_id;
-    if (r->status == MB_FRAME_INVALID)
+    if (r->status == MB_FRAME_INVALID && req->function == MB_DEVID_FUNCTION &&
+        !dev->fault_active[SIM_FAULT_EXCEPTION])
+        n = sim_handle_devid(dev, frame, len, o, cap);
+    else if (r->status == MB_FRAME_INVALID)
         n = mb_frame_encode_exception(o, cap, tid, req->header.unit_id, req->function,
                                       r->exception);
     else if (dev->fault_active[SIM_FAULT_EXCEPTION])
@@ -283,8 +288,8 @@ static bool process_input(struct sim_conn *c)
             ok = false;
             break;
         }
+        answer(c, &req, &r, c->in + pos, r.consumed);
         pos += r.consumed;
-        answer(c, &req, &r);
     }
     memmove(c->in, c->in + pos, c->in_len - pos);
     c->in_len -= pos;

@@ -265,7 +265,7 @@ ALLOWED_STATUS = {
     "SESSION": 200, "TAGS": 200,
     "TAG_WRITE": 404,  # the probe's tag does not exist (no device is touched)
     "TAG": 200, "STREAM": 200, "HISTORY": 200, "HISTORY_AT": 200,
-    "ALERTS": (200, 404),  # 404 "alerts are not available" until the route is wired
+    "ALERTS": 200,
     "AUDIT": 200, "USERS": 200, "TOKENS": 200, "METRICS": 200, "ASSET": 200,
 }
 
@@ -890,3 +890,27 @@ def test_writes_globally_off_after_a_reload(gw):
         r, _ = expect_refusal(gw, HIGH_SP, current, 403, "refused_globally_off", token)
     rec = audit(gw, action="write", limit=1)[0]
     assert rec["outcome"] == "refused_globally_off" and rec["object"] == HIGH_SP, rec
+
+
+def alerts(gw, **params):
+    r = call(gw, "GET", "/api/v1/alerts?" + urllib.parse.urlencode(params),
+             token=gw.tokens["viewer"])
+    assert r.status == 200, r
+    return r.json()["alerts"]
+
+
+def test_refused_writes_and_repeated_auth_failures_raise_alerts(gw):
+    """Monitoring of the IT side (docs/monitoring.md): a refused write and
+    repeated failed credentials from one client become alerts, each also
+    in the audit trail."""
+    r = write(gw, HIGH_SP, 5000, "far above max", token=gw.tokens["operator"])
+    assert r.status in (403, 422), r  # above max, or writes already off (an earlier test)
+    found = [a for a in alerts(gw, kind="write_refused") if a["subject"] == "sec-operator"]
+    assert found and found[0]["active"] and HIGH_SP in found[0]["message"], found
+    for i in range(5):
+        assert call(gw, "GET", "/api/v1/tags", token=f"alk_not-a-token-{i}").status == 401
+    found = [a for a in alerts(gw, kind="auth_failures") if a["subject"] == "client 127.0.0.1"]
+    assert found and "invalid API tokens" in found[0]["message"], found
+    objects = {x["object"] for x in audit(gw, action="alert", limit=1000)}
+    assert "write_refused/sec-operator" in objects, objects
+    assert "auth_failures/client 127.0.0.1" in objects, objects

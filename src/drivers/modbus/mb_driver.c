@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "core/report.h"
 #include "drivers/modbus/mb_codec.h"
+#include "drivers/modbus/mb_devid.h"
 #include "drivers/modbus/mb_frame.h"
 #include "drivers/modbus/mb_plan.h"
 
@@ -74,6 +75,8 @@ struct mb_driver {
     int64_t backoff_ms;
     int64_t retry_at_ms;
     uint16_t transaction_id; /* of the last request sent */
+    bool devid_due;          /* connected since the last identification attempt */
+    bool devid_skip;         /* identification failed once (no answer): not asked again */
     struct group_runtime *groups;
     size_t group_count;
     uint16_t regs[MODBUS_MAX_READ_REGISTERS];
@@ -148,7 +151,7 @@ static bool ensure_connected(struct mb_driver *d, int64_t now_ms)
     pthread_mutex_lock(&d->socket_lock);
     int rc = atomic_load(&d->stop) ? -1 : modbus_connect(d->ctx);
     int e = errno;
-    if (rc == 0) d->connected = true;
+    if (rc == 0) d->connected = d->devid_due = true;
     pthread_mutex_unlock(&d->socket_lock);
     if (rc == 0) {
         atomic_fetch_add(&d->env.stats->reconnects, 1);
@@ -396,6 +399,17 @@ static void poll_group(struct mb_driver *d, struct group_runtime *g)
         boundary_send(d->env.boundary, batch);
     else
         sample_batch_free(batch);
+    /* The device's identity, once per connection, after its first good poll
+     * (docs/monitoring.md). */
+    if (!failed_connection && d->connected && d->devid_due) {
+        d->devid_due = false;
+        if (!d->devid_skip && !mb_devid_refresh(d->ctx, d->dev->unit_id, &d->transaction_id,
+                                                (int)d->dev->timeout_ms, d->env.stats,
+                                                d->dev->name)) {
+            d->devid_skip = true;
+            disconnect(d); /* a late answer must not be taken for the next poll's */
+        }
+    }
 }
 
 /* ---- Writes ---- */
