@@ -17,62 +17,37 @@
 
 #define MAX_ROUNDS 8 /* more_follows continuations followed by mb_devid_read */
 
-static uint16_t get_u16(const uint8_t *p)
-{
-    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static struct mb_frame_result result(enum mb_frame_status status, size_t consumed,
-                                     uint8_t exception, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static struct mb_frame_result result(enum mb_frame_status status, size_t consumed,
-                                     uint8_t exception, const char *fmt, ...)
-{
-    struct mb_frame_result r = {.status = status, .consumed = consumed, .exception = exception};
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(r.reason, sizeof r.reason, fmt, ap);
-        va_end(ap);
-    }
-    return r;
-}
-
 /* The MBAP header: COMPLETE with *h filled and consumed = the frame's size
  * when all of it is in buf. */
 static struct mb_frame_result parse_mbap(const uint8_t *buf, size_t len, struct mb_frame_header *h)
 {
-    if (len >= 4 && get_u16(buf + 2) != 0)
-        return result(MB_FRAME_INVALID, 0, 0, "protocol id at byte 2 is %u, expected 0 (Modbus)",
-                      get_u16(buf + 2));
+    if (len >= 4 && mb_get_u16(buf + 2) != 0)
+        return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
+                                    "protocol id at byte 2 is %u, expected 0 (Modbus)",
+                                    mb_get_u16(buf + 2));
     if (len >= 6) {
-        uint16_t length = get_u16(buf + 4);
+        uint16_t length = mb_get_u16(buf + 4);
         if (length < 2 || length > MB_FRAME_MAX_LENGTH_FIELD)
-            return result(MB_FRAME_INVALID, 0, 0, "length field at byte 4 is %u, expected 2..%u",
-                          length, MB_FRAME_MAX_LENGTH_FIELD);
+            return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
+                                        "length field at byte 4 is %u, expected 2..%u", length,
+                                        MB_FRAME_MAX_LENGTH_FIELD);
         if (len >= (size_t)6 + length) {
-            h->transaction_id = get_u16(buf);
+            h->transaction_id = mb_get_u16(buf);
             h->protocol_id = 0;
             h->length = length;
             h->unit_id = buf[6];
-            return result(MB_FRAME_COMPLETE, (size_t)6 + length, 0, NULL);
+            return mb_frame_result_make(MB_FRAME_COMPLETE, (size_t)6 + length, 0, NULL);
         }
     }
-    return result(MB_FRAME_INCOMPLETE, 0, 0, "frame incomplete: %zu bytes so far", len);
+    return mb_frame_result_make(MB_FRAME_INCOMPLETE, 0, 0, "frame incomplete: %zu bytes so far",
+                                len);
 }
 
 static size_t put_mbap(uint8_t *out, uint16_t transaction_id, uint8_t unit_id, size_t pdu_len)
 {
-    put_u16(out, transaction_id);
-    put_u16(out + 2, 0);
-    put_u16(out + 4, (uint16_t)(pdu_len + 1));
+    mb_put_u16(out, transaction_id);
+    mb_put_u16(out + 2, 0);
+    mb_put_u16(out + 4, (uint16_t)(pdu_len + 1));
     out[6] = unit_id;
     return MB_FRAME_MBAP_BYTES;
 }
@@ -99,23 +74,24 @@ struct mb_frame_result mb_devid_parse_request(const uint8_t *buf, size_t len,
     size_t total = r.consumed, pdu_len = out->header.length - 1u;
     const uint8_t *pdu = buf + MB_FRAME_MBAP_BYTES;
     if (pdu[0] != MB_DEVID_FUNCTION)
-        return result(MB_FRAME_INVALID, total, MB_FRAME_EX_ILLEGAL_FUNCTION,
-                      "function code 0x%02X at byte 7 is not 0x2B", pdu[0]);
+        return mb_frame_result_make(MB_FRAME_INVALID, total, MB_FRAME_EX_ILLEGAL_FUNCTION,
+                                    "function code 0x%02X at byte 7 is not 0x2B", pdu[0]);
     if (pdu_len < 2)
-        return result(MB_FRAME_INVALID, total, MB_FRAME_EX_ILLEGAL_DATA_VALUE,
-                      "function 0x2B: PDU is %zu byte, expected 4", pdu_len);
+        return mb_frame_result_make(MB_FRAME_INVALID, total, MB_FRAME_EX_ILLEGAL_DATA_VALUE,
+                                    "function 0x2B: PDU is %zu byte, expected 4", pdu_len);
     if (pdu[1] != MB_DEVID_MEI_TYPE)
-        return result(MB_FRAME_INVALID, total, MB_FRAME_EX_ILLEGAL_FUNCTION,
-                      "MEI type 0x%02X at byte 8 is not supported (only 0x0E)", pdu[1]);
+        return mb_frame_result_make(MB_FRAME_INVALID, total, MB_FRAME_EX_ILLEGAL_FUNCTION,
+                                    "MEI type 0x%02X at byte 8 is not supported (only 0x0E)",
+                                    pdu[1]);
     if (pdu_len != 4)
-        return result(MB_FRAME_INVALID, total, MB_FRAME_EX_ILLEGAL_DATA_VALUE,
-                      "function 0x2B/0x0E: PDU is %zu bytes, expected 4", pdu_len);
+        return mb_frame_result_make(MB_FRAME_INVALID, total, MB_FRAME_EX_ILLEGAL_DATA_VALUE,
+                                    "function 0x2B/0x0E: PDU is %zu bytes, expected 4", pdu_len);
     if (pdu[2] < MB_DEVID_BASIC || pdu[2] > MB_DEVID_SPECIFIC)
-        return result(MB_FRAME_INVALID, total, MB_FRAME_EX_ILLEGAL_DATA_VALUE,
-                      "read device id code %u at byte 9, expected 1..4", pdu[2]);
+        return mb_frame_result_make(MB_FRAME_INVALID, total, MB_FRAME_EX_ILLEGAL_DATA_VALUE,
+                                    "read device id code %u at byte 9, expected 1..4", pdu[2]);
     out->code = pdu[2];
     out->object_id = pdu[3];
-    return result(MB_FRAME_COMPLETE, total, 0, NULL);
+    return mb_frame_result_make(MB_FRAME_COMPLETE, total, 0, NULL);
 }
 
 struct mb_frame_result mb_devid_parse_response(const uint8_t *buf, size_t len,
@@ -128,26 +104,29 @@ struct mb_frame_result mb_devid_parse_response(const uint8_t *buf, size_t len,
     const uint8_t *pdu = buf + MB_FRAME_MBAP_BYTES;
     if (pdu[0] == (MB_DEVID_FUNCTION | MB_FRAME_EXCEPTION_FLAG)) {
         if (pdu_len != 2)
-            return result(MB_FRAME_INVALID, 0, 0,
-                          "exception response: PDU is %zu bytes at byte 7, expected 2", pdu_len);
+            return mb_frame_result_make(
+                MB_FRAME_INVALID, 0, 0,
+                "exception response: PDU is %zu bytes at byte 7, expected 2", pdu_len);
         out->is_exception = true;
         out->exception = pdu[1];
-        return result(MB_FRAME_COMPLETE, total, 0, NULL);
+        return mb_frame_result_make(MB_FRAME_COMPLETE, total, 0, NULL);
     }
     if (pdu[0] != MB_DEVID_FUNCTION)
-        return result(MB_FRAME_INVALID, 0, 0, "function code 0x%02X at byte 7, expected 0x2B",
-                      pdu[0]);
+        return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
+                                    "function code 0x%02X at byte 7, expected 0x2B", pdu[0]);
     if (pdu_len < MB_DEVID_RESPONSE_HEADER_BYTES)
-        return result(MB_FRAME_INVALID, 0, 0, "PDU is %zu bytes, expected at least %d", pdu_len,
-                      MB_DEVID_RESPONSE_HEADER_BYTES);
+        return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
+                                    "PDU is %zu bytes, expected at least %d", pdu_len,
+                                    MB_DEVID_RESPONSE_HEADER_BYTES);
     if (pdu[1] != MB_DEVID_MEI_TYPE)
-        return result(MB_FRAME_INVALID, 0, 0, "MEI type 0x%02X at byte 8, expected 0x0E", pdu[1]);
+        return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
+                                    "MEI type 0x%02X at byte 8, expected 0x0E", pdu[1]);
     if (pdu[2] < MB_DEVID_BASIC || pdu[2] > MB_DEVID_SPECIFIC)
-        return result(MB_FRAME_INVALID, 0, 0, "read device id code %u at byte 9, expected 1..4",
-                      pdu[2]);
+        return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
+                                    "read device id code %u at byte 9, expected 1..4", pdu[2]);
     if (pdu[4] != 0x00 && pdu[4] != 0xFF)
-        return result(MB_FRAME_INVALID, 0, 0, "more follows 0x%02X at byte 11, expected 00 or FF",
-                      pdu[4]);
+        return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
+                                    "more follows 0x%02X at byte 11, expected 00 or FF", pdu[4]);
     out->code = pdu[2];
     out->conformity = pdu[3];
     out->more_follows = pdu[4] == 0xFF;
@@ -156,23 +135,25 @@ struct mb_frame_result mb_devid_parse_response(const uint8_t *buf, size_t len,
     size_t pos = MB_DEVID_RESPONSE_HEADER_BYTES;
     for (unsigned i = 0; i < out->object_count; i++) {
         if (i >= MB_DEVID_MAX_OBJECTS || pdu_len - pos < 2)
-            return result(MB_FRAME_INVALID, 0, 0,
-                          "object %u of %u: header at byte %zu beyond the PDU's end", i + 1,
-                          out->object_count, MB_FRAME_MBAP_BYTES + pos);
+            return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
+                                        "object %u of %u: header at byte %zu beyond the PDU's end",
+                                        i + 1, out->object_count, MB_FRAME_MBAP_BYTES + pos);
         uint8_t length = pdu[pos + 1];
         if (pdu_len - pos - 2 < length)
-            return result(MB_FRAME_INVALID, 0, 0,
-                          "object %u (id 0x%02X): %u value bytes at byte %zu run past the PDU's "
-                          "end",
-                          i + 1, pdu[pos], length, MB_FRAME_MBAP_BYTES + pos + 2);
+            return mb_frame_result_make(
+                MB_FRAME_INVALID, 0, 0,
+                "object %u (id 0x%02X): %u value bytes at byte %zu run past the PDU's "
+                "end",
+                i + 1, pdu[pos], length, MB_FRAME_MBAP_BYTES + pos + 2);
         out->objects[i] =
             (struct mb_devid_object){.id = pdu[pos], .length = length, .value = pdu + pos + 2};
         pos += 2u + length;
     }
     if (pos != pdu_len)
-        return result(MB_FRAME_INVALID, 0, 0, "%zu bytes after the last object at byte %zu",
-                      pdu_len - pos, MB_FRAME_MBAP_BYTES + pos);
-    return result(MB_FRAME_COMPLETE, total, 0, NULL);
+        return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
+                                    "%zu bytes after the last object at byte %zu", pdu_len - pos,
+                                    MB_FRAME_MBAP_BYTES + pos);
+    return mb_frame_result_make(MB_FRAME_COMPLETE, total, 0, NULL);
 }
 
 bool mb_devid_check_response(const struct mb_devid_request *req,
@@ -377,7 +358,7 @@ static enum mb_devid_status exchange(int fd, const struct mb_devid_request *req,
         snprintf(why, why_len, "malformed answer: %s", r.reason);
         return MB_DEVID_FAILED;
     }
-    size_t total = 6u + get_u16(in + 4);
+    size_t total = 6u + mb_get_u16(in + 4);
     if (total > MB_FRAME_MBAP_BYTES &&
         !recv_exact(fd, in + MB_FRAME_MBAP_BYTES, total - MB_FRAME_MBAP_BYTES, deadline, why,
                     why_len))

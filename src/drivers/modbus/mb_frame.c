@@ -7,23 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static uint16_t get_u16(const uint8_t *p)
-{
-    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static struct mb_frame_result result(enum mb_frame_status status, size_t consumed,
-                                     uint8_t exception, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static struct mb_frame_result result(enum mb_frame_status status, size_t consumed,
-                                     uint8_t exception, const char *fmt, ...)
+struct mb_frame_result mb_frame_result_make(enum mb_frame_status status, size_t consumed,
+                                            uint8_t exception, const char *fmt, ...)
 {
     struct mb_frame_result r = {.status = status, .consumed = consumed, .exception = exception};
     if (fmt) {
@@ -65,30 +50,34 @@ static uint16_t bytes_for_bits(uint16_t bits)
 static struct mb_frame_result parse_header(const uint8_t *buf, size_t len,
                                            struct mb_frame_header *h)
 {
-    if (len >= 4 && get_u16(buf + 2) != 0)
-        return result(MB_FRAME_INVALID, 0, 0, "protocol id at byte 2 is %u, expected 0 (Modbus)",
-                      get_u16(buf + 2));
+    if (len >= 4 && mb_get_u16(buf + 2) != 0)
+        return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
+                                    "protocol id at byte 2 is %u, expected 0 (Modbus)",
+                                    mb_get_u16(buf + 2));
     if (len >= 6) {
-        uint16_t length = get_u16(buf + 4);
+        uint16_t length = mb_get_u16(buf + 4);
         if (length < 2)
-            return result(MB_FRAME_INVALID, 0, 0,
-                          "length field at byte 4 is %u, expected at least 2 (unit id and "
-                          "function code)",
-                          length);
+            return mb_frame_result_make(
+                MB_FRAME_INVALID, 0, 0,
+                "length field at byte 4 is %u, expected at least 2 (unit id and "
+                "function code)",
+                length);
         if (length > MB_FRAME_MAX_LENGTH_FIELD)
-            return result(MB_FRAME_INVALID, 0, 0,
-                          "length field at byte 4 is %u, above %u (ADU limit of %u bytes)", length,
-                          MB_FRAME_MAX_LENGTH_FIELD, MB_FRAME_MAX_ADU_BYTES);
+            return mb_frame_result_make(
+                MB_FRAME_INVALID, 0, 0,
+                "length field at byte 4 is %u, above %u (ADU limit of %u bytes)", length,
+                MB_FRAME_MAX_LENGTH_FIELD, MB_FRAME_MAX_ADU_BYTES);
     }
     if (len < MB_FRAME_MBAP_BYTES + 1u)
-        return result(MB_FRAME_INCOMPLETE, 0, 0, "%zu of at least 8 bytes", len);
-    h->transaction_id = get_u16(buf);
+        return mb_frame_result_make(MB_FRAME_INCOMPLETE, 0, 0, "%zu of at least 8 bytes", len);
+    h->transaction_id = mb_get_u16(buf);
     h->protocol_id = 0;
-    h->length = get_u16(buf + 4);
+    h->length = mb_get_u16(buf + 4);
     h->unit_id = buf[6];
     size_t total = 6u + h->length;
-    if (len < total) return result(MB_FRAME_INCOMPLETE, 0, 0, "%zu of %zu bytes", len, total);
-    return result(MB_FRAME_COMPLETE, total, 0, NULL);
+    if (len < total)
+        return mb_frame_result_make(MB_FRAME_INCOMPLETE, 0, 0, "%zu of %zu bytes", len, total);
+    return mb_frame_result_make(MB_FRAME_COMPLETE, total, 0, NULL);
 }
 
 /* The PDU of a request whose framing is sound; pdu_len >= 1. */
@@ -100,46 +89,48 @@ static struct mb_frame_result parse_request_pdu(const uint8_t *pdu, size_t pdu_l
     out->function = fc;
     if (!is_read_bits(fc) && !is_read_registers(fc) && !is_write_single(fc) &&
         !is_write_multiple(fc))
-        return result(MB_FRAME_INVALID, total, MB_FRAME_EX_ILLEGAL_FUNCTION,
-                      "function code 0x%02X at byte 7 is not supported", fc);
+        return mb_frame_result_make(MB_FRAME_INVALID, total, MB_FRAME_EX_ILLEGAL_FUNCTION,
+                                    "function code 0x%02X at byte 7 is not supported", fc);
     if (is_write_multiple(fc) ? pdu_len < 6 : pdu_len != 5)
-        return result(MB_FRAME_INVALID, total, ex_value,
-                      "function 0x%02X: PDU is %zu bytes, expected %s", fc, pdu_len,
-                      is_write_multiple(fc) ? "at least 6" : "5");
-    out->address = get_u16(pdu + 1);
+        return mb_frame_result_make(MB_FRAME_INVALID, total, ex_value,
+                                    "function 0x%02X: PDU is %zu bytes, expected %s", fc, pdu_len,
+                                    is_write_multiple(fc) ? "at least 6" : "5");
+    out->address = mb_get_u16(pdu + 1);
     if (is_write_single(fc)) {
         out->quantity = 1;
-        out->value = get_u16(pdu + 3);
+        out->value = mb_get_u16(pdu + 3);
         if (fc == MB_FRAME_WRITE_SINGLE_COIL && out->value != MB_FRAME_COIL_ON &&
             out->value != MB_FRAME_COIL_OFF)
-            return result(MB_FRAME_INVALID, total, ex_value,
-                          "coil value 0x%04X at byte 10 is neither 0xFF00 nor 0x0000", out->value);
-        return result(MB_FRAME_COMPLETE, total, 0, NULL);
+            return mb_frame_result_make(MB_FRAME_INVALID, total, ex_value,
+                                        "coil value 0x%04X at byte 10 is neither 0xFF00 nor 0x0000",
+                                        out->value);
+        return mb_frame_result_make(MB_FRAME_COMPLETE, total, 0, NULL);
     }
-    out->quantity = get_u16(pdu + 3);
+    out->quantity = mb_get_u16(pdu + 3);
     uint16_t max = is_read_bits(fc)                      ? MB_FRAME_MAX_READ_BITS
                    : is_read_registers(fc)               ? MB_FRAME_MAX_READ_REGISTERS
                    : fc == MB_FRAME_WRITE_MULTIPLE_COILS ? MB_FRAME_MAX_WRITE_BITS
                                                          : MB_FRAME_MAX_WRITE_REGISTERS;
     if (out->quantity < 1 || out->quantity > max)
-        return result(MB_FRAME_INVALID, total, ex_value,
-                      "function 0x%02X: quantity %u at byte 10 is outside 1..%u", fc, out->quantity,
-                      max);
-    if (!is_write_multiple(fc)) return result(MB_FRAME_COMPLETE, total, 0, NULL);
+        return mb_frame_result_make(MB_FRAME_INVALID, total, ex_value,
+                                    "function 0x%02X: quantity %u at byte 10 is outside 1..%u", fc,
+                                    out->quantity, max);
+    if (!is_write_multiple(fc)) return mb_frame_result_make(MB_FRAME_COMPLETE, total, 0, NULL);
     out->byte_count = pdu[5];
     size_t expected =
         fc == MB_FRAME_WRITE_MULTIPLE_COILS ? bytes_for_bits(out->quantity) : 2u * out->quantity;
     if (out->byte_count != expected)
-        return result(MB_FRAME_INVALID, total, ex_value,
-                      "function 0x%02X: byte count %u at byte 12 does not fit quantity %u "
-                      "(expected %zu)",
-                      fc, out->byte_count, out->quantity, expected);
+        return mb_frame_result_make(
+            MB_FRAME_INVALID, total, ex_value,
+            "function 0x%02X: byte count %u at byte 12 does not fit quantity %u "
+            "(expected %zu)",
+            fc, out->byte_count, out->quantity, expected);
     if (pdu_len != 6u + out->byte_count)
-        return result(MB_FRAME_INVALID, total, ex_value,
-                      "function 0x%02X: PDU is %zu bytes, byte count %u needs %u", fc, pdu_len,
-                      out->byte_count, 6u + out->byte_count);
+        return mb_frame_result_make(MB_FRAME_INVALID, total, ex_value,
+                                    "function 0x%02X: PDU is %zu bytes, byte count %u needs %u", fc,
+                                    pdu_len, out->byte_count, 6u + out->byte_count);
     out->data = pdu + 6;
-    return result(MB_FRAME_COMPLETE, total, 0, NULL);
+    return mb_frame_result_make(MB_FRAME_COMPLETE, total, 0, NULL);
 }
 
 struct mb_frame_result mb_frame_parse_request(const uint8_t *buf, size_t len,
@@ -159,43 +150,50 @@ static struct mb_frame_result parse_response_pdu(const uint8_t *pdu, size_t pdu_
         out->is_exception = true;
         out->function = fc & (uint8_t)~MB_FRAME_EXCEPTION_FLAG;
         if (pdu_len != 2)
-            return result(MB_FRAME_INVALID, 0, 0,
-                          "exception response: PDU is %zu bytes, expected 2", pdu_len);
+            return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
+                                        "exception response: PDU is %zu bytes, expected 2",
+                                        pdu_len);
         out->exception = pdu[1];
         if (out->exception == 0 || out->function == 0)
-            return result(MB_FRAME_INVALID, 0, 0,
-                          "exception response 0x%02X with code 0 or function 0 at byte 7", fc);
-        return result(MB_FRAME_COMPLETE, total, 0, NULL);
+            return mb_frame_result_make(
+                MB_FRAME_INVALID, 0, 0,
+                "exception response 0x%02X with code 0 or function 0 at byte 7", fc);
+        return mb_frame_result_make(MB_FRAME_COMPLETE, total, 0, NULL);
     }
     out->function = fc;
     if (is_read_bits(fc) || is_read_registers(fc)) {
         if (pdu_len < 2)
-            return result(MB_FRAME_INVALID, 0, 0, "function 0x%02X: no byte count", fc);
+            return mb_frame_result_make(MB_FRAME_INVALID, 0, 0, "function 0x%02X: no byte count",
+                                        fc);
         out->byte_count = pdu[1];
         unsigned max = is_read_bits(fc) ? bytes_for_bits(MB_FRAME_MAX_READ_BITS)
                                         : 2u * MB_FRAME_MAX_READ_REGISTERS;
         if (out->byte_count == 0 || out->byte_count > max ||
             (is_read_registers(fc) && out->byte_count % 2 != 0))
-            return result(MB_FRAME_INVALID, 0, 0,
-                          "function 0x%02X: byte count %u at byte 8 is not a valid size", fc,
-                          out->byte_count);
+            return mb_frame_result_make(
+                MB_FRAME_INVALID, 0, 0,
+                "function 0x%02X: byte count %u at byte 8 is not a valid size", fc,
+                out->byte_count);
         if (pdu_len != 2u + out->byte_count)
-            return result(MB_FRAME_INVALID, 0, 0,
-                          "function 0x%02X: length field says %zu PDU bytes, byte count %u "
-                          "needs %u",
-                          fc, pdu_len, out->byte_count, 2u + out->byte_count);
+            return mb_frame_result_make(
+                MB_FRAME_INVALID, 0, 0,
+                "function 0x%02X: length field says %zu PDU bytes, byte count %u "
+                "needs %u",
+                fc, pdu_len, out->byte_count, 2u + out->byte_count);
         out->data = pdu + 2;
-        return result(MB_FRAME_COMPLETE, total, 0, NULL);
+        return mb_frame_result_make(MB_FRAME_COMPLETE, total, 0, NULL);
     }
     if (is_write_single(fc) || is_write_multiple(fc)) {
         if (pdu_len != 5)
-            return result(MB_FRAME_INVALID, 0, 0, "function 0x%02X: PDU is %zu bytes, expected 5",
-                          fc, pdu_len);
-        out->address = get_u16(pdu + 1);
-        out->value = get_u16(pdu + 3);
-        return result(MB_FRAME_COMPLETE, total, 0, NULL);
+            return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
+                                        "function 0x%02X: PDU is %zu bytes, expected 5", fc,
+                                        pdu_len);
+        out->address = mb_get_u16(pdu + 1);
+        out->value = mb_get_u16(pdu + 3);
+        return mb_frame_result_make(MB_FRAME_COMPLETE, total, 0, NULL);
     }
-    return result(MB_FRAME_INVALID, 0, 0, "function code 0x%02X at byte 7 is unknown", fc);
+    return mb_frame_result_make(MB_FRAME_INVALID, 0, 0, "function code 0x%02X at byte 7 is unknown",
+                                fc);
 }
 
 struct mb_frame_result mb_frame_parse_response(const uint8_t *buf, size_t len,
@@ -251,7 +249,7 @@ bool mb_frame_check_response(const struct mb_frame_request *req,
 
 uint16_t mb_frame_response_register(const struct mb_frame_response *rsp, uint16_t i)
 {
-    return get_u16(rsp->data + 2u * i);
+    return mb_get_u16(rsp->data + 2u * i);
 }
 
 bool mb_frame_response_bit(const struct mb_frame_response *rsp, uint16_t i)
@@ -266,9 +264,9 @@ static size_t put_header(uint8_t *out, size_t cap, uint16_t transaction_id, uint
 {
     size_t total = MB_FRAME_MBAP_BYTES + pdu_len;
     if (pdu_len == 0 || pdu_len > MB_FRAME_MAX_PDU_BYTES || total > cap) return 0;
-    put_u16(out, transaction_id);
-    put_u16(out + 2, 0);
-    put_u16(out + 4, (uint16_t)(pdu_len + 1));
+    mb_put_u16(out, transaction_id);
+    mb_put_u16(out + 2, 0);
+    mb_put_u16(out + 4, (uint16_t)(pdu_len + 1));
     out[6] = unit_id;
     return total;
 }
@@ -291,8 +289,8 @@ size_t mb_frame_encode_read_request(uint8_t *out, size_t cap, uint16_t transacti
     size_t n = put_header(out, cap, transaction_id, unit_id, 5);
     if (!n) return 0;
     out[7] = function;
-    put_u16(out + 8, address);
-    put_u16(out + 10, quantity);
+    mb_put_u16(out + 8, address);
+    mb_put_u16(out + 10, quantity);
     return n;
 }
 
@@ -307,8 +305,8 @@ size_t mb_frame_encode_write_single(uint8_t *out, size_t cap, uint16_t transacti
     size_t n = put_header(out, cap, transaction_id, unit_id, 5);
     if (!n) return 0;
     out[7] = function;
-    put_u16(out + 8, address);
-    put_u16(out + 10, value);
+    mb_put_u16(out + 8, address);
+    mb_put_u16(out + 10, value);
     return n;
 }
 
@@ -321,8 +319,8 @@ size_t mb_frame_encode_write_coils_request(uint8_t *out, size_t cap, uint16_t tr
     size_t n = put_header(out, cap, transaction_id, unit_id, 6u + bytes);
     if (!n) return 0;
     out[7] = MB_FRAME_WRITE_MULTIPLE_COILS;
-    put_u16(out + 8, address);
-    put_u16(out + 10, quantity);
+    mb_put_u16(out + 8, address);
+    mb_put_u16(out + 10, quantity);
     out[12] = (uint8_t)bytes;
     pack_bits(out + 13, bits, quantity);
     return n;
@@ -336,11 +334,11 @@ size_t mb_frame_encode_write_registers_request(uint8_t *out, size_t cap, uint16_
     size_t n = put_header(out, cap, transaction_id, unit_id, 6u + 2u * quantity);
     if (!n) return 0;
     out[7] = MB_FRAME_WRITE_MULTIPLE_REGISTERS;
-    put_u16(out + 8, address);
-    put_u16(out + 10, quantity);
+    mb_put_u16(out + 8, address);
+    mb_put_u16(out + 10, quantity);
     out[12] = (uint8_t)(2u * quantity);
     for (uint16_t i = 0; i < quantity; i++)
-        put_u16(out + 13 + 2u * i, values[i]);
+        mb_put_u16(out + 13 + 2u * i, values[i]);
     return n;
 }
 
@@ -369,7 +367,7 @@ size_t mb_frame_encode_read_registers_response(uint8_t *out, size_t cap, uint16_
     out[7] = function;
     out[8] = (uint8_t)(2u * quantity);
     for (uint16_t i = 0; i < quantity; i++)
-        put_u16(out + 9 + 2u * i, values[i]);
+        mb_put_u16(out + 9 + 2u * i, values[i]);
     return n;
 }
 
@@ -381,8 +379,8 @@ size_t mb_frame_encode_write_multiple_response(uint8_t *out, size_t cap, uint16_
     size_t n = put_header(out, cap, transaction_id, unit_id, 5);
     if (!n) return 0;
     out[7] = function;
-    put_u16(out + 8, address);
-    put_u16(out + 10, quantity);
+    mb_put_u16(out + 8, address);
+    mb_put_u16(out + 10, quantity);
     return n;
 }
 
@@ -403,8 +401,8 @@ size_t mb_frame_encode_request(uint8_t *out, size_t cap, const struct mb_frame_r
     size_t n = put_header(out, cap, req->header.transaction_id, req->header.unit_id, pdu_len);
     if (!n) return 0;
     out[7] = fc;
-    put_u16(out + 8, req->address);
-    put_u16(out + 10, is_write_single(fc) ? req->value : req->quantity);
+    mb_put_u16(out + 8, req->address);
+    mb_put_u16(out + 10, is_write_single(fc) ? req->value : req->quantity);
     if (is_write_multiple(fc)) {
         out[12] = req->byte_count;
         if (req->byte_count) memcpy(out + 13, req->data, req->byte_count);

@@ -180,4 +180,22 @@ size_t mb_frame_encode_request(uint8_t *out, size_t cap, const struct mb_frame_r
 /* "IllegalFunction", "IllegalDataAddress", ... or "Unknown". Static. */
 const char *mb_frame_exception_name(uint8_t exception);
 
+/* Big-endian 16-bit fields, as every Modbus field is sent. */
+static inline uint16_t mb_get_u16(const uint8_t *p)
+{
+    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+static inline void mb_put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+/* A result with a printf-style reason (fmt NULL: none), for the codecs of
+ * this folder. */
+struct mb_frame_result mb_frame_result_make(enum mb_frame_status status, size_t consumed,
+                                            uint8_t exception, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif
