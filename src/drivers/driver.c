@@ -63,8 +63,8 @@ bool driver_write(struct driver *d, size_t tag_index, const struct value *v, int
     case PROTOCOL_MODBUS_TCP:
         return mb_driver_write(d->impl, tag_index, v, timeout_ms, out);
     case PROTOCOL_OPCUA:
-        break;
+        return ua_driver_write(d->impl, tag_index, v, timeout_ms, out);
     }
-    snprintf(out->error, sizeof out->error, "writes to OPC UA devices are not implemented yet");
+    snprintf(out->error, sizeof out->error, "unknown protocol");
     return false;
 }

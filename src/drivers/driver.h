@@ -42,7 +42,8 @@ void driver_stop(struct driver *d);
 struct driver_write_result {
     bool written;            /* the device acknowledged the write */
     bool read_back;          /* the value was read back after the write */
-    bool read_back_matches;  /* the device holds exactly the registers (or coil) written */
+    bool read_back_matches;  /* the device holds exactly the registers, coil or OPC UA Variant
+                                written */
     struct value value_read; /* the read-back value (engineering units, as polled);
                                 never a string (string tags are not writable) */
     quality_t quality_read;
@@ -55,7 +56,7 @@ struct driver_write_result {
  * the same connection); waits at most timeout_ms. false with out->error when
  * the device is not connected, answers with an exception (named), times out,
  * the tag is not writable (input register / discrete input / string), or the
- * protocol has no writes yet.
+ * server refuses it (an OPC UA StatusCode, named).
  *
  * Thread-safe: any number of threads may call it at once (writes are done
  * one at a time, in order of arrival). A call racing with driver_stop() ends

@@ -1701,7 +1701,7 @@ static void test_opcua_errors(void)
                         "expected low < high in 'range', found [5, 1]");
     EXPECT_UA_TAG_ERROR("{name: t, node: i=1, address: 3}", "address",
                         "unknown key 'address' in OPC UA tag (expected one of: name, node, path, "
-                        "type, unit, description, range, deadband)");
+                        "type, unit, description, range, deadband, write)");
     EXPECT_UA_TAG_ERROR("{name: \"bad name\", node: i=1}", "\"bad", "expected a valid tag path");
     /* A percent deadband in poll mode needs a range. */
     EXPECT_ERROR("devices:\n- name: p\n  protocol: opcua\n  endpoint: opc.tcp://h\n"

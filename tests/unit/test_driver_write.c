@@ -362,7 +362,7 @@ static void test_refusals(void)
     config_free(&cfg);
 }
 
-static void test_opcua_not_implemented(void)
+static void test_opcua_no_policy(void)
 {
     struct config cfg;
     struct config_error err;
@@ -387,7 +387,7 @@ static void test_opcua_not_implemented(void)
     struct driver_write_result res;
     struct value v = value_double(1);
     CHECK(!driver_write(d, 0, &v, 100, &res));
-    CHECK_STR(res.error, "writes to OPC UA devices are not implemented yet");
+    CHECK_STR(res.error, "tag 'a/b/x' has no enabled write policy ('write:' in the configuration)");
     driver_stop(d);
     boundary_destroy(b);
     stats_registry_destroy(&reg);
@@ -549,7 +549,7 @@ int main(void)
     }
     test_write_holding_and_coil();
     test_refusals();
-    test_opcua_not_implemented();
+    test_opcua_no_policy();
     test_device_down();
     test_concurrent_writes();
     test_stop_while_waiting();

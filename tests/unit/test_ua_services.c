@@ -1371,6 +1371,155 @@ static void test_publish_rate(void)
     ua_writer_free(&w);
 }
 
+/* ------------------------------------------------------------ Write */
+
+/* WriteRequest written by node-opcua 2.163.1 (as the vectors above; header
+ * handle 1, 10 s timeout hint, an empty (not null) AuditEntryId) with five
+ * WriteValues, attribute Value, null IndexRange, a DataValue holding only
+ * the Variant: ns=1;s=Writable.Double Double 7.25; ns=1;i=42 Int32 -5;
+ * i=85 Boolean true; ns=2;i=1000000 Float 0.5; ns=1;s=U64 UInt64
+ * 0xFFFFFFFFFFFFFFFE. */
+static const char nodeopcua_write_request[] =
+    "0100a1020000e034b058283dda0101000000000000000000000010270000000000050000000301000f0000005772"
+    "697461626c652e446f75626c650d000000ffffffff010b0000000000001d4001012a000d000000ffffffff0106fb"
+    "ffffff00550d000000ffffffff01010102020040420f000d000000ffffffff010a0000003f030100030000005536"
+    "340d000000ffffffff0109feffffffffffffff";
+
+/* WriteResponse written by node-opcua 2.163.1: handle 9, results [Good,
+ * BadNotWritable, BadTypeMismatch, BadUserAccessDenied, BadOutOfRange],
+ * DiagnosticInfos [{InnerStatusCode BadNotWritable}, {}]. */
+static const char nodeopcua_write_response[] =
+    "0100a402e034b058283dda0109000000000000000000000000000000050000000000000000003b80000074800000"
+    "1f8000003c80020000002000003b8000";
+
+static struct ua_write_value write_value(struct ua_nodeid node, struct ua_variant v)
+{
+    struct ua_write_value wv;
+    memset(&wv, 0, sizeof wv);
+    wv.node_id = node;
+    wv.attribute_id = UA_ATTRIBUTE_VALUE;
+    wv.index_range = UA_STRING_NULL;
+    wv.value.mask = UA_DATAVALUE_HAS_VALUE;
+    wv.value.value = v;
+    return wv;
+}
+
+static void test_write_request_vectors(void)
+{
+    struct ua_request_header h = request_header();
+    struct ua_writer w;
+    ua_writer_init(&w, WRITER_LIMIT);
+
+    /* By hand from Part 4 5.10.4 / Part 6: one WriteValue. */
+    struct ua_write_value one = write_value(ua_nodeid_numeric(1, 42), ua_variant_double(7.25));
+    struct ua_write_request req = {.nodes_count = 1, .nodes = &one};
+    /* clang-format off */
+    const uint8_t want[] = {
+        0x01, 0x00, 0xA1, 0x02,                         /* i=673 WriteRequest */
+        REQUEST_HEADER_BYTES,
+        0x01, 0x00, 0x00, 0x00,                         /* NodesToWrite: 1 */
+        0x01, 0x01, 0x2A, 0x00,                         /* ns=1;i=42 (four-byte) */
+        0x0D, 0x00, 0x00, 0x00,                         /* AttributeId Value (13) */
+        0xFF, 0xFF, 0xFF, 0xFF,                         /* IndexRange: null */
+        0x01,                                           /* DataValue: Value only */
+        0x0B,                                           /* Variant: Double */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1D, 0x40, /* 7.25 */
+    };
+    /* clang-format on */
+    CHECK(ua_encode_write_request(&w, &h, &req));
+    check_bytes("WriteRequest", &w, want, sizeof want);
+
+    /* Byte-for-byte what node-opcua writes for the same five WriteValues. */
+    struct ua_write_value five[5] = {
+        write_value(ua_nodeid_string(1, "Writable.Double"), ua_variant_double(7.25)),
+        write_value(ua_nodeid_numeric(1, 42), ua_variant_int32(-5)),
+        write_value(ua_nodeid_numeric(0, 85), ua_variant_boolean(true)),
+        write_value(ua_nodeid_numeric(2, 1000000), (struct ua_variant){.type = UA_TYPE_FLOAT}),
+        write_value(ua_nodeid_string(1, "U64"), (struct ua_variant){.type = UA_TYPE_UINT64}),
+    };
+    five[3].value.value.as.f32 = 0.5f;
+    five[4].value.value.as.uint64 = 0xFFFFFFFFFFFFFFFEull;
+    h.audit_entry_id = (struct ua_string){"", 0}; /* node-opcua writes it empty, not null */
+    struct ua_write_request req5 = {.nodes_count = 5, .nodes = five};
+    size_t len;
+    uint8_t *m = unhex(nodeopcua_write_request, &len);
+    ua_writer_reset(&w);
+    CHECK(ua_encode_write_request(&w, &h, &req5));
+    check_bytes("node-opcua WriteRequest", &w, m, len);
+    free(m);
+
+    /* NULL nodes with a count, and a writer too small: refused, no overrun. */
+    struct ua_write_request bad = {.nodes_count = 2, .nodes = NULL};
+    ua_writer_reset(&w);
+    CHECK(!ua_encode_write_request(&w, &h, &bad));
+    uint8_t small[40];
+    struct ua_writer f;
+    ua_writer_init_fixed(&f, small, sizeof small);
+    CHECK(!ua_encode_write_request(&f, &h, &req5));
+    CHECK(!ua_writer_ok(&f));
+    ua_writer_free(&w);
+}
+
+static void test_write_response_vectors(void)
+{
+    struct ua_arena a;
+    ua_arena_init(&a, 0, ARENA_LIMIT);
+    size_t len;
+    uint8_t *m = unhex(nodeopcua_write_response, &len);
+    struct ua_reader r;
+    struct ua_status_list_response sl;
+    ua_reader_init(&r, m, len);
+    CHECK_EQ_INT(ua_decode_write_response(&r, &a, &sl), UA_STATUS_GOOD);
+    CHECK_EQ_INT(sl.header.request_handle, 9);
+    CHECK_EQ_INT(sl.results_count, 5);
+    if (sl.results_count == 5) {
+        CHECK_EQ_INT(sl.results[0], UA_STATUS_GOOD);
+        CHECK_EQ_INT(sl.results[1], UA_STATUS_BAD_NOT_WRITABLE);
+        CHECK_EQ_INT(sl.results[2], UA_STATUS_BAD_TYPE_MISMATCH);
+        CHECK_EQ_INT(sl.results[3], UA_STATUS_BAD_USER_ACCESS_DENIED);
+        CHECK_EQ_INT(sl.results[4], 0x803C0000u);
+        CHECK_STR(ua_status_name(sl.results[1]), "BadNotWritable");
+        CHECK_STR(ua_status_name(sl.results[2]), "BadTypeMismatch");
+        CHECK_STR(ua_status_name(sl.results[3]), "BadUserAccessDenied");
+        CHECK_STR(ua_status_name(sl.results[4]), "BadOutOfRange");
+    }
+    CHECK_EQ_INT(r.pos, len);
+    check_truncations("node-opcua WriteResponse", m, len, dec_write);
+
+    /* A Bad ServiceResult (BadUserAccessDenied for the whole request): the
+     * decoder returns it with the reader not failed. */
+    struct ua_writer w;
+    ua_writer_init(&w, WRITER_LIMIT);
+    ua_write_bytes(&w, m, 12); /* type id, timestamp */
+    ua_write_u32(&w, 9);       /* handle */
+    ua_write_u32(&w, UA_STATUS_BAD_USER_ACCESS_DENIED);
+    ua_write_bytes(&w, m + 20, len - 20); /* the rest as before */
+    ua_reader_init(&r, w.data, w.len);
+    CHECK_EQ_INT(ua_decode_write_response(&r, &a, &sl), UA_STATUS_BAD_USER_ACCESS_DENIED);
+    CHECK(!r.failed);
+
+    /* A results count past the end, a negative one, and the wrong type. */
+    ua_writer_reset(&w);
+    ua_write_bytes(&w, m, 28);
+    ua_write_i32(&w, INT32_MAX);
+    ua_reader_init(&r, w.data, w.len);
+    CHECK_EQ_INT(ua_decode_write_response(&r, &a, &sl), UA_STATUS_BAD_DECODING_ERROR);
+    CHECK_STR(r.fail_reason, "array: length past the end");
+    CHECK_EQ_INT(r.fail_offset, 28);
+    ua_writer_reset(&w);
+    ua_write_bytes(&w, m, 28);
+    ua_write_i32(&w, -7);
+    ua_reader_init(&r, w.data, w.len);
+    CHECK_EQ_INT(ua_decode_write_response(&r, &a, &sl), UA_STATUS_BAD_DECODING_ERROR);
+    CHECK_STR(r.fail_reason, "array: negative length");
+    ua_reader_init(&r, m, len);
+    struct ua_read_response rr;
+    CHECK_EQ_INT(ua_decode_read_response(&r, &a, &rr), UA_STATUS_BAD_UNKNOWN_RESPONSE);
+    ua_writer_free(&w);
+    free(m);
+    ua_arena_free(&a);
+}
+
 int main(void)
 {
     test_read_request_vector();
@@ -1380,6 +1529,8 @@ int main(void)
     test_small_request_vectors();
     test_publish_response_vector();
     test_nodeopcua_vectors();
+    test_write_request_vectors();
+    test_write_response_vectors();
     test_service_fault();
     test_publish_round_trip();
     test_other_round_trips();

@@ -157,6 +157,13 @@ struct ua_client_options {
      * becomes readable: meant for stopping. Never read. */
     bool use_wake_fd;
     int wake_fd;
+
+    /* When use_notify_fd, ua_client_poll also returns (true) as soon as
+     * notify_fd is readable, but nothing else is interrupted by it: meant
+     * for work another thread queued for the caller (e.g. a write). Never
+     * read: the caller drains it. */
+    bool use_notify_fd;
+    int notify_fd;
 };
 
 /* --------------------------------------------------------------- lifetime */
@@ -290,7 +297,7 @@ bool ua_client_delete_subscription(struct ua_client *c, uint32_t subscription_id
  * sends Publish requests, receives and delivers notifications, renews the
  * channel token before it expires, and keeps the session alive (a small
  * Read when nothing else was sent for a third of the session timeout).
- * Returns early (true) when the wake fd is readable. False with err when
+ * Returns early (true) when the wake fd or the notify fd is readable. False with err when
  * the connection or session failed (err.reconnect), or a subscription got
  * no answer (data or keep-alive) for longer than its keep-alive period
  * plus the request timeout. */

@@ -54,7 +54,8 @@ struct ua_client {
     struct ua_writer body, out;   /* the synchronous request */
     struct ua_writer abody, aout; /* requests sent while waiting */
     uint32_t next_request_id;
-    bool woken;
+    bool woken;    /* the wake fd was readable (stop) */
+    bool notified; /* the notify fd was readable (ua_client_poll ends early) */
     int64_t last_send_ms;
     const char *step; /* what is being done, for error messages */
 

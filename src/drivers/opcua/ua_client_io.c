@@ -227,10 +227,16 @@ static bool send_all(struct ua_client *c, const uint8_t *data, size_t len, int64
     return true;
 }
 
+/* What next_frame watches besides the socket. */
+enum {
+    WATCH_WAKE = 1,   /* options.wake_fd: stop (a request in progress fails) */
+    WATCH_NOTIFY = 2, /* options.notify_fd: only ua_client_poll returns early */
+};
+
 /* Waits until a complete message starts at c->in + c->in_start. Returns 1
- * with *f, 0 when deadline_ms passed (or the wake fd is readable with
- * watch_wake: c->woken set), -1 with err. */
-static int next_frame(struct ua_client *c, int64_t deadline_ms, bool watch_wake,
+ * with *f, 0 when deadline_ms passed (or a watched fd is readable: c->woken
+ * set for the wake fd, c->notified for the notify fd), -1 with err. */
+static int next_frame(struct ua_client *c, int64_t deadline_ms, unsigned watch,
                       struct ua_tcp_frame *f, struct ua_client_error *err)
 {
     for (;;) {
@@ -255,14 +261,16 @@ static int next_frame(struct ua_client *c, int64_t deadline_ms, bool watch_wake,
         int64_t wait = deadline_ms - clock_mono_ms();
         if (wait < 0) wait = 0;
         if (wait > 60000) wait = 60000;
-        struct pollfd p[2] = {{.fd = c->sock, .events = POLLIN}, {.fd = -1}};
-        nfds_t nfds = 1;
-        if (watch_wake && c->opts.use_wake_fd) {
+        struct pollfd p[3] = {{.fd = c->sock, .events = POLLIN}, {.fd = -1}, {.fd = -1}};
+        if ((watch & WATCH_WAKE) && c->opts.use_wake_fd) {
             p[1].fd = c->opts.wake_fd;
             p[1].events = POLLIN;
-            nfds = 2;
         }
-        int pr = poll(p, nfds, (int)wait);
+        if ((watch & WATCH_NOTIFY) && c->opts.use_notify_fd) {
+            p[2].fd = c->opts.notify_fd;
+            p[2].events = POLLIN;
+        }
+        int pr = poll(p, 3, (int)wait);
         if (pr < 0) {
             if (errno == EINTR) continue;
             ua_client_fail(c, err, UA_STATUS_BAD_COMMUNICATION_ERROR, true, "poll: %s",
@@ -273,8 +281,12 @@ static int next_frame(struct ua_client *c, int64_t deadline_ms, bool watch_wake,
             if (clock_mono_ms() >= deadline_ms) return 0;
             continue;
         }
-        if (nfds == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
             c->woken = true;
+            return 0;
+        }
+        if (p[2].fd >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+            c->notified = true;
             return 0;
         }
         if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -701,9 +713,9 @@ static int64_t next_timer_ms(const struct ua_client *c)
     return next < now ? now : next;
 }
 
-/* Serves the connection until *done, deadline_ms, or (watch_wake) the wake
- * fd. Returns 1 when done, 0 at the deadline or wake-up, -1 on error. */
-static int pump(struct ua_client *c, const bool *done, int64_t deadline_ms, bool watch_wake,
+/* Serves the connection until *done, deadline_ms, or a watched fd is
+ * readable. Returns 1 when done, 0 at the deadline or wake-up, -1 on error. */
+static int pump(struct ua_client *c, const bool *done, int64_t deadline_ms, unsigned watch,
                 struct ua_client_error *err)
 {
     for (;;) {
@@ -712,10 +724,10 @@ static int pump(struct ua_client *c, const bool *done, int64_t deadline_ms, bool
         int64_t until = next_timer_ms(c);
         if (until > deadline_ms) until = deadline_ms;
         struct ua_tcp_frame f;
-        int r = next_frame(c, until, watch_wake, &f, err);
+        int r = next_frame(c, until, watch, &f, err);
         if (r < 0) return -1;
         if (r == 0) {
-            if (c->woken) return 0;
+            if (c->woken || ((watch & WATCH_NOTIFY) && c->notified)) return 0;
             if (clock_mono_ms() >= deadline_ms) return done && *done ? 1 : 0;
             continue;
         }
@@ -726,7 +738,8 @@ static int pump(struct ua_client *c, const bool *done, int64_t deadline_ms, bool
 bool ua_client_pump_until(struct ua_client *c, int64_t deadline_ms, struct ua_client_error *err)
 {
     c->woken = false;
-    return pump(c, NULL, deadline_ms, true, err) >= 0;
+    c->notified = false;
+    return pump(c, NULL, deadline_ms, WATCH_WAKE | WATCH_NOTIFY, err) >= 0;
 }
 
 bool ua_client_call(struct ua_client *c, enum ua_tcp_msg_type type,
@@ -745,7 +758,7 @@ bool ua_client_call(struct ua_client *c, enum ua_tcp_msg_type type,
     c->call_request_id = h->request_handle;
     int64_t deadline = clock_mono_ms() + timeout_ms;
     c->woken = false;
-    int rc = pump(c, &c->call_done, deadline, true, err);
+    int rc = pump(c, &c->call_done, deadline, WATCH_WAKE, err);
     if (rc < 0) {
         c->call_request_id = 0;
         return false;
@@ -782,7 +795,7 @@ static bool hello(struct ua_client *c, int64_t deadline_ms, struct ua_client_err
     c->recv_frame_max = (uint32_t)c->in_cap;
     struct ua_tcp_frame f;
     c->woken = false;
-    int r = next_frame(c, deadline_ms, true, &f, err);
+    int r = next_frame(c, deadline_ms, WATCH_WAKE, &f, err);
     if (r < 0) return false;
     if (r == 0 && c->woken)
         return ua_client_fail(c, err, UA_STATUS_BAD_REQUEST_INTERRUPTED, true,

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -30,6 +31,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -343,6 +345,260 @@ bool ua_driver_convert(const struct ua_variant *v, enum value_type want, struct 
         *why = "a value the tag's type cannot hold";
         return false;
     }
+    return true;
+}
+
+/* ------------------------------------------------------ write values */
+
+unsigned ua_driver_write_type_of_datatype(const struct ua_nodeid *dt)
+{
+    if (dt->ns != 0 || dt->type != UA_NODEID_NUMERIC) return 0;
+    uint32_t id = dt->id.numeric;
+    if (id >= UA_TYPE_BOOLEAN && id <= UA_TYPE_DOUBLE) return id;
+    switch (id) {
+    case 290: /* Duration */
+        return UA_TYPE_DOUBLE;
+    case 288: /* IntegerId */
+    case 289: /* Counter */
+        return UA_TYPE_UINT32;
+    default:
+        return 0;
+    }
+}
+
+/* The range of an integer built-in type. */
+static bool integer_range(unsigned type, int64_t *lo, uint64_t *hi)
+{
+    switch (type) {
+    case UA_TYPE_SBYTE:
+        *lo = INT8_MIN, *hi = INT8_MAX;
+        return true;
+    case UA_TYPE_BYTE:
+        *lo = 0, *hi = UINT8_MAX;
+        return true;
+    case UA_TYPE_INT16:
+        *lo = INT16_MIN, *hi = INT16_MAX;
+        return true;
+    case UA_TYPE_UINT16:
+        *lo = 0, *hi = UINT16_MAX;
+        return true;
+    case UA_TYPE_INT32:
+        *lo = INT32_MIN, *hi = INT32_MAX;
+        return true;
+    case UA_TYPE_UINT32:
+        *lo = 0, *hi = UINT32_MAX;
+        return true;
+    case UA_TYPE_INT64:
+        *lo = INT64_MIN, *hi = INT64_MAX;
+        return true;
+    case UA_TYPE_UINT64:
+        *lo = 0, *hi = UINT64_MAX;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* An integral value: negative ones in i, the others in u. */
+struct exact_integer {
+    bool negative;
+    int64_t i;
+    uint64_t u;
+};
+
+/* v as an exact integer; false for a double that is not integral or is
+ * beyond the 64-bit ranges. */
+static bool exact_integer_of(const struct value *v, struct exact_integer *out)
+{
+    memset(out, 0, sizeof *out);
+    switch (v->type) {
+    case VALUE_BOOL:
+        out->u = v->as.b ? 1 : 0;
+        return true;
+    case VALUE_INT64:
+        out->negative = v->as.i64 < 0;
+        out->i = v->as.i64;
+        out->u = v->as.i64 < 0 ? 0 : (uint64_t)v->as.i64;
+        return true;
+    case VALUE_UINT64:
+        out->u = v->as.u64;
+        return true;
+    case VALUE_DOUBLE: {
+        double d = v->as.f64;
+        if (!isfinite(d) || d != floor(d)) return false;
+        if (d < 0) {
+            if (d < -9223372036854775808.0) return false;
+            out->negative = true;
+            out->i = (int64_t)d;
+            return true;
+        }
+        if (d >= 18446744073709551616.0) return false;
+        out->u = (uint64_t)d;
+        return true;
+    }
+    case VALUE_STRING:
+        return false;
+    }
+    return false;
+}
+
+/* v as a double, false when an integer does not convert exactly. */
+static bool exact_double_of(const struct value *v, double *out)
+{
+    switch (v->type) {
+    case VALUE_BOOL:
+        *out = v->as.b ? 1.0 : 0.0;
+        return true;
+    case VALUE_INT64: {
+        double d = (double)v->as.i64;
+        *out = d;
+        return d >= -9223372036854775808.0 && d < 9223372036854775808.0 && (int64_t)d == v->as.i64;
+    }
+    case VALUE_UINT64: {
+        double d = (double)v->as.u64;
+        *out = d;
+        return d < 18446744073709551616.0 && (uint64_t)d == v->as.u64;
+    }
+    case VALUE_DOUBLE:
+        *out = v->as.f64;
+        return true;
+    case VALUE_STRING:
+        return false;
+    }
+    return false;
+}
+
+static void value_text(const struct value *v, char *out, size_t cap)
+{
+    switch (v->type) {
+    case VALUE_BOOL:
+        snprintf(out, cap, "%s", v->as.b ? "true" : "false");
+        break;
+    case VALUE_INT64:
+        snprintf(out, cap, "%" PRId64, v->as.i64);
+        break;
+    case VALUE_UINT64:
+        snprintf(out, cap, "%" PRIu64, v->as.u64);
+        break;
+    case VALUE_DOUBLE: /* the shortest of 15 or 17 digits that reads back the same */
+        snprintf(out, cap, "%.15g", v->as.f64);
+        if (strtod(out, NULL) != v->as.f64) snprintf(out, cap, "%.17g", v->as.f64);
+        break;
+    case VALUE_STRING:
+        snprintf(out, cap, "a string");
+        break;
+    }
+}
+
+static bool integer_variant(const struct value *v, unsigned type, struct ua_variant *out,
+                            const char *text, char *why, size_t why_len)
+{
+    int64_t lo;
+    uint64_t hi;
+    integer_range(type, &lo, &hi);
+    struct exact_integer n;
+    if (!exact_integer_of(v, &n)) {
+        snprintf(why, why_len, "%s is not an integer (the node's data type is %s)", text,
+                 ua_type_name(type));
+        return false;
+    }
+    if (n.negative ? n.i < lo : n.u > hi) {
+        if (lo == 0)
+            snprintf(why, why_len,
+                     "%s is out of range for the node's data type %s (0 to %" PRIu64 ")", text,
+                     ua_type_name(type), hi);
+        else
+            snprintf(why, why_len,
+                     "%s is out of range for the node's data type %s (%" PRId64 " to %" PRIu64 ")",
+                     text, ua_type_name(type), lo, hi);
+        return false;
+    }
+    memset(out, 0, sizeof *out);
+    out->type = (uint8_t)type;
+    switch (type) {
+    case UA_TYPE_SBYTE:
+        out->as.sbyte = (int8_t)(n.negative ? n.i : (int64_t)n.u);
+        break;
+    case UA_TYPE_BYTE:
+        out->as.byte = (uint8_t)n.u;
+        break;
+    case UA_TYPE_INT16:
+        out->as.int16 = (int16_t)(n.negative ? n.i : (int64_t)n.u);
+        break;
+    case UA_TYPE_UINT16:
+        out->as.uint16 = (uint16_t)n.u;
+        break;
+    case UA_TYPE_INT32:
+        out->as.int32 = (int32_t)(n.negative ? n.i : (int64_t)n.u);
+        break;
+    case UA_TYPE_UINT32:
+        out->as.uint32 = (uint32_t)n.u;
+        break;
+    case UA_TYPE_INT64:
+        out->as.int64 = n.negative ? n.i : (int64_t)n.u;
+        break;
+    default: /* UA_TYPE_UINT64 */
+        out->as.uint64 = n.u;
+        break;
+    }
+    return true;
+}
+
+bool ua_driver_value_to_variant(const struct value *v, unsigned type, struct ua_variant *out,
+                                char *why, size_t why_len)
+{
+    char text[48];
+    memset(out, 0, sizeof *out);
+    value_text(v, text, sizeof text);
+    int64_t lo;
+    uint64_t hi;
+    bool integer = integer_range(type, &lo, &hi);
+    if (!integer && type != UA_TYPE_BOOLEAN && type != UA_TYPE_FLOAT && type != UA_TYPE_DOUBLE) {
+        snprintf(why, why_len,
+                 "the node's data type is %s: only Boolean, integer (SByte to UInt64), Float and "
+                 "Double nodes can be written",
+                 type ? ua_type_name(type) : "not known");
+        return false;
+    }
+    if (v->type == VALUE_STRING) {
+        snprintf(why, why_len, "a string cannot be written (the node's data type is %s)",
+                 ua_type_name(type));
+        return false;
+    }
+    if (v->type == VALUE_DOUBLE && !isfinite(v->as.f64)) {
+        snprintf(why, why_len, "%s is not a finite number", text);
+        return false;
+    }
+    if (integer) return integer_variant(v, type, out, text, why, why_len);
+    if (type == UA_TYPE_BOOLEAN) {
+        double d;
+        if (v->type != VALUE_BOOL && (!exact_double_of(v, &d) || (d != 0 && d != 1))) {
+            snprintf(why, why_len, "%s is not a Boolean (true, false, 0 or 1)", text);
+            return false;
+        }
+        *out = ua_variant_boolean(v->type == VALUE_BOOL ? v->as.b : value_as_double(v) == 1);
+        return true;
+    }
+    double d;
+    if (!exact_double_of(v, &d)) {
+        snprintf(why, why_len, "%s has no exact %s value", text, ua_type_name(type));
+        return false;
+    }
+    if (type == UA_TYPE_DOUBLE) {
+        *out = ua_variant_double(d);
+        return true;
+    }
+    if (fabs(d) > FLT_MAX) {
+        snprintf(why, why_len, "%s is out of range for the node's data type Float", text);
+        return false;
+    }
+    float f = (float)d;
+    if (v->type != VALUE_DOUBLE && (double)f != d) {
+        snprintf(why, why_len, "%s has no exact Float value", text);
+        return false;
+    }
+    out->type = UA_TYPE_FLOAT;
+    out->as.f32 = f;
     return true;
 }
 
@@ -1429,6 +1685,20 @@ struct tag_rt {
     struct ua_nodeid node; /* of the current connection */
     quality_t problem;     /* non-zero: a configuration problem, reported instead */
     bool warned_value;     /* a value that did not convert was logged */
+    uint8_t write_type;    /* Variant type of a Write from the node's DataType (0: none) */
+    uint8_t seen_type;     /* Variant type of the last scalar value received (0: none) */
+};
+
+/* A write queued by ua_driver_write() for the worker. The calling thread
+ * owns it, except when it gave up waiting while the worker was running it
+ * (abandoned): the worker frees it then. */
+struct write_job {
+    struct write_job *next;
+    size_t tag; /* index in d->tags */
+    struct value value;
+    enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE } state;
+    bool abandoned;
+    struct driver_write_result result;
 };
 
 struct group_rt {
@@ -1461,6 +1731,15 @@ struct ua_driver {
     struct ua_arena conn_arena;   /* resolved NodeIds and read lists of the connection */
     struct sample_batch *batch;   /* being filled */
     size_t problem_count;         /* tags with a problem on this connection */
+    char last_error[256];         /* why the last connection failed */
+    /* The write queue. stop is also set under jobs_lock, so no job is queued
+     * after the worker's last look; notify_fd (an eventfd) wakes the worker
+     * (ua_client_poll ends early) without interrupting a request. */
+    pthread_mutex_t jobs_lock;
+    pthread_cond_t done_cond; /* callers: a job is done; stop: a caller left */
+    struct write_job *jobs_head, *jobs_tail;
+    unsigned writers; /* callers inside ua_driver_write() */
+    int notify_fd;
     char session_name[128];
     char text[TEXT_SCRATCH_BYTES]; /* conversion scratch */
 };
@@ -1519,6 +1798,7 @@ static void handle_value(struct ua_driver *d, struct tag_rt *t, const struct ua_
                          int64_t now_ns)
 {
     if (t->problem) return;
+    if (!dv->value.is_array && dv->value.type != UA_TYPE_NULL) t->seen_type = dv->value.type;
     int64_t ts = value_time(dv, now_ns);
     quality_t q = dv->status;
     if (quality_is_bad(q)) {
@@ -1624,9 +1904,10 @@ static void connection_failed(struct ua_driver *d, const char *what,
         atomic_fetch_add(&d->env.stats->timeouts, 1);
     /* The client's texts start with the step that failed ("connect: ..."). */
     if (e->text[0])
-        device_stats_set_error(d->env.stats, "%s", e->text);
+        snprintf(d->last_error, sizeof d->last_error, "%s", e->text);
     else
-        device_stats_set_error(d->env.stats, "%s: %s", what, ua_status_name(e->status));
+        snprintf(d->last_error, sizeof d->last_error, "%s: %s", what, ua_status_name(e->status));
+    device_stats_set_error(d->env.stats, "%s", d->last_error);
     back_off(d);
     log_warn(LOG_MODULE, was_connected ? "connection lost" : "cannot connect",
              "device=%s endpoint=\"%s\" error=\"%s\" retry_in_ms=%" PRId64, d->dev->name,
@@ -1724,6 +2005,8 @@ static bool check_nodes(struct ua_driver *d, struct ua_client_error *e)
                                    t->cfg->tag.path, node);
             continue;
         }
+        if (!dt->value.is_array && dt->value.type == UA_TYPE_NODEID && dt->value.as.nodeid)
+            t->write_type = (uint8_t)ua_driver_write_type_of_datatype(dt->value.as.nodeid);
         enum value_type server_type;
         if (!dt->value.is_array && dt->value.type == UA_TYPE_NODEID && dt->value.as.nodeid &&
             ua_driver_type_of_datatype(dt->value.as.nodeid, &server_type) &&
@@ -1871,6 +2154,49 @@ static bool build_reads(struct ua_driver *d, struct ua_client_error *e)
     return true;
 }
 
+/* Appends "; name=value" (or "name=value" first) to out[*used..len). */
+static void identity_append(char *out, size_t len, size_t *used, const char *name,
+                            const char *value, int value_len)
+{
+    if (*used >= len) return;
+    int n =
+        snprintf(out + *used, len - *used, "%s%s=%.*s", *used ? "; " : "", name, value_len, value);
+    if (n > 0) *used += (size_t)n < len - *used ? (size_t)n : len - *used - 1;
+}
+
+/* The server's identity for the OT monitor (monitor/ot_monitor.h): the SHA-1
+ * thumbprint of its certificate, then ProductUri, SoftwareVersion and
+ * BuildNumber of Server.ServerStatus.BuildInfo (ns=0;i=2262, 2264, 2265)
+ * where the server answers them. Not counted in the statistics. */
+static void set_server_identity(struct ua_driver *d)
+{
+    static const uint32_t ids[3] = {2262, 2264, 2265};
+    static const char *const names[3] = {"ProductUri", "SoftwareVersion", "BuildNumber"};
+    char text[sizeof d->env.stats->identity];
+    size_t used = 0;
+    text[0] = '\0';
+    const struct ua_client_info *info = ua_client_info(d->client);
+    if (info && info->server_thumbprint_hex[0])
+        identity_append(text, sizeof text, &used, "CertificateSha1", info->server_thumbprint_hex,
+                        (int)strlen(info->server_thumbprint_hex));
+    struct ua_read_value_id rd[3];
+    for (int i = 0; i < 3; i++) {
+        struct ua_nodeid node = ua_nodeid_numeric(0, ids[i]);
+        rd[i] = read_id(&node, UA_ATTRIBUTE_VALUE);
+    }
+    struct ua_datavalue *dv = NULL;
+    struct ua_client_error e;
+    if (ua_client_read(d->client, rd, 3, UA_TIMESTAMPS_NEITHER, 0, &dv, &e))
+        for (int i = 0; i < 3; i++) {
+            const struct ua_variant *v = &dv[i].value;
+            if (ua_status_is_good(dv[i].status) && v->type == UA_TYPE_STRING && !v->is_array &&
+                v->as.string.length > 0)
+                identity_append(text, sizeof text, &used, names[i], v->as.string.data,
+                                v->as.string.length);
+        }
+    device_stats_set_identity(d->env.stats, text);
+}
+
 /* Connects and sets everything up; on failure calls connection_failed. */
 static void establish(struct ua_driver *d)
 {
@@ -1890,6 +2216,8 @@ static void establish(struct ua_driver *d)
                                                                 : publish);
         o.use_wake_fd = true;
         o.wake_fd = d->wake_fd;
+        o.use_notify_fd = true;
+        o.notify_fd = d->notify_fd;
         d->client = ua_client_new(&o, &e);
         if (!d->client) {
             connection_failed(d, "client", &e);
@@ -1907,6 +2235,8 @@ static void establish(struct ua_driver *d)
         struct tag_rt *t = &d->tags[i];
         t->problem = 0;
         t->warned_value = false;
+        t->write_type = 0;
+        t->seen_type = 0;
         /* A path tag's node is resolved anew (the last one was in conn_arena). */
         if (t->path)
             memset(&t->node, 0, sizeof t->node);
@@ -1922,6 +2252,7 @@ static void establish(struct ua_driver *d)
     }
     d->connected = true;
     d->backoff_ms = 0;
+    set_server_identity(d);
     size_t problems = 0;
     int64_t now = clock_now_ns();
     for (size_t i = 0; i < d->tag_count; i++)
@@ -1976,12 +2307,13 @@ static void poll_group(struct ua_driver *d, struct group_rt *g)
     device_stats_observe_latency(d->env.stats, clock_mono_ns() - started);
 }
 
-/* Waits up to ms for the stop signal. */
+/* Waits up to ms for the stop signal or a queued write. */
 static void wait_for_stop(struct ua_driver *d, int64_t ms)
 {
     if (ms <= 0) return;
-    struct pollfd p = {.fd = d->wake_fd, .events = POLLIN};
-    poll(&p, 1, (int)(ms > WAIT_SLICE_MS ? WAIT_SLICE_MS : ms));
+    struct pollfd p[2] = {{.fd = d->wake_fd, .events = POLLIN},
+                          {.fd = d->notify_fd, .events = POLLIN}};
+    poll(p, 2, (int)(ms > WAIT_SLICE_MS ? WAIT_SLICE_MS : ms));
 }
 
 /* Serves the connection for a while: Publish responses (subscribe mode) or
@@ -2024,10 +2356,344 @@ static void run_connected(struct ua_driver *d)
     }
 }
 
+/* ============================================================ writes */
+
+/* Publishes a read-back as a sample of the tag (always, whatever the
+ * deadband: the last-value table must show what the server now holds) and
+ * makes it the tag's last reported reading. */
+static void publish_read_back(struct ua_driver *d, struct tag_rt *t, const struct value *v,
+                              quality_t q, int64_t ts_ns)
+{
+    flush_batch(d); /* samples received during the write go first */
+    struct sample_batch *batch = sample_batch_new(1);
+    if (!batch) return;
+    batch->device_index = d->env.device_index;
+    if (!sample_batch_add(batch, t->tag_id, ts_ns, q, v)) {
+        sample_batch_free(batch);
+        return;
+    }
+    t->st.reported = true;
+    t->st.last_quality = q;
+    t->st.last_value = *v; /* never a string: string tags are not writable */
+    if (quality_is_good(q)) atomic_fetch_add(&d->env.stats->values, 1);
+    boundary_send(d->env.boundary, batch);
+}
+
+/* What a Bad result of a Write usually means, for the error line. */
+static const char *write_status_hint(uint32_t status)
+{
+    switch (status & 0xFFFF0000u) {
+    case UA_STATUS_BAD_NOT_WRITABLE:
+        return ": the node is read-only (its AccessLevel has no CurrentWrite)";
+    case UA_STATUS_BAD_USER_ACCESS_DENIED:
+        return ": the session's user may not write this node";
+    case UA_STATUS_BAD_TYPE_MISMATCH:
+        return ": the server wants another data type";
+    case 0x803C0000u: /* BadOutOfRange */
+        return ": the value is outside the range the server accepts";
+    case 0x80730000u: /* BadWriteNotSupported */
+        return ": the server does not support this kind of write";
+    case UA_STATUS_BAD_NODE_ID_UNKNOWN:
+        return ": the node no longer exists";
+    default:
+        return "";
+    }
+}
+
+/* The Write service call failed with e: describe it into out->error and,
+ * when the connection or session is gone, end the connection. */
+static void write_call_failed(struct ua_driver *d, struct tag_rt *t, const char *what,
+                              struct ua_client_error *e, struct driver_write_result *out)
+{
+    bool stopping = atomic_load(&d->stop);
+    if (!stopping) atomic_fetch_add(&d->env.stats->errors, 1);
+    if (stopping)
+        snprintf(out->error, sizeof out->error, "device stopping");
+    else if (!out->written && (e->status & 0xFFFF0000u) == UA_STATUS_BAD_TIMEOUT)
+        snprintf(out->error, sizeof out->error,
+                 "%s: the server may or may not have applied the write", e->text);
+    else if (out->written)
+        snprintf(out->error, sizeof out->error, "written, but the read-back failed: %s", e->text);
+    else if (e->reconnect)
+        snprintf(out->error, sizeof out->error, "write failed: %s", e->text);
+    else
+        snprintf(out->error, sizeof out->error, "the server refused the Write request: %s",
+                 e->text);
+    if (!stopping) {
+        device_stats_set_error(d->env.stats, "tag %s: %s", t->cfg->tag.path, out->error);
+        log_warn(LOG_MODULE, out->written ? "read-back failed" : "write failed",
+                 "device=%s tag=%s error=\"%s\"", d->dev->name, t->cfg->tag.path, out->error);
+    }
+    if (e->reconnect) connection_failed(d, what, e);
+}
+
+/* Connects for a write if not connected and the back-off allows it. */
+static bool connect_for_write(struct ua_driver *d, char *why, size_t why_len)
+{
+    if (d->connected) return true;
+    int64_t now = clock_mono_ms();
+    if (now >= d->retry_at_ms) establish(d);
+    if (d->connected) return true;
+    if (atomic_load(&d->stop)) {
+        snprintf(why, why_len, "device stopping");
+        return false;
+    }
+    now = clock_mono_ms();
+    snprintf(why, why_len, "the device is not connected (%s; next attempt in %lld ms)",
+             d->last_error[0] ? d->last_error : "not connected yet",
+             (long long)(d->retry_at_ms > now ? d->retry_at_ms - now : 0));
+    return false;
+}
+
+/* Runs one job on the worker: write, then read back. */
+static void run_job(struct ua_driver *d, struct write_job *job)
+{
+    struct driver_write_result *out = &job->result;
+    struct tag_rt *t = &d->tags[job->tag];
+    const char *path = t->cfg->tag.path;
+    if (!connect_for_write(d, out->error, sizeof out->error)) return;
+    if (t->problem) {
+        snprintf(out->error, sizeof out->error,
+                 "tag '%s' is not usable on this server (%s: see the device's error)", path,
+                 quality_name(t->problem));
+        return;
+    }
+    unsigned type = t->write_type ? t->write_type : t->seen_type;
+    struct ua_write_value wv;
+    memset(&wv, 0, sizeof wv);
+    char why[200];
+    if (!type) {
+        snprintf(out->error, sizeof out->error,
+                 "cannot write to tag '%s': the data type of its node is not known yet (no value "
+                 "received): try again",
+                 path);
+        return;
+    }
+    if (!ua_driver_value_to_variant(&job->value, type, &wv.value.value, why, sizeof why)) {
+        snprintf(out->error, sizeof out->error, "cannot write to tag '%s': %s", path, why);
+        return;
+    }
+    wv.node_id = t->node;
+    wv.attribute_id = UA_ATTRIBUTE_VALUE;
+    wv.index_range = UA_STRING_NULL;
+    wv.value.mask = UA_DATAVALUE_HAS_VALUE;
+
+    struct ua_client_error e;
+    uint32_t *results = NULL;
+    atomic_fetch_add(&d->env.stats->requests, 1);
+    if (!ua_client_write(d->client, &wv, 1, &results, &e)) {
+        write_call_failed(d, t, "Write", &e, out);
+        return;
+    }
+    if (ua_status_is_bad(results[0])) {
+        char status[64];
+        ua_status_format(results[0], status, sizeof status);
+        snprintf(out->error, sizeof out->error, "the server refused the write: %s%s", status,
+                 write_status_hint(results[0]));
+        atomic_fetch_add(&d->env.stats->errors, 1);
+        device_stats_set_error(d->env.stats, "tag %s: %s", path, out->error);
+        log_warn(LOG_MODULE, "write refused by the server", "device=%s tag=%s type=%s status=%s",
+                 d->dev->name, path, ua_type_name(type), status);
+        return;
+    }
+    out->written = true;
+
+    struct ua_datavalue *dv = NULL;
+    atomic_fetch_add(&d->env.stats->requests, 1);
+    if (!ua_client_read_value(d->client, &t->node, &dv, &e)) {
+        write_call_failed(d, t, "Read", &e, out);
+        return;
+    }
+    if (ua_status_is_bad(dv->status)) {
+        char status[64];
+        snprintf(out->error, sizeof out->error, "written, but the read-back answered %s",
+                 ua_status_format(dv->status, status, sizeof status));
+        return;
+    }
+    const char *reason = NULL;
+    if (!ua_driver_convert(&dv->value, t->cfg->tag.type, &out->value_read, d->text, sizeof d->text,
+                           &reason)) {
+        snprintf(out->error, sizeof out->error, "written, but the read-back value (%s%s) is %s",
+                 ua_type_name(dv->value.type), dv->value.is_array ? "[]" : "", reason);
+        return;
+    }
+    out->read_back = true;
+    out->quality_read = dv->status;
+    out->read_back_matches = ua_variant_equal(&dv->value, &wv.value.value);
+    publish_read_back(d, t, &out->value_read, out->quality_read, value_time(dv, clock_now_ns()));
+    log_info(LOG_MODULE, "written", "device=%s tag=%s type=%s matches=%s", d->dev->name, path,
+             ua_type_name(type), out->read_back_matches ? "yes" : "no");
+}
+
+/* Takes the oldest queued job (marked running), or NULL. */
+static struct write_job *take_job(struct ua_driver *d)
+{
+    pthread_mutex_lock(&d->jobs_lock);
+    struct write_job *job = d->jobs_head;
+    if (job) {
+        d->jobs_head = job->next;
+        if (!d->jobs_head) d->jobs_tail = NULL;
+        job->next = NULL;
+        job->state = JOB_RUNNING;
+    }
+    pthread_mutex_unlock(&d->jobs_lock);
+    return job;
+}
+
+/* Hands a job back to its caller, or frees it if the caller gave up. */
+static void finish_job(struct ua_driver *d, struct write_job *job)
+{
+    pthread_mutex_lock(&d->jobs_lock);
+    if (job->abandoned) {
+        free(job);
+    } else {
+        job->state = JOB_DONE;
+        pthread_cond_broadcast(&d->done_cond);
+    }
+    pthread_mutex_unlock(&d->jobs_lock);
+}
+
+/* Runs every queued write (until stopping). The notify fd is drained
+ * before the queue is looked at, so a job queued after the last look has
+ * left it readable. */
+static void serve_writes(struct ua_driver *d)
+{
+    uint64_t count;
+    if (read(d->notify_fd, &count, sizeof count) < 0) {
+        /* EAGAIN: nothing was signalled */
+    }
+    struct write_job *job;
+    while (!atomic_load(&d->stop) && (job = take_job(d)) != NULL) {
+        run_job(d, job);
+        flush_batch(d);
+        finish_job(d, job);
+    }
+}
+
+/* Ends every queued job with "device stopping". */
+static void fail_queued_jobs(struct ua_driver *d)
+{
+    pthread_mutex_lock(&d->jobs_lock);
+    for (struct write_job *job = d->jobs_head, *next; job; job = next) {
+        next = job->next;
+        job->next = NULL;
+        snprintf(job->result.error, sizeof job->result.error, "device stopping");
+        job->state = JOB_DONE;
+    }
+    d->jobs_head = d->jobs_tail = NULL;
+    pthread_cond_broadcast(&d->done_cond);
+    pthread_mutex_unlock(&d->jobs_lock);
+}
+
+/* Checks that tag_index can be written with v (in the calling thread:
+ * nothing shared is changed). False with the reason in why. */
+static bool check_write(const struct ua_driver *d, size_t tag_index, const struct value *v,
+                        char *why, size_t why_len)
+{
+    if (tag_index >= d->tag_count) {
+        snprintf(why, why_len, "device '%s' has no tag number %zu (it has %zu tags)", d->dev->name,
+                 tag_index, d->tag_count);
+        return false;
+    }
+    const struct config_tag *ct = d->tags[tag_index].cfg;
+    const char *path = ct->tag.path;
+    if (ct->tag.type == VALUE_STRING) {
+        snprintf(why, why_len, "tag '%s' is a string: string tags cannot be written", path);
+        return false;
+    }
+    if (!ct->write.enabled) { /* the gate checks this first; refused here as well */
+        snprintf(why, why_len,
+                 "tag '%s' has no enabled write policy ('write:' in the configuration)", path);
+        return false;
+    }
+    if (v->type != ct->tag.type) {
+        snprintf(why, why_len, "the value is a %s, tag '%s' holds a %s", value_type_name(v->type),
+                 path, value_type_name(ct->tag.type));
+        return false;
+    }
+    if (!d->running) {
+        snprintf(why, why_len, "device '%s' is disabled", d->dev->name);
+        return false;
+    }
+    return true;
+}
+
+/* Absolute CLOCK_MONOTONIC time of the monotonic millisecond ms. */
+static struct timespec mono_timespec(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    return ts;
+}
+
+bool ua_driver_write(struct ua_driver *d, size_t tag_index, const struct value *v, int timeout_ms,
+                     struct driver_write_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!check_write(d, tag_index, v, out->error, sizeof out->error)) return false;
+    struct write_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        snprintf(out->error, sizeof out->error, "out of memory");
+        return false;
+    }
+    job->tag = tag_index;
+    job->value = *v;
+    int64_t deadline_ms = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    struct timespec until = mono_timespec(deadline_ms);
+    pthread_mutex_lock(&d->jobs_lock);
+    if (atomic_load(&d->stop)) {
+        pthread_mutex_unlock(&d->jobs_lock);
+        snprintf(out->error, sizeof out->error, "device stopping");
+        free(job);
+        return false;
+    }
+    if (d->jobs_tail)
+        d->jobs_tail->next = job;
+    else
+        d->jobs_head = job;
+    d->jobs_tail = job;
+    d->writers++;
+    uint64_t one = 1;
+    if (write(d->notify_fd, &one, sizeof one) < 0) {
+        /* the counter is full: the worker is being woken anyway */
+    }
+    while (job->state != JOB_DONE && clock_mono_ms() < deadline_ms)
+        pthread_cond_timedwait(&d->done_cond, &d->jobs_lock, &until);
+    if (job->state == JOB_DONE) {
+        *out = job->result;
+    } else if (job->state == JOB_QUEUED) {
+        /* Still waiting behind the worker's other calls: withdraw it. */
+        struct write_job **link = &d->jobs_head, *prev = NULL;
+        while (*link != job) {
+            prev = *link;
+            link = &(*link)->next;
+        }
+        *link = job->next;
+        if (d->jobs_tail == job) d->jobs_tail = prev;
+        snprintf(out->error, sizeof out->error,
+                 "timed out after %d ms waiting for the device (busy with other requests or "
+                 "writes): nothing was written",
+                 timeout_ms);
+    } else {
+        job->abandoned = true; /* the worker frees it */
+        snprintf(out->error, sizeof out->error,
+                 "timed out after %d ms waiting for the server's answer: the write may still "
+                 "be applied",
+                 timeout_ms);
+        job = NULL;
+    }
+    d->writers--;
+    pthread_cond_broadcast(&d->done_cond);
+    pthread_mutex_unlock(&d->jobs_lock);
+    free(job);
+    return out->written;
+}
+
 static void *worker(void *arg)
 {
     struct ua_driver *d = arg;
     while (!atomic_load(&d->stop)) {
+        serve_writes(d);
+        if (atomic_load(&d->stop)) break;
         if (d->connected) {
             run_connected(d);
             continue;
@@ -2057,6 +2723,9 @@ static void free_driver(struct ua_driver *d)
     ua_arena_free(&d->static_arena);
     ua_arena_free(&d->conn_arena);
     if (d->wake_fd >= 0) close(d->wake_fd);
+    if (d->notify_fd >= 0) close(d->notify_fd);
+    pthread_cond_destroy(&d->done_cond);
+    pthread_mutex_destroy(&d->jobs_lock);
     free(d);
 }
 
@@ -2112,6 +2781,13 @@ struct ua_driver *ua_driver_start(const struct config_device *dev, const struct 
     d->dev = dev;
     d->env = *env;
     d->wake_fd = -1;
+    d->notify_fd = -1;
+    pthread_mutex_init(&d->jobs_lock, NULL);
+    pthread_condattr_t monotonic;
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->done_cond, &monotonic);
+    pthread_condattr_destroy(&monotonic);
     ua_arena_init(&d->static_arena, 0, ARENA_LIMIT_BYTES);
     ua_arena_init(&d->conn_arena, 0, ARENA_LIMIT_BYTES);
     snprintf(d->session_name, sizeof d->session_name, "airlock %s", dev->name);
@@ -2128,7 +2804,8 @@ struct ua_driver *ua_driver_start(const struct config_device *dev, const struct 
         return d;
     }
     d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (d->wake_fd < 0) {
+    d->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (d->wake_fd < 0 || d->notify_fd < 0) {
         snprintf(err, err_len, "device '%s': eventfd: %s", dev->name, strerror(errno));
         free_driver(d);
         return NULL;
@@ -2147,7 +2824,9 @@ struct ua_driver *ua_driver_start(const struct config_device *dev, const struct 
 void ua_driver_stop(struct ua_driver *d)
 {
     if (!d) return;
+    pthread_mutex_lock(&d->jobs_lock);
     atomic_store(&d->stop, true);
+    pthread_mutex_unlock(&d->jobs_lock);
     if (d->running) {
         uint64_t one = 1;
         if (write(d->wake_fd, &one, sizeof one) < 0) {
@@ -2155,5 +2834,12 @@ void ua_driver_stop(struct ua_driver *d)
         }
         pthread_join(d->thread, NULL);
     }
+    /* Callers still inside ua_driver_write() leave once their job is done
+     * (the queued ones end with "device stopping"). */
+    fail_queued_jobs(d);
+    pthread_mutex_lock(&d->jobs_lock);
+    while (d->writers > 0)
+        pthread_cond_wait(&d->done_cond, &d->jobs_lock);
+    pthread_mutex_unlock(&d->jobs_lock);
     free_driver(d);
 }

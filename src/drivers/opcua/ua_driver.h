@@ -9,6 +9,10 @@
  * exponential back-off, re-creating the session and subscriptions. Use
  * through drivers/driver.h.
  *
+ * Writes (ua_driver_write, from the HTTP threads through the write gate)
+ * are queued for the worker, which runs them between its other service
+ * calls on the same session, reads the value back and publishes it.
+ *
  * Discovery: before the gateway builds its tag table (at start and at every
  * reload) it calls ua_driver_prepare, which for each OPC UA device connects
  * once, turns every Variable under the groups' `browse:` folders into a tag
@@ -35,8 +39,23 @@ struct ua_driver;
 struct ua_driver *ua_driver_start(const struct config_device *dev, const struct driver_env *env,
                                   char *err, size_t err_len);
 /* See driver_stop(): wakes the worker, which closes the session (bounded by
- * the device's timeout) and exits; joins it. */
+ * the device's timeout) and exits; joins it. Writes still waiting end with
+ * "device stopping"; returns once every ua_driver_write caller has left. */
 void ua_driver_stop(struct ua_driver *d);
+
+/* See driver_write(). The value is converted to the Variant type of the
+ * node (its DataType read at connect, else the type of the last value the
+ * node sent) by ua_driver_value_to_variant, written with the Write service
+ * (attribute Value, no index range, no timestamps) on the worker's session
+ * between its other calls (the worker is woken for it), then the Value is
+ * read back and published as a sample of the tag. A Bad StatusCode of the
+ * write is named in out->error ("the server refused the write:
+ * BadNotWritable (0x803B0000): ..."); a lost connection or session ends the
+ * connection as any failure does (the worker reconnects with back-off); a
+ * write while disconnected fails at once (or after one connection attempt
+ * when the back-off allows it). */
+bool ua_driver_write(struct ua_driver *d, size_t tag_index, const struct value *v, int timeout_ms,
+                     struct driver_write_result *out);
 
 /* ------------------------------------------------------------ discovery */
 
@@ -133,6 +152,27 @@ bool ua_driver_type_of_builtin(unsigned type, enum value_type *out);
  * unsupported type or a value want cannot hold. */
 bool ua_driver_convert(const struct ua_variant *v, enum value_type want, struct value *out,
                        char *text, size_t text_cap, const char **why);
+
+/* The built-in type a Write of a node whose DataType is data_type carries:
+ * Boolean, SByte ... UInt64, Float and Double themselves, and the
+ * namespace-0 subtypes Duration (Double), Counter and IntegerId (UInt32).
+ * 0 for anything else: abstract types (Number, Integer, UInteger),
+ * enumerations and other subtypes (the caller then takes the type of the
+ * value the node holds), and the types airlock does not write (String,
+ * DateTime, ...). */
+unsigned ua_driver_write_type_of_datatype(const struct ua_nodeid *data_type);
+
+/* Converts v to a scalar Variant of built-in type `type` for a Write:
+ * integers (SByte ... UInt64) take any value that is exactly an integer
+ * within the type's range (a bool is 0 or 1); Double takes any number that
+ * converts exactly (64-bit integers beyond 2^53 may not); Float takes a
+ * double rounded to single precision, or an integer it holds exactly;
+ * Boolean takes a bool, 0 or 1. False with one line in why (e.g. "300 is out
+ * of range for the node's data type Byte (0 to 255)") for a string, NaN or
+ * infinity, a value the type cannot hold, or a type other than these
+ * eleven. */
+bool ua_driver_value_to_variant(const struct value *v, unsigned type, struct ua_variant *out,
+                                char *why, size_t why_len);
 
 /* Joins the browse names names[0..count) into a tag name of at most
  * max_segments segments: each name sanitized to the tag-path rules

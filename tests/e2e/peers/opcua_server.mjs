@@ -254,16 +254,21 @@ function buildAddressSpace(server, opts, state) {
   }
 
   const writable = folder(line1, 'Plant.Area1.Line1.Writable', 'Writable');
-  variable(writable, {
-    nodeId: 's=Writable.Double', browseName: 'Setpoint', dataType: 'Double',
-    accessLevel: READ_WRITE, userAccessLevel: READ_WRITE,
-    value: new Variant({ dataType: DataType.Double, value: 1.5 }),
-  });
-  variable(writable, {
-    nodeId: 's=Writable.Int32', browseName: 'Mode', dataType: 'Int32',
-    accessLevel: READ_WRITE, userAccessLevel: READ_WRITE,
-    value: new Variant({ dataType: DataType.Int32, value: 42 }),
-  });
+  // Every change of a writable variable is logged on stderr as
+  // `written <NodeId> <DataType> <value>`, so a test can see what a client wrote.
+  const writableVar = (nodeId, browseName, dataType, value) => {
+    const v = variable(writable, {
+      nodeId, browseName, dataType, accessLevel: READ_WRITE, userAccessLevel: READ_WRITE,
+      value: new Variant({ dataType: DataType[dataType], value }),
+    });
+    v.on('value_changed', (dv) => {
+      const x = dv.value;
+      process.stderr.write(`written ns=${ns.index};${nodeId} ${DataType[x.dataType]} ${x.value}\n`);
+    });
+    return v;
+  };
+  writableVar('s=Writable.Double', 'Setpoint', 'Double', 1.5);
+  writableVar('s=Writable.Int32', 'Mode', 'Int32', 42);
 
   // Read on demand (a getter): Large.DoubleArray[j] = k + j.
   const large = folder(line1, 'Plant.Area1.Line1.Large', 'Large');
