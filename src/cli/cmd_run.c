@@ -465,7 +465,7 @@ int cmd_run_mode(int argc, char **argv, enum gateway_mode mode)
     const char *config_name = a.config_file ? a.config_file : "<demo plant>";
     char *config_text = a.config_file ? read_text_file(a.config_file) : NULL;
     {
-        char details[256];
+        char details[384];
         if (a.mode == GATEWAY_OT)
             snprintf(details, sizeof details, "devices=%zu tags=%zu link=%s", devices, tags,
                      link_where);

@@ -600,7 +600,7 @@ static bool read_baseline(const json_t *j, struct baseline *b, char *why, size_t
                        "latency_mean_ms", &b->latency_mean_ms, "latency_sd_ms", &b->latency_sd_ms,
                        "error_rate", &b->error_rate, "exception_rate", &b->exception_rate,
                        "latency_buckets", &shares) != 0) {
-        snprintf(why, why_len, "baseline: %s", e.text);
+        snprintf(why, why_len, "baseline: %.120s", e.text);
         return false;
     }
     if (windows < 0 || !json_is_array(shares) || json_array_size(shares) != BUCKETS) {

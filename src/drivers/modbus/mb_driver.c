@@ -21,11 +21,11 @@
 #include <modbus.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -34,6 +34,7 @@
 #include "drivers/modbus/mb_devid.h"
 #include "drivers/modbus/mb_frame.h"
 #include "drivers/modbus/mb_plan.h"
+#include "drivers/write_queue.h"
 
 /* Registers a writable point occupies at most (64-bit types). */
 #define WRITE_MAX_REGISTERS 4
@@ -48,20 +49,16 @@ struct group_runtime {
     quality_t *request_quality; /* outcome of each request of the last poll */
 };
 
-/* A write queued by mb_driver_write() for the worker. The calling thread
- * owns it, except when it gave up waiting while the worker was running it
- * (abandoned): the worker frees it then. */
-struct write_job {
-    struct write_job *next;
-    size_t group, tag; /* where the tag is in d->groups */
-    uint8_t function;  /* FC 5, 6 or 16 */
-    uint16_t quantity; /* registers written (1 for a coil) */
+/* A write queued by mb_driver_write() for the worker (see write_queue.h). */
+struct mb_write_job {
+    struct write_job base; /* first: the queue frees the block through it */
+    size_t group, tag;     /* where the tag is in d->groups */
+    uint8_t function;      /* FC 5, 6 or 16 */
+    uint16_t quantity;     /* registers written (1 for a coil) */
     uint16_t regs[WRITE_MAX_REGISTERS];
     bool coil_on;
-    enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE } state;
-    bool abandoned;
-    struct driver_write_result result;
 };
+_Static_assert(offsetof(struct mb_write_job, base) == 0, "the queue frees jobs through base");
 
 struct mb_driver {
     const struct config_device *dev;
@@ -81,13 +78,7 @@ struct mb_driver {
     size_t group_count;
     uint16_t regs[MODBUS_MAX_READ_REGISTERS];
     uint8_t bits[MODBUS_MAX_READ_BITS];
-    /* The write queue. stop is also set under jobs_lock, so no job is queued
-     * after the worker's last look. */
-    pthread_mutex_t jobs_lock;
-    pthread_cond_t work_cond; /* the worker: a job arrived, or stop */
-    pthread_cond_t done_cond; /* callers: a job is done; mb_driver_stop: a caller left */
-    struct write_job *jobs_head, *jobs_tail;
-    unsigned writers; /* callers inside mb_driver_write() */
+    struct write_queue writes; /* from mb_driver_write() to the worker */
 };
 
 quality_t mb_error_quality(int modbus_errno)
@@ -403,9 +394,9 @@ static void poll_group(struct mb_driver *d, struct group_runtime *g)
      * (docs/monitoring.md). */
     if (!failed_connection && d->connected && d->devid_due) {
         d->devid_due = false;
-        if (!d->devid_skip && !mb_devid_refresh(d->ctx, d->dev->unit_id, &d->transaction_id,
-                                                (int)d->dev->timeout_ms, d->env.stats,
-                                                d->dev->name)) {
+        if (!d->devid_skip &&
+            !mb_devid_refresh(d->ctx, d->dev->unit_id, &d->transaction_id, (int)d->dev->timeout_ms,
+                              d->env.stats, d->dev->name)) {
             d->devid_skip = true;
             disconnect(d); /* a late answer must not be taken for the next poll's */
         }
@@ -432,7 +423,7 @@ static bool locate_tag(const struct mb_driver *d, size_t tag_index, size_t *grou
 /* Checks that the tag can be written and encodes v into job (in the calling
  * thread: pure, nothing shared is changed). False with the reason in why. */
 static bool prepare_job(const struct mb_driver *d, size_t tag_index, const struct value *v,
-                        struct write_job *job, char *why, size_t why_len)
+                        struct mb_write_job *job, char *why, size_t why_len)
 {
     if (!locate_tag(d, tag_index, &job->group, &job->tag)) {
         size_t count = 0;
@@ -529,7 +520,7 @@ static void write_path_failure(struct mb_driver *d, int e, const char *detail, c
 }
 
 /* Sends job's write request. Returns 0, or -1 with errno as exchange(). */
-static int send_write(struct mb_driver *d, const struct write_job *job, const struct mb_point *p,
+static int send_write(struct mb_driver *d, const struct mb_write_job *job, const struct mb_point *p,
                       char *why, size_t why_len)
 {
     struct mb_frame_request req = {
@@ -594,9 +585,9 @@ static bool connect_for_write(struct mb_driver *d, char *why, size_t why_len)
 }
 
 /* Runs one job on the worker: write, then read back. */
-static void run_job(struct mb_driver *d, struct write_job *job)
+static void run_job(struct mb_driver *d, struct mb_write_job *job)
 {
-    struct driver_write_result *out = &job->result;
+    struct driver_write_result *out = &job->base.result;
     struct group_runtime *g = &d->groups[job->group];
     const struct config_tag *ct = &g->cfg->tags[job->tag];
     const struct mb_point *p = &g->points[job->tag];
@@ -645,81 +636,21 @@ static void run_job(struct mb_driver *d, struct write_job *job)
              out->read_back_matches ? "yes" : "no");
 }
 
-/* Takes the oldest queued job (marked running), or NULL. */
-static struct write_job *take_job(struct mb_driver *d)
-{
-    pthread_mutex_lock(&d->jobs_lock);
-    struct write_job *job = d->jobs_head;
-    if (job) {
-        d->jobs_head = job->next;
-        if (!d->jobs_head) d->jobs_tail = NULL;
-        job->next = NULL;
-        job->state = JOB_RUNNING;
-    }
-    pthread_mutex_unlock(&d->jobs_lock);
-    return job;
-}
-
-/* Hands a job back to its caller, or frees it if the caller gave up. */
-static void finish_job(struct mb_driver *d, struct write_job *job)
-{
-    pthread_mutex_lock(&d->jobs_lock);
-    if (job->abandoned) {
-        free(job);
-    } else {
-        job->state = JOB_DONE;
-        pthread_cond_broadcast(&d->done_cond);
-    }
-    pthread_mutex_unlock(&d->jobs_lock);
-}
-
 /* Runs every queued write (until stopping). */
 static void serve_writes(struct mb_driver *d)
 {
     struct write_job *job;
-    while (!atomic_load(&d->stop) && (job = take_job(d)) != NULL) {
-        run_job(d, job);
-        finish_job(d, job);
+    while (!atomic_load(&d->stop) && (job = write_queue_take(&d->writes)) != NULL) {
+        run_job(d, (struct mb_write_job *)job);
+        write_queue_finish(&d->writes, job);
     }
-}
-
-/* Ends every queued job with "device stopping". */
-static void fail_queued_jobs(struct mb_driver *d)
-{
-    pthread_mutex_lock(&d->jobs_lock);
-    for (struct write_job *job = d->jobs_head, *next; job; job = next) {
-        next = job->next;
-        job->next = NULL;
-        snprintf(job->result.error, sizeof job->result.error, "device stopping");
-        job->state = JOB_DONE;
-    }
-    d->jobs_head = d->jobs_tail = NULL;
-    pthread_cond_broadcast(&d->done_cond);
-    pthread_mutex_unlock(&d->jobs_lock);
-}
-
-/* Absolute CLOCK_MONOTONIC time of the monotonic millisecond ms. */
-static struct timespec mono_timespec(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    return ts;
-}
-
-/* Sleeps until wake_ms, a queued write, or stop, whichever comes first. */
-static void wait_for_work(struct mb_driver *d, int64_t wake_ms)
-{
-    struct timespec until = mono_timespec(wake_ms);
-    pthread_mutex_lock(&d->jobs_lock);
-    while (!d->jobs_head && !atomic_load(&d->stop) && clock_mono_ms() < wake_ms)
-        pthread_cond_timedwait(&d->work_cond, &d->jobs_lock, &until);
-    pthread_mutex_unlock(&d->jobs_lock);
 }
 
 bool mb_driver_write(struct mb_driver *d, size_t tag_index, const struct value *v, int timeout_ms,
                      struct driver_write_result *out)
 {
     memset(out, 0, sizeof *out);
-    struct write_job *job = calloc(1, sizeof *job);
+    struct mb_write_job *job = calloc(1, sizeof *job);
     if (!job) {
         snprintf(out->error, sizeof out->error, "out of memory");
         return false;
@@ -733,52 +664,7 @@ bool mb_driver_write(struct mb_driver *d, size_t tag_index, const struct value *
         free(job);
         return false;
     }
-    int64_t deadline_ms = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    struct timespec until = mono_timespec(deadline_ms);
-    pthread_mutex_lock(&d->jobs_lock);
-    if (atomic_load(&d->stop)) {
-        pthread_mutex_unlock(&d->jobs_lock);
-        snprintf(out->error, sizeof out->error, "device stopping");
-        free(job);
-        return false;
-    }
-    if (d->jobs_tail)
-        d->jobs_tail->next = job;
-    else
-        d->jobs_head = job;
-    d->jobs_tail = job;
-    d->writers++;
-    pthread_cond_signal(&d->work_cond);
-    while (job->state != JOB_DONE && clock_mono_ms() < deadline_ms)
-        pthread_cond_timedwait(&d->done_cond, &d->jobs_lock, &until);
-    if (job->state == JOB_DONE) {
-        *out = job->result;
-    } else if (job->state == JOB_QUEUED) {
-        /* Still waiting behind a poll or another write: withdraw it. */
-        struct write_job **link = &d->jobs_head, *prev = NULL;
-        while (*link != job) {
-            prev = *link;
-            link = &(*link)->next;
-        }
-        *link = job->next;
-        if (d->jobs_tail == job) d->jobs_tail = prev;
-        snprintf(out->error, sizeof out->error,
-                 "timed out after %d ms waiting for the device (busy with a poll or other "
-                 "writes): nothing was written",
-                 timeout_ms);
-    } else {
-        job->abandoned = true; /* the worker frees it */
-        snprintf(out->error, sizeof out->error,
-                 "timed out after %d ms waiting for the device's answer: the write may still "
-                 "be applied",
-                 timeout_ms);
-        job = NULL;
-    }
-    d->writers--;
-    pthread_cond_broadcast(&d->done_cond);
-    pthread_mutex_unlock(&d->jobs_lock);
-    free(job);
-    return out->written;
+    return write_queue_submit(&d->writes, &job->base, timeout_ms, out);
 }
 
 static void *worker(void *arg)
@@ -797,7 +683,7 @@ static void *worker(void *arg)
         if (!d->connected && d->retry_at_ms > wake) wake = d->retry_at_ms;
         int64_t now = clock_mono_ms();
         if (wake > now) {
-            wait_for_work(d, wake);
+            write_queue_wait(&d->writes, wake);
             continue;
         }
         if (!d->connected && now < d->retry_at_ms) continue;
@@ -812,7 +698,6 @@ static void *worker(void *arg)
             due->next_due_ms += missed * due->cfg->interval_ms;
         }
     }
-    fail_queued_jobs(d);
     disconnect(d);
     atomic_store(&d->env.stats->state, DEVICE_STOPPED);
     return NULL;
@@ -832,9 +717,7 @@ static void free_driver(struct mb_driver *d)
     free(d->groups);
     if (d->ctx) modbus_free(d->ctx);
     pthread_mutex_destroy(&d->socket_lock);
-    pthread_cond_destroy(&d->work_cond);
-    pthread_cond_destroy(&d->done_cond);
-    pthread_mutex_destroy(&d->jobs_lock);
+    write_queue_destroy(&d->writes);
     free(d);
 }
 
@@ -885,13 +768,10 @@ struct mb_driver *mb_driver_start(const struct config_device *dev, const struct 
     d->dev = dev;
     d->env = *env;
     pthread_mutex_init(&d->socket_lock, NULL);
-    pthread_mutex_init(&d->jobs_lock, NULL);
-    pthread_condattr_t monotonic;
-    pthread_condattr_init(&monotonic);
-    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
-    pthread_cond_init(&d->work_cond, &monotonic);
-    pthread_cond_init(&d->done_cond, &monotonic);
-    pthread_condattr_destroy(&monotonic);
+    write_queue_init(
+        &d->writes,
+        (struct write_queue_wording){.busy_with = "a poll or other writes", .answerer = "device's"},
+        NULL, NULL);
     snprintf(env->stats->name, sizeof env->stats->name, "%s", dev->name);
     snprintf(env->stats->protocol, sizeof env->stats->protocol, "modbus-tcp");
     snprintf(env->stats->endpoint, sizeof env->stats->endpoint, "%s:%u unit %u", dev->host,
@@ -930,10 +810,8 @@ struct mb_driver *mb_driver_start(const struct config_device *dev, const struct 
 void mb_driver_stop(struct mb_driver *d)
 {
     if (!d) return;
-    pthread_mutex_lock(&d->jobs_lock);
     atomic_store(&d->stop, true);
-    pthread_cond_signal(&d->work_cond);
-    pthread_mutex_unlock(&d->jobs_lock);
+    write_queue_stop(&d->writes); /* queued writes end with "device stopping" */
     if (d->polling) {
         /* Interrupt a request in flight: shutting the socket down makes
          * libmodbus's select()/recv() return at once. */
@@ -942,12 +820,7 @@ void mb_driver_stop(struct mb_driver *d)
         pthread_mutex_unlock(&d->socket_lock);
         pthread_join(d->thread, NULL);
     }
-    /* Callers still inside mb_driver_write() leave once their job is done
-     * (the worker failed the queued ones with "device stopping"). */
-    fail_queued_jobs(d);
-    pthread_mutex_lock(&d->jobs_lock);
-    while (d->writers > 0)
-        pthread_cond_wait(&d->done_cond, &d->jobs_lock);
-    pthread_mutex_unlock(&d->jobs_lock);
+    /* Callers still inside mb_driver_write() leave once their job is done. */
+    write_queue_close(&d->writes);
     free_driver(d);
 }

@@ -26,21 +26,23 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "core/fs.h"
+#include "core/errbuf.h"
 #include "core/log.h"
 #include "core/report.h"
 #include "core/tag.h"
 #include "drivers/opcua/ua_client.h"
 #include "drivers/opcua/ua_pki.h"
+#include "drivers/write_queue.h"
 
 #define LOG_MODULE "opcua"
 #define BROWSE_PATH_MAX_ELEMENTS 32
@@ -1689,17 +1691,13 @@ struct tag_rt {
     uint8_t seen_type;     /* Variant type of the last scalar value received (0: none) */
 };
 
-/* A write queued by ua_driver_write() for the worker. The calling thread
- * owns it, except when it gave up waiting while the worker was running it
- * (abandoned): the worker frees it then. */
-struct write_job {
-    struct write_job *next;
-    size_t tag; /* index in d->tags */
+/* A write queued by ua_driver_write() for the worker (see write_queue.h). */
+struct ua_write_job {
+    struct write_job base; /* first: the queue frees the block through it */
+    size_t tag;            /* index in d->tags */
     struct value value;
-    enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE } state;
-    bool abandoned;
-    struct driver_write_result result;
 };
+_Static_assert(offsetof(struct ua_write_job, base) == 0, "the queue frees jobs through base");
 
 struct group_rt {
     const struct config_poll_group *cfg;
@@ -1732,13 +1730,9 @@ struct ua_driver {
     struct sample_batch *batch;   /* being filled */
     size_t problem_count;         /* tags with a problem on this connection */
     char last_error[256];         /* why the last connection failed */
-    /* The write queue. stop is also set under jobs_lock, so no job is queued
-     * after the worker's last look; notify_fd (an eventfd) wakes the worker
-     * (ua_client_poll ends early) without interrupting a request. */
-    pthread_mutex_t jobs_lock;
-    pthread_cond_t done_cond; /* callers: a job is done; stop: a caller left */
-    struct write_job *jobs_head, *jobs_tail;
-    unsigned writers; /* callers inside ua_driver_write() */
+    /* The write queue from ua_driver_write(); notify_fd (an eventfd) wakes
+     * the worker (ua_client_poll ends early) without interrupting a request. */
+    struct write_queue writes;
     int notify_fd;
     char session_name[128];
     char text[TEXT_SCRATCH_BYTES]; /* conversion scratch */
@@ -1904,7 +1898,7 @@ static void connection_failed(struct ua_driver *d, const char *what,
         atomic_fetch_add(&d->env.stats->timeouts, 1);
     /* The client's texts start with the step that failed ("connect: ..."). */
     if (e->text[0])
-        snprintf(d->last_error, sizeof d->last_error, "%s", e->text);
+        errbuf_set(d->last_error, sizeof d->last_error, "%s", e->text);
     else
         snprintf(d->last_error, sizeof d->last_error, "%s: %s", what, ua_status_name(e->status));
     device_stats_set_error(d->env.stats, "%s", d->last_error);
@@ -2410,15 +2404,15 @@ static void write_call_failed(struct ua_driver *d, struct tag_rt *t, const char 
     if (stopping)
         snprintf(out->error, sizeof out->error, "device stopping");
     else if (!out->written && (e->status & 0xFFFF0000u) == UA_STATUS_BAD_TIMEOUT)
-        snprintf(out->error, sizeof out->error,
-                 "%s: the server may or may not have applied the write", e->text);
+        errbuf_set(out->error, sizeof out->error,
+                   "%s: the server may or may not have applied the write", e->text);
     else if (out->written)
-        snprintf(out->error, sizeof out->error, "written, but the read-back failed: %s", e->text);
+        errbuf_set(out->error, sizeof out->error, "written, but the read-back failed: %s", e->text);
     else if (e->reconnect)
-        snprintf(out->error, sizeof out->error, "write failed: %s", e->text);
+        errbuf_set(out->error, sizeof out->error, "write failed: %s", e->text);
     else
-        snprintf(out->error, sizeof out->error, "the server refused the Write request: %s",
-                 e->text);
+        errbuf_set(out->error, sizeof out->error, "the server refused the Write request: %s",
+                   e->text);
     if (!stopping) {
         device_stats_set_error(d->env.stats, "tag %s: %s", t->cfg->tag.path, out->error);
         log_warn(LOG_MODULE, out->written ? "read-back failed" : "write failed",
@@ -2439,16 +2433,16 @@ static bool connect_for_write(struct ua_driver *d, char *why, size_t why_len)
         return false;
     }
     now = clock_mono_ms();
-    snprintf(why, why_len, "the device is not connected (%s; next attempt in %lld ms)",
-             d->last_error[0] ? d->last_error : "not connected yet",
-             (long long)(d->retry_at_ms > now ? d->retry_at_ms - now : 0));
+    errbuf_set(why, why_len, "the device is not connected (%s; next attempt in %lld ms)",
+               d->last_error[0] ? d->last_error : "not connected yet",
+               (long long)(d->retry_at_ms > now ? d->retry_at_ms - now : 0));
     return false;
 }
 
 /* Runs one job on the worker: write, then read back. */
-static void run_job(struct ua_driver *d, struct write_job *job)
+static void run_job(struct ua_driver *d, struct ua_write_job *job)
 {
-    struct driver_write_result *out = &job->result;
+    struct driver_write_result *out = &job->base.result;
     struct tag_rt *t = &d->tags[job->tag];
     const char *path = t->cfg->tag.path;
     if (!connect_for_write(d, out->error, sizeof out->error)) return;
@@ -2525,34 +2519,6 @@ static void run_job(struct ua_driver *d, struct write_job *job)
              ua_type_name(type), out->read_back_matches ? "yes" : "no");
 }
 
-/* Takes the oldest queued job (marked running), or NULL. */
-static struct write_job *take_job(struct ua_driver *d)
-{
-    pthread_mutex_lock(&d->jobs_lock);
-    struct write_job *job = d->jobs_head;
-    if (job) {
-        d->jobs_head = job->next;
-        if (!d->jobs_head) d->jobs_tail = NULL;
-        job->next = NULL;
-        job->state = JOB_RUNNING;
-    }
-    pthread_mutex_unlock(&d->jobs_lock);
-    return job;
-}
-
-/* Hands a job back to its caller, or frees it if the caller gave up. */
-static void finish_job(struct ua_driver *d, struct write_job *job)
-{
-    pthread_mutex_lock(&d->jobs_lock);
-    if (job->abandoned) {
-        free(job);
-    } else {
-        job->state = JOB_DONE;
-        pthread_cond_broadcast(&d->done_cond);
-    }
-    pthread_mutex_unlock(&d->jobs_lock);
-}
-
 /* Runs every queued write (until stopping). The notify fd is drained
  * before the queue is looked at, so a job queued after the last look has
  * left it readable. */
@@ -2563,26 +2529,21 @@ static void serve_writes(struct ua_driver *d)
         /* EAGAIN: nothing was signalled */
     }
     struct write_job *job;
-    while (!atomic_load(&d->stop) && (job = take_job(d)) != NULL) {
-        run_job(d, job);
+    while (!atomic_load(&d->stop) && (job = write_queue_take(&d->writes)) != NULL) {
+        run_job(d, (struct ua_write_job *)job);
         flush_batch(d);
-        finish_job(d, job);
+        write_queue_finish(&d->writes, job);
     }
 }
 
-/* Ends every queued job with "device stopping". */
-static void fail_queued_jobs(struct ua_driver *d)
+/* Wakes the worker for a queued write (write_queue's wake_worker). */
+static void notify_worker(void *ctx)
 {
-    pthread_mutex_lock(&d->jobs_lock);
-    for (struct write_job *job = d->jobs_head, *next; job; job = next) {
-        next = job->next;
-        job->next = NULL;
-        snprintf(job->result.error, sizeof job->result.error, "device stopping");
-        job->state = JOB_DONE;
+    struct ua_driver *d = ctx;
+    uint64_t one = 1;
+    if (write(d->notify_fd, &one, sizeof one) < 0) {
+        /* the counter is full: the worker is being woken anyway */
     }
-    d->jobs_head = d->jobs_tail = NULL;
-    pthread_cond_broadcast(&d->done_cond);
-    pthread_mutex_unlock(&d->jobs_lock);
 }
 
 /* Checks that tag_index can be written with v (in the calling thread:
@@ -2618,74 +2579,19 @@ static bool check_write(const struct ua_driver *d, size_t tag_index, const struc
     return true;
 }
 
-/* Absolute CLOCK_MONOTONIC time of the monotonic millisecond ms. */
-static struct timespec mono_timespec(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    return ts;
-}
-
 bool ua_driver_write(struct ua_driver *d, size_t tag_index, const struct value *v, int timeout_ms,
                      struct driver_write_result *out)
 {
     memset(out, 0, sizeof *out);
     if (!check_write(d, tag_index, v, out->error, sizeof out->error)) return false;
-    struct write_job *job = calloc(1, sizeof *job);
+    struct ua_write_job *job = calloc(1, sizeof *job);
     if (!job) {
         snprintf(out->error, sizeof out->error, "out of memory");
         return false;
     }
     job->tag = tag_index;
     job->value = *v;
-    int64_t deadline_ms = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    struct timespec until = mono_timespec(deadline_ms);
-    pthread_mutex_lock(&d->jobs_lock);
-    if (atomic_load(&d->stop)) {
-        pthread_mutex_unlock(&d->jobs_lock);
-        snprintf(out->error, sizeof out->error, "device stopping");
-        free(job);
-        return false;
-    }
-    if (d->jobs_tail)
-        d->jobs_tail->next = job;
-    else
-        d->jobs_head = job;
-    d->jobs_tail = job;
-    d->writers++;
-    uint64_t one = 1;
-    if (write(d->notify_fd, &one, sizeof one) < 0) {
-        /* the counter is full: the worker is being woken anyway */
-    }
-    while (job->state != JOB_DONE && clock_mono_ms() < deadline_ms)
-        pthread_cond_timedwait(&d->done_cond, &d->jobs_lock, &until);
-    if (job->state == JOB_DONE) {
-        *out = job->result;
-    } else if (job->state == JOB_QUEUED) {
-        /* Still waiting behind the worker's other calls: withdraw it. */
-        struct write_job **link = &d->jobs_head, *prev = NULL;
-        while (*link != job) {
-            prev = *link;
-            link = &(*link)->next;
-        }
-        *link = job->next;
-        if (d->jobs_tail == job) d->jobs_tail = prev;
-        snprintf(out->error, sizeof out->error,
-                 "timed out after %d ms waiting for the device (busy with other requests or "
-                 "writes): nothing was written",
-                 timeout_ms);
-    } else {
-        job->abandoned = true; /* the worker frees it */
-        snprintf(out->error, sizeof out->error,
-                 "timed out after %d ms waiting for the server's answer: the write may still "
-                 "be applied",
-                 timeout_ms);
-        job = NULL;
-    }
-    d->writers--;
-    pthread_cond_broadcast(&d->done_cond);
-    pthread_mutex_unlock(&d->jobs_lock);
-    free(job);
-    return out->written;
+    return write_queue_submit(&d->writes, &job->base, timeout_ms, out);
 }
 
 static void *worker(void *arg)
@@ -2724,8 +2630,7 @@ static void free_driver(struct ua_driver *d)
     ua_arena_free(&d->conn_arena);
     if (d->wake_fd >= 0) close(d->wake_fd);
     if (d->notify_fd >= 0) close(d->notify_fd);
-    pthread_cond_destroy(&d->done_cond);
-    pthread_mutex_destroy(&d->jobs_lock);
+    write_queue_destroy(&d->writes);
     free(d);
 }
 
@@ -2782,12 +2687,10 @@ struct ua_driver *ua_driver_start(const struct config_device *dev, const struct 
     d->env = *env;
     d->wake_fd = -1;
     d->notify_fd = -1;
-    pthread_mutex_init(&d->jobs_lock, NULL);
-    pthread_condattr_t monotonic;
-    pthread_condattr_init(&monotonic);
-    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
-    pthread_cond_init(&d->done_cond, &monotonic);
-    pthread_condattr_destroy(&monotonic);
+    write_queue_init(&d->writes,
+                     (struct write_queue_wording){.busy_with = "other requests or writes",
+                                                  .answerer = "server's"},
+                     notify_worker, d);
     ua_arena_init(&d->static_arena, 0, ARENA_LIMIT_BYTES);
     ua_arena_init(&d->conn_arena, 0, ARENA_LIMIT_BYTES);
     snprintf(d->session_name, sizeof d->session_name, "airlock %s", dev->name);
@@ -2824,9 +2727,8 @@ struct ua_driver *ua_driver_start(const struct config_device *dev, const struct 
 void ua_driver_stop(struct ua_driver *d)
 {
     if (!d) return;
-    pthread_mutex_lock(&d->jobs_lock);
     atomic_store(&d->stop, true);
-    pthread_mutex_unlock(&d->jobs_lock);
+    write_queue_stop(&d->writes); /* queued writes end with "device stopping" */
     if (d->running) {
         uint64_t one = 1;
         if (write(d->wake_fd, &one, sizeof one) < 0) {
@@ -2834,12 +2736,7 @@ void ua_driver_stop(struct ua_driver *d)
         }
         pthread_join(d->thread, NULL);
     }
-    /* Callers still inside ua_driver_write() leave once their job is done
-     * (the queued ones end with "device stopping"). */
-    fail_queued_jobs(d);
-    pthread_mutex_lock(&d->jobs_lock);
-    while (d->writers > 0)
-        pthread_cond_wait(&d->done_cond, &d->jobs_lock);
-    pthread_mutex_unlock(&d->jobs_lock);
+    /* Callers still inside ua_driver_write() leave once their job is done. */
+    write_queue_close(&d->writes);
     free_driver(d);
 }
