@@ -68,3 +68,24 @@ bool driver_write(struct driver *d, size_t tag_index, const struct value *v, int
     snprintf(out->error, sizeof out->error, "unknown protocol");
     return false;
 }
+
+bool driver_write_check_tag(const struct config_tag *ct, const struct value *v, char *why,
+                            size_t why_len)
+{
+    const char *path = ct->tag.path;
+    if (ct->tag.type == VALUE_STRING) {
+        snprintf(why, why_len, "tag '%s' is a string: string tags cannot be written", path);
+        return false;
+    }
+    if (!ct->write.enabled) {
+        snprintf(why, why_len,
+                 "tag '%s' has no enabled write policy ('write:' in the configuration)", path);
+        return false;
+    }
+    if (v->type != ct->tag.type) {
+        snprintf(why, why_len, "the value is a %s, tag '%s' holds a %s", value_type_name(v->type),
+                 path, value_type_name(ct->tag.type));
+        return false;
+    }
+    return true;
+}

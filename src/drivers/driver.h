@@ -72,4 +72,11 @@ struct driver_write_result {
 bool driver_write(struct driver *d, size_t tag_index, const struct value *v, int timeout_ms,
                   struct driver_write_result *out);
 
+/* The checks every driver makes before a write, whatever the protocol: the
+ * tag is not a string, has an enabled write policy (the gate checks that
+ * first; refused here as well) and v is of the tag's type. False with the
+ * reason in why. */
+bool driver_write_check_tag(const struct config_tag *ct, const struct value *v, char *why,
+                            size_t why_len);
+
 #endif

@@ -443,7 +443,7 @@ static bool prepare_job(const struct mb_driver *d, size_t tag_index, const struc
                  path, mb_area_name(p->area));
         return false;
     }
-    if (ct->tag.type == VALUE_STRING || p->type == MB_TYPE_STRING) {
+    if (p->type == MB_TYPE_STRING) {
         snprintf(why, why_len, "tag '%s' is a string: string tags cannot be written", path);
         return false;
     }
@@ -455,16 +455,7 @@ static bool prepare_job(const struct mb_driver *d, size_t tag_index, const struc
                  path, p->bit, p->address);
         return false;
     }
-    if (!ct->write.enabled) { /* the gate checks this first; refused here as well */
-        snprintf(why, why_len,
-                 "tag '%s' has no enabled write policy ('write:' in the configuration)", path);
-        return false;
-    }
-    if (v->type != ct->tag.type) {
-        snprintf(why, why_len, "the value is a %s, tag '%s' holds a %s", value_type_name(v->type),
-                 path, value_type_name(ct->tag.type));
-        return false;
-    }
+    if (!driver_write_check_tag(ct, v, why, why_len)) return false;
     struct mb_raw raw;
     char reason[160];
     if (!mb_raw_from_value(p, &ct->tag, v, &raw, reason, sizeof reason)) {

@@ -2557,21 +2557,7 @@ static bool check_write(const struct ua_driver *d, size_t tag_index, const struc
         return false;
     }
     const struct config_tag *ct = d->tags[tag_index].cfg;
-    const char *path = ct->tag.path;
-    if (ct->tag.type == VALUE_STRING) {
-        snprintf(why, why_len, "tag '%s' is a string: string tags cannot be written", path);
-        return false;
-    }
-    if (!ct->write.enabled) { /* the gate checks this first; refused here as well */
-        snprintf(why, why_len,
-                 "tag '%s' has no enabled write policy ('write:' in the configuration)", path);
-        return false;
-    }
-    if (v->type != ct->tag.type) {
-        snprintf(why, why_len, "the value is a %s, tag '%s' holds a %s", value_type_name(v->type),
-                 path, value_type_name(ct->tag.type));
-        return false;
-    }
+    if (!driver_write_check_tag(ct, v, why, why_len)) return false;
     if (!d->running) {
         snprintf(why, why_len, "device '%s' is disabled", d->dev->name);
         return false;
