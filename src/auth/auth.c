@@ -190,6 +190,7 @@ void auth_close(struct auth *a)
 {
     if (!a) return;
     sqlite3_finalize(a->token_lookup);
+    sqlite3_finalize(a->session_lookup);
     sqlite3_close(a->db);
     pthread_mutex_destroy(&a->lock);
     free(a);

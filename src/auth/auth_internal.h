@@ -18,6 +18,7 @@ struct auth {
     unsigned log2_n;      /* scrypt cost of new hashes */
     /* Prepared once (the per-request path): token lookup, under lock. */
     sqlite3_stmt *token_lookup;
+    sqlite3_stmt *session_lookup;
 };
 
 /* base64 without padding, standard (url = false) or URL-safe alphabet, of

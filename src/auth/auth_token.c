@@ -303,21 +303,24 @@ static void delete_session(struct auth *a, const uint8_t hash[AUTH_SHA256_BYTES]
 /* Checks a session under the lock; deletes it when expired. */
 static enum auth_status check_session(struct auth *a, const uint8_t hash[AUTH_SHA256_BYTES],
                                       int64_t now_ns, struct auth_principal *who,
-                                      char csrf_out[AUTH_SECRET_TEXT_SIZE], char *err,
-                                      size_t err_len)
+                                      char csrf_out[AUTH_SECRET_TEXT_SIZE], int64_t *last_seen_out,
+                                      char *err, size_t err_len)
 {
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(a->db,
-                           "SELECT u.name, u.role, u.disabled, s.csrf, s.expires, s.last_seen"
-                           " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash=?",
-                           -1, &q, NULL) != SQLITE_OK)
+    sqlite3_stmt *q = a->session_lookup;
+    if (!q && sqlite3_prepare_v3(a->db,
+                                 "SELECT u.name, u.role, u.disabled, s.csrf, s.expires, s.last_seen"
+                                 " FROM sessions s JOIN users u ON u.id = s.user_id"
+                                 " WHERE s.id_hash=?",
+                                 -1, SQLITE_PREPARE_PERSISTENT, &q, NULL) != SQLITE_OK)
         return auth_db_error(a, "verifying a session", err, err_len);
+    a->session_lookup = q;
     sqlite3_bind_blob(q, 1, hash, AUTH_SHA256_BYTES, SQLITE_STATIC);
     enum auth_status st = AUTH_OK;
     bool expired = false;
     int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
         int64_t expires = sqlite3_column_int64(q, 4), last_seen = sqlite3_column_int64(q, 5);
+        if (last_seen_out) *last_seen_out = last_seen;
         expired = now_ns >= expires || now_ns - last_seen >= AUTH_SESSION_IDLE_NS;
         if (expired || sqlite3_column_int(q, 2) != 0) {
             errbuf_set(err, err_len, expired ? "session expired" : "user disabled");
@@ -340,7 +343,8 @@ static enum auth_status check_session(struct auth *a, const uint8_t hash[AUTH_SH
     } else {
         st = auth_db_error(a, "verifying a session", err, err_len);
     }
-    sqlite3_finalize(q);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
     if (expired) delete_session(a, hash);
     return st;
 }
@@ -356,7 +360,7 @@ enum auth_status auth_session_verify(struct auth *a, const char *id, int64_t now
         return AUTH_ERR_NOT_FOUND;
     }
     pthread_mutex_lock(&a->lock);
-    enum auth_status st = check_session(a, hash, now_ns, who, csrf_out, err, err_len);
+    enum auth_status st = check_session(a, hash, now_ns, who, csrf_out, NULL, err, err_len);
     pthread_mutex_unlock(&a->lock);
     return st;
 }
@@ -370,9 +374,10 @@ enum auth_status auth_session_touch(struct auth *a, const char *id, int64_t now_
         return AUTH_ERR_NOT_FOUND;
     }
     pthread_mutex_lock(&a->lock);
-    enum auth_status st = check_session(a, hash, now_ns, NULL, NULL, err, err_len);
+    int64_t last_seen = 0;
+    enum auth_status st = check_session(a, hash, now_ns, NULL, NULL, &last_seen, err, err_len);
     sqlite3_stmt *q;
-    if (st == AUTH_OK) {
+    if (st == AUTH_OK && now_ns - last_seen >= AUTH_USAGE_STAMP_NS) {
         if (sqlite3_prepare_v2(a->db,
                                "UPDATE sessions SET last_seen=? WHERE id_hash=? AND last_seen<?",
                                -1, &q, NULL) != SQLITE_OK) {
