@@ -33,11 +33,11 @@ void api_peer_text(struct MHD_Connection *c, char *out, size_t len)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
 }
 
-void api_audit(struct api_server *s, const char *actor, const char *action, const char *object,
+bool api_audit(struct api_server *s, const char *actor, const char *action, const char *object,
                const char *old_value, const char *new_value, const char *reason,
                const char *outcome, const char *details)
 {
-    if (!s->audit) return;
+    if (!s->audit) return false;
     struct audit_record r = {.actor = actor,
                              .action = action,
                              .object = object ? object : "",
@@ -47,9 +47,9 @@ void api_audit(struct api_server *s, const char *actor, const char *action, cons
                              .outcome = outcome,
                              .details = details ? details : ""};
     char err[512];
-    if (audit_append(s->audit, &r, err, sizeof err) < 0)
-        log_error("audit", "cannot append to the audit trail", "action=%s error=\"%s\"", action,
-                  err);
+    if (audit_append(s->audit, &r, err, sizeof err) >= 0) return true;
+    log_error("audit", "cannot append to the audit trail", "action=%s error=\"%s\"", action, err);
+    return false;
 }
 
 void api_actor_text(const struct api_request *req, char *out, size_t len)

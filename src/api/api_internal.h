@@ -322,9 +322,9 @@ bool api_authorize(struct api_server *s, struct MHD_Connection *c, const char *m
                    struct api_request *req, enum MHD_Result *queued);
 /* The client's address as text into out ("127.0.0.1", "::1", "?"). */
 void api_peer_text(struct MHD_Connection *c, char *out, size_t len);
-/* Appends one record to the audit trail (nothing when there is none); a
- * failure is logged at level error. */
-void api_audit(struct api_server *s, const char *actor, const char *action, const char *object,
+/* Appends one record to the audit trail; false when there is none or the
+ * append failed (logged at level error). */
+bool api_audit(struct api_server *s, const char *actor, const char *action, const char *object,
                const char *old_value, const char *new_value, const char *reason,
                const char *outcome, const char *details);
 /* Records a write that api_authorize refused (no credentials, role, CSRF):

@@ -201,6 +201,14 @@ enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection 
         api_audit(s, actor, "write", safe_path, NULL, NULL, NULL, "refused_malformed", bad);
         return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "%s", bad);
     }
+    /* Fail closed: a write nobody could prove afterwards does not happen. */
+    if (!s->audit) {
+        json_decref(body.doc);
+        log_error("gate", "write refused: the audit trail is unavailable", "tag=%s", safe_path);
+        return respond_refused(c, MHD_HTTP_SERVICE_UNAVAILABLE, "refused_no_audit_trail", NULL,
+                               "writes are refused while the audit trail is unavailable (see "
+                               "the gateway's log)");
+    }
     struct api_write_target target = {0};
     if (!path_ok || !s->write_port.lookup || !s->write_port.lookup(s->write_port.arg, path, &target)) {
         const char *message = s->write_port.lookup ? "no such tag"
@@ -271,14 +279,15 @@ enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection 
              result.error);
     log_info("gate", "write", "user=%s tag=%s old=%s new=%s outcome=%s", actor, path, old_text,
              new_text, outcome);
-    api_audit(s, actor, "write", path, old_text, new_text, body.reason, outcome, details);
+    bool recorded = api_audit(s, actor, "write", path, old_text, new_text, body.reason, outcome,
+                              details);
     json_decref(body.doc);
     if (!done || !result.written)
         return respond_refused(c, MHD_HTTP_BAD_GATEWAY, "failed", path,
                                result.error[0] ? result.error : "the device did not take the value");
     struct lvt_entry e = {.value = result.value_read, .quality = result.quality_read, .seq = 1};
     json_t *out = json_pack(
-        "{s:o,s:s,s:o,s:o,s:o,s:s,s:o}", "path", api_json_string(path, strlen(path)), "outcome",
+        "{s:b,s:o,s:s,s:o,s:o,s:o,s:s,s:o}", "audited", recorded, "path", api_json_string(path, strlen(path)), "outcome",
         outcome, "old_value", w.has_current ? json_string(old_text) : json_null(), "requested",
         json_string(new_text), "read_back", result.read_back ? api_value_json(&e) : json_null(),
         "read_back_quality", result.read_back ? quality_name(result.quality_read) : "none",
