@@ -914,3 +914,29 @@ def test_refused_writes_and_repeated_auth_failures_raise_alerts(gw):
     objects = {x["object"] for x in audit(gw, action="alert", limit=1000)}
     assert "write_refused/sec-operator" in objects, objects
     assert "auth_failures/client 127.0.0.1" in objects, objects
+
+
+def test_writes_fail_closed_without_an_audit_trail(gw, tmp_path):
+    """A second gateway on the same simulator whose audit trail cannot be
+    opened (audit.db is a directory): it runs and reads, but refuses every
+    write with 503 and the device is untouched."""
+    group = e2e.ProcessGroup()
+    try:
+        data = tmp_path / "data"
+        os.makedirs(data / "audit.db")
+        cfg = e2e.write_file(tmp_path, "noaudit.yaml", gateway_yaml(gw.sim_port))
+        a = e2e.Airlock(group, ["-c", cfg, "--data", str(data)])
+        a.wait_ready(30)
+        assert "audit trail unavailable" in a.stderr(), a.proc.stderr_tail()
+        before = sim_register(gw, 6)
+        r = call(type("G", (), {"port": a.http_port, "a": a})(), "POST",
+                 f"/api/v1/tags/{HIGH_SP}/write", token=a.token,
+                 body={"value": 500, "reason": "no trail"})
+        assert r.status == 503 and r.json()["verdict"] == "refused_no_audit_trail", r
+        assert sim_register(gw, 6) == before
+        assert a.get("/api/v1/tags").status == 200, "reading still works"
+        rc, _ = a.stop(timeout_s=10)
+        assert rc == 0
+        a.assert_clean_stderr()
+    finally:
+        group.close()
