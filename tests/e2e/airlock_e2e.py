@@ -639,8 +639,15 @@ class Airlock:
         """Waits until /api/v1/health answers 200; fails at once if the
         process exited."""
 
+        # Our process must say it serves this address: with tests running
+        # in parallel another test's gateway may have taken a "free" port
+        # first, and its answers must not be taken for ours.
+        banner = f"dashboard and API at http://127.0.0.1:{self.http_port}/"
+
         def ready():
             self.assert_alive()
+            if banner not in self.proc.stderr():
+                return False
             try:
                 return self.get("/api/v1/health", timeout_s=2).status == 200
             except OSError:
