@@ -191,6 +191,7 @@ static enum authn authenticate(struct api_server *s, struct MHD_Connection *c,
             return AUTHN_BAD_TOKEN;
         }
         req->via = API_CRED_TOKEN;
+        if (strlen(token) < sizeof req->token) snprintf(req->token, sizeof req->token, "%s", token);
         return AUTHN_OK;
     }
     if (cookie) {
@@ -581,4 +582,17 @@ void api_note_auth_failure(struct api_server *s, const struct api_request *req, 
     alerts_raise(s->alerts, ALERT_AUTH_FAILURES, ALERT_WARNING, subject,
                  "%u %s from %s within %lld s", count, what, req->peer,
                  (long long)(API_FAILURE_WINDOW_NS / 1000000000LL));
+}
+
+bool api_credential_still_valid(struct api_server *s, enum api_credential via, const char *secret)
+{
+    if (!s->auth || !secret[0]) return false;
+    struct auth_principal who;
+    char err[256];
+    int64_t now = clock_now_ns();
+    if (via == API_CRED_TOKEN)
+        return auth_token_verify(s->auth, secret, now, &who, err, sizeof err) == AUTH_OK;
+    if (via == API_CRED_SESSION)
+        return auth_session_verify(s->auth, secret, now, &who, NULL, err, sizeof err) == AUTH_OK;
+    return false;
 }

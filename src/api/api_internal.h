@@ -29,6 +29,7 @@
 #define API_STREAM_MIN_INTERVAL_MS 250  /* at most one update event per interval */
 #define API_STREAM_KEEPALIVE_MS 15000   /* a comment line when nothing else was sent */
 #define API_STREAM_RETRY_MS 3000        /* reconnect delay suggested to EventSource */
+#define API_STREAM_RECHECK_MS 2000      /* an open stream checks its credential this often */
 #define API_STOP_CHECK_MS 250           /* how often blocking code looks at the stop flag */
 #define API_RATE_WINDOW_SAMPLES 11      /* one per second: a 10 s window for values/s */
 #define API_SAMPLER_INTERVAL_MS 1000
@@ -113,6 +114,7 @@ struct api_request {
     enum api_credential via;
     struct auth_principal who;
     char session_id[AUTH_SECRET_TEXT_SIZE];
+    char token[64]; /* the API token presented (for streams to check it again) */
     char *body; /* the request body, NUL-terminated (POST) */
     size_t body_len;
     bool body_too_large;
@@ -335,6 +337,11 @@ void api_audit_refused_write(struct api_server *s, struct api_request *req, cons
  * API_FAILURE_ALERT_COUNT-th within the window raises an auth_failures
  * alert (monitor/alerts.h) naming the address. */
 void api_note_auth_failure(struct api_server *s, const struct api_request *req, const char *what);
+/* Whether the credential a request was authorised with (token text or
+ * session id, by via) is still good now: not revoked, not expired, its user
+ * not disabled. */
+bool api_credential_still_valid(struct api_server *s, enum api_credential via,
+                                const char *secret);
 /* The actor of a request for the audit trail: "user" or "user (token N)". */
 void api_actor_text(const struct api_request *req, char *out, size_t len);
 
@@ -368,8 +375,10 @@ enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c,
 enum MHD_Result api_route_tags(struct api_server *s, struct MHD_Connection *c);   /* api_routes.c */
 enum MHD_Result api_route_tag(struct api_server *s, struct MHD_Connection *c,
                               const char *path); /* api_routes.c */
-enum MHD_Result api_route_stream(struct api_server *s, struct MHD_Connection *c,
-                                 bool head); /* api_stream.c */
+/* The stream ends within API_STREAM_RECHECK_MS once req's token is revoked,
+ * its session ends or its user is disabled. api_stream.c */
+enum MHD_Result api_route_stream(struct api_server *s, struct MHD_Connection *c, bool head,
+                                 const struct api_request *req);
 enum MHD_Result api_route_metrics(struct api_server *s,
                                   struct MHD_Connection *c); /* api_metrics.c */
 enum MHD_Result api_route_history(struct api_server *s,

@@ -166,6 +166,7 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **req_cl
     if (!req) return;
     free(req->body);
     OPENSSL_cleanse(req->session_id, sizeof req->session_id);
+    OPENSSL_cleanse(req->token, sizeof req->token);
     free(req);
     *req_cls = NULL;
 }
@@ -196,7 +197,7 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c,
         return api_route_tag_write(s, c, req, path);
     }
     case API_ROUTE_STREAM:
-        return api_route_stream(s, c, head);
+        return api_route_stream(s, c, head, req);
     case API_ROUTE_HISTORY:
         return api_route_history(s, c);
     case API_ROUTE_HISTORY_AT:

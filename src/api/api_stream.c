@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "api/api_internal.h"
+#include "core/log.h"
 #include "core/clock.h"
 
 struct stream {
@@ -33,6 +36,9 @@ struct stream {
     uint32_t *changed; /* ids of changed tags, reused between events */
     size_t changed_count, changed_cap;
     bool changed_failed;
+    enum api_credential via;  /* how the stream was authorised */
+    char secret[64];          /* the token or session id, checked again while open */
+    int64_t credential_checked_ms;
 };
 
 /* Starts a new event in st->out. */
@@ -165,6 +171,15 @@ static bool next_event(struct stream *st)
     for (;;) {
         if (atomic_load(&st->server->stopping) || peer_gone(st)) return false;
         int64_t now = clock_mono_ms();
+        if (now - st->credential_checked_ms >= API_STREAM_RECHECK_MS) {
+            /* A revoked token, an ended session or a disabled user ends
+             * the stream too, not only new requests. */
+            if (!api_credential_still_valid(st->server, st->via, st->secret)) {
+                log_info("api", "event stream ended: its credential is no longer valid", NULL);
+                return false;
+            }
+            st->credential_checked_ms = now;
+        }
         int64_t quiet_until = st->last_update_ms + API_STREAM_MIN_INTERVAL_MS;
         if (now < quiet_until) { /* coalesce: changes wait in the LVT */
             sleep_ms(min_int(quiet_until - now, API_STOP_CHECK_MS));
@@ -217,6 +232,7 @@ static void stream_free(void *cls)
     atomic_fetch_sub(&st->server->streams, 1);
     api_buf_free(&st->out);
     free(st->changed);
+    OPENSSL_cleanse(st->secret, sizeof st->secret);
     free(st);
 }
 
@@ -240,7 +256,8 @@ static enum MHD_Result respond_head(struct MHD_Connection *c)
     return ret;
 }
 
-enum MHD_Result api_route_stream(struct api_server *s, struct MHD_Connection *c, bool head)
+enum MHD_Result api_route_stream(struct api_server *s, struct MHD_Connection *c, bool head,
+                                 const struct api_request *req)
 {
     char prefix[TAG_PATH_MAX];
     enum MHD_Result queued;
@@ -258,6 +275,10 @@ enum MHD_Result api_route_stream(struct api_server *s, struct MHD_Connection *c,
     }
     st->server = s;
     st->conn = c;
+    st->via = req->via;
+    snprintf(st->secret, sizeof st->secret, "%s",
+             req->via == API_CRED_SESSION ? req->session_id : req->token);
+    st->credential_checked_ms = clock_mono_ms();
     memcpy(st->prefix, prefix, sizeof st->prefix);
     api_buf_init(&st->out);
     struct MHD_Response *r = MHD_create_response_from_callback(

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -940,3 +941,50 @@ def test_writes_fail_closed_without_an_audit_trail(gw, tmp_path):
         a.assert_clean_stderr()
     finally:
         group.close()
+
+
+def test_open_event_streams_end_when_their_credential_does(gw):
+    """Revoking a token, logging out or disabling the user also ends event
+    streams opened with them (checked every 2 s), not only new requests."""
+    p = cli(gw, "token", "create", "--user", "sec-viewer", "--name", "stream-revoke")
+    assert p.returncode == 0, p.stderr
+    token = p.stdout.strip()
+    url = f"http://127.0.0.1:{gw.port}/api/v1/stream"
+    sse = e2e.SseClient(url, token=token)
+    try:
+        assert sse.status == 200 and sse.next_event(10)[0] == "snapshot"
+        token_id = call(gw, "GET", "/api/v1/session", token=token).json()["token_id"]
+        assert cli(gw, "token", "revoke", str(token_id)).returncode == 0
+        t0 = time.monotonic()
+        with pytest.raises((EOFError, ConnectionError, e2e.Timeout)):
+            while True:
+                sse.next_event(10)
+        assert time.monotonic() - t0 < 8, "the stream must end within a few seconds"
+    finally:
+        sse.close()
+    # A session's stream ends at logout.
+    sid = session_of(login(gw, "sec-viewer"))
+    raw = socket_stream_with_cookie(gw.port, sid)
+    try:
+        csrf = call(gw, "GET", "/api/v1/session", cookie=sid).json()["csrf_token"]
+        assert call(gw, "POST", "/api/v1/logout", cookie=sid,
+                    headers={"X-CSRF-Token": csrf}).status == 200
+        raw.settimeout(8)
+        got = b""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 8:
+            chunk = raw.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        assert time.monotonic() - t0 < 8, "the session's stream must end after logout"
+        assert b"event: snapshot" in got
+    finally:
+        raw.close()
+
+
+def socket_stream_with_cookie(port, sid):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(f"GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+              f"Cookie: airlock_session={sid}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    return s
