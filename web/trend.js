@@ -277,6 +277,7 @@
     current = null;
     panel.hidden = true;
     tooltip.hidden = true;
+    if (window.airlockWrite) window.airlockWrite.hide();
   }
 
   function open(tag) {
@@ -286,6 +287,7 @@
     $('trend-unit').textContent = tag.unit ? `(${tag.unit})` : '';
     panel.hidden = false;
     svg.replaceChildren();
+    if (window.airlockWrite) window.airlockWrite.show(tag);
     if (tag.type === 'string') {
       statusEl.textContent = 'A string tag has no chart; see its values with GET /api/v1/history.';
       return;

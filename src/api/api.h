@@ -34,6 +34,7 @@ struct api_write_target {
     enum value_type type;
     char unit[64];
     char device[64];
+    uint64_t generation; /* of the configuration this came from (for write) */
 };
 
 /* What a write did on the device. */
@@ -51,9 +52,11 @@ struct api_write_result {
 struct api_write_port {
     /* false when there is no tag at path */
     bool (*lookup)(void *arg, const char *path, struct api_write_target *out);
-    /* false with out->error when the device did not take the value */
-    bool (*write)(void *arg, const char *path, const struct value *v, int timeout_ms,
-                  struct api_write_result *out);
+    /* false with out->error when the device did not take the value, or
+     * when the configuration changed since lookup gave generation (the
+     * gate's decision was about the old one: nothing is written) */
+    bool (*write)(void *arg, const char *path, uint64_t generation, const struct value *v,
+                  int timeout_ms, struct api_write_result *out);
     void *arg;
 };
 

@@ -72,8 +72,8 @@ static bool parse_params(struct MHD_Connection *c, struct audit_params *p, enum 
         snprintf(why, sizeof why, "expected json or csv");
     }
     if (what) {
-        *queued =
-            api_respond_error(c, MHD_HTTP_BAD_REQUEST, "invalid query parameter '%s': %s", what, why);
+        *queued = api_respond_error(c, MHD_HTTP_BAD_REQUEST, "invalid query parameter '%s': %s",
+                                    what, why);
         return false;
     }
     if (order) p->filter.newest_first = strcmp(order, "newest") == 0;

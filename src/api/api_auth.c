@@ -197,8 +197,10 @@ static enum authn authenticate(struct api_server *s, struct MHD_Connection *c,
     if (cookie) {
         if (strlen(cookie) >= sizeof req->session_id ||
             auth_session_verify(s->auth, cookie, now, &req->who, csrf, err, sizeof err) !=
-                AUTH_OK)
+                AUTH_OK) {
+            api_note_auth_failure(s, req, "invalid session cookies");
             return AUTHN_BAD_SESSION;
+        }
         snprintf(req->session_id, sizeof req->session_id, "%s", cookie);
         req->via = API_CRED_SESSION;
         return AUTHN_OK;
@@ -253,10 +255,9 @@ bool api_authorize(struct api_server *s, struct MHD_Connection *c, const char *m
     }
     if (!auth_role_allows(req->who.role, (enum auth_role)need)) {
         req->refusal = "refused_role";
-        *queued = api_respond_error(c, MHD_HTTP_FORBIDDEN,
-                                    "forbidden: this needs the role %s; %s has the role %s",
-                                    api_access_name(need), req->who.user,
-                                    auth_role_name(req->who.role));
+        *queued = api_respond_error(
+            c, MHD_HTTP_FORBIDDEN, "forbidden: this needs the role %s; %s has the role %s",
+            api_access_name(need), req->who.user, auth_role_name(req->who.role));
         return false;
     }
     if (req->via == API_CRED_SESSION) {
@@ -450,15 +451,13 @@ enum MHD_Result api_route_session(struct api_server *s, struct MHD_Connection *c
     if (req->via == API_CRED_SESSION) {
         struct auth_principal who;
         char err[256];
-        auth_session_verify(s->auth, req->session_id, clock_now_ns(), &who, csrf, err,
-                            sizeof err);
+        auth_session_verify(s->auth, req->session_id, clock_now_ns(), &who, csrf, err, sizeof err);
     }
-    json_t *body = json_pack("{s:s,s:s,s:s,s:o,s:o}", "user", req->who.user, "role",
-                             auth_role_name(req->who.role), "via",
-                             req->via == API_CRED_TOKEN ? "token" : "session", "csrf_token",
-                             csrf[0] ? json_string(csrf) : json_null(), "token_id",
-                             req->via == API_CRED_TOKEN ? json_integer(req->who.token_id)
-                                                        : json_null());
+    json_t *body = json_pack(
+        "{s:s,s:s,s:s,s:o,s:o}", "user", req->who.user, "role", auth_role_name(req->who.role),
+        "via", req->via == API_CRED_TOKEN ? "token" : "session", "csrf_token",
+        csrf[0] ? json_string(csrf) : json_null(), "token_id",
+        req->via == API_CRED_TOKEN ? json_integer(req->who.token_id) : json_null());
     return api_respond_json(c, MHD_HTTP_OK, body);
 }
 
@@ -476,17 +475,16 @@ enum MHD_Result api_route_users(struct api_server *s, struct MHD_Connection *c)
     for (size_t i = 0; list && i < n; i++) {
         const struct auth_user_info *u = &users[i];
         json_array_append_new(
-            list, json_pack("{s:s,s:s,s:b,s:i,s:o,s:o,s:o}", "name", u->name, "role",
-                            auth_role_name(u->role), "disabled", u->disabled, "failed_logins",
-                            u->failed_count, "locked_until",
-                            u->locked_until_ns > now ? api_time_json(u->locked_until_ns)
-                                                     : json_null(),
-                            "created", api_time_json(u->created_ns), "changed",
-                            api_time_json(u->changed_ns)));
+            list,
+            json_pack(
+                "{s:s,s:s,s:b,s:i,s:o,s:o,s:o}", "name", u->name, "role", auth_role_name(u->role),
+                "disabled", u->disabled, "failed_logins", u->failed_count, "locked_until",
+                u->locked_until_ns > now ? api_time_json(u->locked_until_ns) : json_null(),
+                "created", api_time_json(u->created_ns), "changed", api_time_json(u->changed_ns)));
     }
     free(users);
-    return api_respond_json(c, MHD_HTTP_OK, json_pack("{s:o,s:I}", "users", list, "count",
-                                                      (json_int_t)n));
+    return api_respond_json(c, MHD_HTTP_OK,
+                            json_pack("{s:o,s:I}", "users", list, "count", (json_int_t)n));
 }
 
 enum MHD_Result api_route_tokens(struct api_server *s, struct MHD_Connection *c)
@@ -499,16 +497,16 @@ enum MHD_Result api_route_tokens(struct api_server *s, struct MHD_Connection *c)
     json_t *list = json_array();
     for (size_t i = 0; list && i < n; i++) {
         const struct auth_token_info *t = &tokens[i];
-        json_array_append_new(
-            list, json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:o}", "id", (json_int_t)t->id, "name",
-                            t->name, "user", t->user, "role", auth_role_name(t->role), "created",
-                            api_time_json(t->created_ns), "last_used",
-                            api_time_json(t->last_used_ns), "revoked",
-                            api_time_json(t->revoked_ns)));
+        json_array_append_new(list, json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:o}", "id",
+                                              (json_int_t)t->id, "name", t->name, "user", t->user,
+                                              "role", auth_role_name(t->role), "created",
+                                              api_time_json(t->created_ns), "last_used",
+                                              api_time_json(t->last_used_ns), "revoked",
+                                              api_time_json(t->revoked_ns)));
     }
     free(tokens);
-    return api_respond_json(c, MHD_HTTP_OK, json_pack("{s:o,s:I}", "tokens", list, "count",
-                                                      (json_int_t)n));
+    return api_respond_json(c, MHD_HTTP_OK,
+                            json_pack("{s:o,s:I}", "tokens", list, "count", (json_int_t)n));
 }
 
 void api_audit_refused_write(struct api_server *s, struct api_request *req, const char *url)
@@ -558,8 +556,10 @@ void api_note_auth_failure(struct api_server *s, const struct api_request *req, 
     struct api_failure_count *slot = NULL, *oldest = &s->failures[0];
     for (size_t i = 0; i < API_FAILURE_PEERS && !slot; i++) {
         struct api_failure_count *f = &s->failures[i];
-        if (strcmp(f->peer, req->peer) == 0) slot = f;
-        else if (f->window_start_ns < oldest->window_start_ns) oldest = f;
+        if (strcmp(f->peer, req->peer) == 0)
+            slot = f;
+        else if (f->window_start_ns < oldest->window_start_ns)
+            oldest = f;
     }
     if (!slot) {
         slot = oldest;
@@ -577,8 +577,8 @@ void api_note_auth_failure(struct api_server *s, const struct api_request *req, 
     if (!raise) return;
     char subject[80];
     snprintf(subject, sizeof subject, "client %s", req->peer);
-    log_warn("auth", "repeated authentication failures", "peer=%s what=\"%s\" count=%u",
-             req->peer, what, count);
+    log_warn("auth", "repeated authentication failures", "peer=%s what=\"%s\" count=%u", req->peer,
+             what, count);
     alerts_raise(s->alerts, ALERT_AUTH_FAILURES, ALERT_WARNING, subject,
                  "%u %s from %s within %lld s", count, what, req->peer,
                  (long long)(API_FAILURE_WINDOW_NS / 1000000000LL));

@@ -78,8 +78,7 @@ static bool method_fits(const struct api_route *r, const char *method)
 }
 
 enum api_match api_route_match(const char *method, const char *path, const struct api_route **route,
-                               const char **param, size_t *param_len, char *allow,
-                               size_t allow_len)
+                               const char **param, size_t *param_len, char *allow, size_t allow_len)
 {
     bool path_known = false, get_allowed = false, post_allowed = false;
     *route = NULL;

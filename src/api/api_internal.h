@@ -33,9 +33,9 @@
 #define API_STOP_CHECK_MS 250           /* how often blocking code looks at the stop flag */
 #define API_RATE_WINDOW_SAMPLES 11      /* one per second: a 10 s window for values/s */
 #define API_SAMPLER_INTERVAL_MS 1000
-#define API_LOCK_SLICE_TAGS 2048 /* tags serialised per hold of the LVT read lock */
-#define API_TAG_LIST_RETRIES 3   /* tag set replaced while listing: start over this often */
-#define API_MAX_BODY_BYTES 16384 /* request bodies (login, write); larger ones get 413 */
+#define API_LOCK_SLICE_TAGS 2048   /* tags serialised per hold of the LVT read lock */
+#define API_TAG_LIST_RETRIES 3     /* tag set replaced while listing: start over this often */
+#define API_MAX_BODY_BYTES 16384   /* request bodies (login, write); larger ones get 413 */
 #define API_MAX_LOGINS_IN_FLIGHT 4 /* concurrent password checks (each ~32 MiB, ~0.1 s) */
 #define API_SESSION_COOKIE "airlock_session"
 #define API_CSRF_HEADER "X-CSRF-Token"
@@ -115,10 +115,10 @@ struct api_request {
     struct auth_principal who;
     char session_id[AUTH_SECRET_TEXT_SIZE];
     char token[64]; /* the API token presented (for streams to check it again) */
-    char *body; /* the request body, NUL-terminated (POST) */
+    char *body;     /* the request body, NUL-terminated (POST) */
     size_t body_len;
     bool body_too_large;
-    char peer[64]; /* the client's address, for logs and the audit trail */
+    char peer[64];       /* the client's address, for logs and the audit trail */
     const char *refusal; /* why api_authorize refused: "refused_unauthenticated", ... */
 };
 
@@ -207,18 +207,18 @@ struct api_server {
      * even though glibc's default rwlock prefers readers. */
     pthread_mutex_t bulk_lock;
 
-    struct auth *auth;   /* may be NULL: every authenticated route answers 503 */
-    struct audit *audit; /* may be NULL */
+    struct auth *auth;     /* may be NULL: every authenticated route answers 503 */
+    struct audit *audit;   /* may be NULL */
     struct alerts *alerts; /* may be NULL: GET /api/v1/alerts answers 503 */
-    bool tls;            /* serving HTTPS (cookies get Secure) */
-    char *tls_cert_pem;  /* owned copies while the daemon runs */
+    bool tls;              /* serving HTTPS (cookies get Secure) */
+    char *tls_cert_pem;    /* owned copies while the daemon runs */
     char *tls_key_pem;
-    struct api_write_port write_port; /* a copy; lookup NULL when writes are impossible */
-    pthread_mutex_t write_lock;       /* one write at a time (gate check to read-back) */
+    struct api_write_port write_port;   /* a copy; lookup NULL when writes are impossible */
+    pthread_mutex_t write_lock;         /* one write at a time (gate check to read-back) */
     struct api_last_write *last_writes; /* per tag path: the last allowed write */
     size_t last_write_count, last_write_cap;
     atomic_int logins_in_flight;
-    pthread_mutex_t refusal_lock; /* guards the fields below */
+    pthread_mutex_t refusal_lock;                         /* guards the fields below */
     struct api_failure_count failures[API_FAILURE_PEERS]; /* per client address */
     int64_t refusal_audited_ns;   /* the last anonymous write refusal recorded */
     uint64_t refusals_unrecorded; /* anonymous refusals since, not recorded one by one */
@@ -340,8 +340,7 @@ void api_note_auth_failure(struct api_server *s, const struct api_request *req, 
 /* Whether the credential a request was authorised with (token text or
  * session id, by via) is still good now: not revoked, not expired, its user
  * not disabled. */
-bool api_credential_still_valid(struct api_server *s, enum api_credential via,
-                                const char *secret);
+bool api_credential_still_valid(struct api_server *s, enum api_credential via, const char *secret);
 /* The actor of a request for the audit trail: "user" or "user (token N)". */
 void api_actor_text(const struct api_request *req, char *out, size_t len);
 
@@ -361,10 +360,10 @@ enum MHD_Result api_route_login(struct api_server *s, struct MHD_Connection *c,
 enum MHD_Result api_route_logout(struct api_server *s, struct MHD_Connection *c,
                                  struct api_request *req); /* api_auth.c */
 enum MHD_Result api_route_session(struct api_server *s, struct MHD_Connection *c,
-                                  struct api_request *req); /* api_auth.c */
-enum MHD_Result api_route_users(struct api_server *s, struct MHD_Connection *c); /* api_auth.c */
+                                  struct api_request *req);                       /* api_auth.c */
+enum MHD_Result api_route_users(struct api_server *s, struct MHD_Connection *c);  /* api_auth.c */
 enum MHD_Result api_route_tokens(struct api_server *s, struct MHD_Connection *c); /* api_auth.c */
-enum MHD_Result api_route_audit(struct api_server *s, struct MHD_Connection *c); /* api_audit.c */
+enum MHD_Result api_route_audit(struct api_server *s, struct MHD_Connection *c);  /* api_audit.c */
 /* GET /api/v1/alerts from alerts (NULL: 503). api_alerts.c */
 enum MHD_Result api_alerts_respond(struct alerts *alerts, struct MHD_Connection *c);
 enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection *c,
@@ -372,7 +371,7 @@ enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection 
 /* Anonymous callers get only status, version and time. api_routes.c */
 enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c,
                                  const struct api_request *req);
-enum MHD_Result api_route_tags(struct api_server *s, struct MHD_Connection *c);   /* api_routes.c */
+enum MHD_Result api_route_tags(struct api_server *s, struct MHD_Connection *c); /* api_routes.c */
 enum MHD_Result api_route_tag(struct api_server *s, struct MHD_Connection *c,
                               const char *path); /* api_routes.c */
 /* The stream ends within API_STREAM_RECHECK_MS once req's token is revoked,

@@ -134,11 +134,11 @@ enum MHD_Result api_route_health(struct api_server *s, struct MHD_Connection *c,
         all_ok = all_ok && !degraded;
         json_decref(link_health_json(s, &degraded));
         all_ok = all_ok && !degraded;
-        return api_respond_json(
-            c, MHD_HTTP_OK,
-            json_pack("{s:s,s:o,s:o,s:b}", "status", all_ok ? "ok" : "degraded", "version",
-                      api_json_string(s->version, strlen(s->version)), "time",
-                      api_time_json(clock_now_ns()), "authenticated", 0));
+        return api_respond_json(c, MHD_HTTP_OK,
+                                json_pack("{s:s,s:o,s:o,s:b}", "status", all_ok ? "ok" : "degraded",
+                                          "version",
+                                          api_json_string(s->version, strlen(s->version)), "time",
+                                          api_time_json(clock_now_ns()), "authenticated", 0));
     }
     bool healthy;
     json_t *devices = devices_json(s->stats, &healthy);
@@ -185,6 +185,27 @@ enum MHD_Result api_route_tags(struct api_server *s, struct MHD_Connection *c)
     return api_respond_buf(c, MHD_HTTP_OK, "application/json", &b);
 }
 
+/* The tag's write policy when a write could be allowed (writes on for the
+ * gateway and an enabled policy for the tag), else null: what a client
+ * needs to offer a write at all. The gate still decides each request. */
+static json_t *write_policy_json(struct api_server *s, const char *path)
+{
+    struct api_write_target t;
+    if (!s->write_port.lookup || !s->write_port.lookup(s->write_port.arg, path, &t) ||
+        !t.globally_enabled || !t.has_policy || !t.policy.enabled)
+        return json_null();
+    static const char *const roles[] = {"viewer", "operator", "engineer", "admin"};
+    const struct write_policy *w = &t.policy;
+    json_t *j = json_pack("{s:s}", "role", (unsigned)w->role < 4 ? roles[w->role] : "admin");
+    if (!j) return json_null();
+    if (w->has_min) json_object_set_new(j, "min", json_real(w->min));
+    if (w->has_max) json_object_set_new(j, "max", json_real(w->max));
+    if (w->max_step > 0) json_object_set_new(j, "max_step", json_real(w->max_step));
+    if (w->min_interval_ms > 0)
+        json_object_set_new(j, "min_interval_ms", json_integer(w->min_interval_ms));
+    return j;
+}
+
 enum MHD_Result api_route_tag(struct api_server *s, struct MHD_Connection *c, const char *path)
 {
     char why[160];
@@ -198,5 +219,6 @@ enum MHD_Result api_route_tag(struct api_server *s, struct MHD_Connection *c, co
     if (!t) /* the path passed tag_path_valid: only safe characters are echoed */
         return api_respond_error(c, MHD_HTTP_NOT_FOUND, "no tag with path %s", path);
     if (!body) return api_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    json_object_set_new(body, "write", write_policy_json(s, path));
     return api_respond_json(c, MHD_HTTP_OK, body);
 }

@@ -296,8 +296,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
             req->refusal = "refused_malformed";
             api_audit_refused_write(s, req, url);
         }
-        return api_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
-                                 "request body larger than %d bytes", API_MAX_BODY_BYTES);
+        return api_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body larger than %d bytes",
+                                 API_MAX_BODY_BYTES);
     }
     return dispatch(s, c, req, url, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
 }
@@ -402,11 +402,10 @@ static struct MHD_Daemon *start_daemon(struct api_server *s, int fd)
     if (s->tls)
         return MHD_start_daemon(
             flags | MHD_USE_TLS, 0, NULL, NULL, handle_request, s, MHD_OPTION_HTTPS_MEM_CERT,
-            s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem,
-            MHD_OPTION_HTTPS_PRIORITIES, API_TLS_PRIORITIES, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
-            NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_URI_LOG_CALLBACK, log_uri,
-            NULL, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
+            s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem, MHD_OPTION_HTTPS_PRIORITIES,
+            API_TLS_PRIORITIES, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_LISTEN_SOCKET,
+            (MHD_socket)fd, MHD_OPTION_URI_LOG_CALLBACK, log_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+            request_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS_PER_IP,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_S,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_MEMORY_PER_CONNECTION,
@@ -414,9 +413,8 @@ static struct MHD_Daemon *start_daemon(struct api_server *s, int fd)
             MHD_OPTION_END);
     return MHD_start_daemon(flags, 0, NULL, NULL, handle_request, s, MHD_OPTION_EXTERNAL_LOGGER,
                             log_mhd, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                            MHD_OPTION_URI_LOG_CALLBACK, log_uri, NULL,
-                            MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-                            MHD_OPTION_CONNECTION_LIMIT,
+                            MHD_OPTION_URI_LOG_CALLBACK, log_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+                            request_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned)API_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                             (unsigned)API_MAX_CONNECTIONS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -511,8 +509,8 @@ struct api_server *api_start(const char *listen_addr, const struct api_context *
     s->daemon = start_daemon(s, fd);
     if (!s->daemon) {
         if (still_our_listener(fd, s->port)) close(fd);
-        snprintf(err, err_len, "cannot listen on %s: the HTTP%s daemon did not start%s", listen_addr,
-                 s->tls ? "S" : "",
+        snprintf(err, err_len, "cannot listen on %s: the HTTP%s daemon did not start%s",
+                 listen_addr, s->tls ? "S" : "",
                  s->tls ? " (is the certificate or key unusable? see the debug log)" : "");
         server_free(s);
         return NULL;

@@ -36,8 +36,8 @@ struct stream {
     uint32_t *changed; /* ids of changed tags, reused between events */
     size_t changed_count, changed_cap;
     bool changed_failed;
-    enum api_credential via;  /* how the stream was authorised */
-    char secret[64];          /* the token or session id, checked again while open */
+    enum api_credential via; /* how the stream was authorised */
+    char secret[64];         /* the token or session id, checked again while open */
     int64_t credential_checked_ms;
 };
 

@@ -78,7 +78,9 @@ static char *read_pem(const char *path, const char *what, char *err, size_t err_
     fclose(f);
     if (!buf || failed || n == 0 || n > PEM_MAX_BYTES) {
         snprintf(err, err_len, "cannot read the HTTPS %s %s: %s", what, path,
-                 !buf ? "out of memory" : n > PEM_MAX_BYTES ? "larger than 1 MiB" : "empty or unreadable");
+                 !buf                ? "out of memory"
+                 : n > PEM_MAX_BYTES ? "larger than 1 MiB"
+                                     : "empty or unreadable");
         free(buf);
         return NULL;
     }
@@ -104,12 +106,19 @@ static bool fingerprint_of(const char *pem, char *out, size_t len)
     return true;
 }
 
+/* Encrypted keys are not supported: never prompt on the terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    return -1;
+}
+
 /* Checks that key_pem is a private key matching the certificate. */
 static bool key_matches(const char *cert_pem, const char *key_pem)
 {
     BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
     X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL) : NULL;
     bool ok = x && k && X509_check_private_key(x, k) == 1;
     X509_free(x);
     EVP_PKEY_free(k);
@@ -189,8 +198,10 @@ bool api_tls_generate(const char *cert_path, const char *key_path, const char *e
         X509_set_issuer_name(x, name) != 1)
         goto out;
     int n = snprintf(san, sizeof san, "DNS:localhost,IP:127.0.0.1,IP:::1");
-    bool host_ok = host[0] && strcmp(host, "localhost") != 0 && strspn(host,
-                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == strlen(host);
+    bool host_ok =
+        host[0] && strcmp(host, "localhost") != 0 &&
+        strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+            strlen(host);
     if (host_ok) n += snprintf(san + n, sizeof san - (size_t)n, ",DNS:%s", host);
     if (extra_ip && *extra_ip && strcmp(extra_ip, "0.0.0.0") != 0 && strcmp(extra_ip, "::") != 0 &&
         strcmp(extra_ip, "127.0.0.1") != 0 && strcmp(extra_ip, "::1") != 0)
@@ -198,12 +209,11 @@ bool api_tls_generate(const char *cert_path, const char *key_path, const char *e
     if (!add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
         !add_ext(x, NID_key_usage, "critical,digitalSignature,keyAgreement") ||
         !add_ext(x, NID_ext_key_usage, "serverAuth") ||
-        !add_ext(x, NID_subject_key_identifier, "hash") ||
-        !add_ext(x, NID_subject_alt_name, san) || X509_sign(x, key, EVP_sha256()) <= 0)
+        !add_ext(x, NID_subject_key_identifier, "hash") || !add_ext(x, NID_subject_alt_name, san) ||
+        X509_sign(x, key, EVP_sha256()) <= 0)
         goto out;
     if (PEM_write_bio_PrivateKey(kb, key, NULL, NULL, 0, NULL, NULL) != 1 ||
-        PEM_write_bio_X509(cb, x) != 1 || !(key_text = bio_text(kb)) ||
-        !(cert_text = bio_text(cb)))
+        PEM_write_bio_X509(cb, x) != 1 || !(key_text = bio_text(kb)) || !(cert_text = bio_text(cb)))
         goto out;
     if (!write_file_mode(key_path, key_text, strlen(key_text), 0600)) {
         snprintf(err, err_len, "cannot write the HTTPS key %s: %s", key_path, strerror(errno));
@@ -248,9 +258,8 @@ static bool load_pair(const char *cert_path, const char *key_path, struct api_tl
         return false;
     }
     if (!key_matches(out->cert_pem, out->key_pem)) {
-        snprintf(err, err_len,
-                 "the HTTPS key %s is not a PEM private key for the certificate %s", key_path,
-                 cert_path);
+        snprintf(err, err_len, "the HTTPS key %s is not a PEM private key for the certificate %s",
+                 key_path, cert_path);
         api_tls_material_free(out);
         return false;
     }

@@ -19,14 +19,14 @@ struct api_tls_options {
     enum api_tls_mode mode;
     const char *cert_file; /* PEM; with key_file, or both NULL (self-signed) */
     const char *key_file;
-    bool allow_plain; /* plain HTTP on a non-loopback address is really wanted */
+    bool allow_plain;     /* plain HTTP on a non-loopback address is really wanted */
     const char *data_dir; /* where a self-signed certificate is kept */
 };
 
 /* What the server needs: NULL PEMs mean plain HTTP. */
 struct api_tls_material {
-    char *cert_pem; /* malloc'd, NUL-terminated */
-    char *key_pem;  /* malloc'd, NUL-terminated; wiped by api_tls_material_free */
+    char *cert_pem;        /* malloc'd, NUL-terminated */
+    char *key_pem;         /* malloc'd, NUL-terminated; wiped by api_tls_material_free */
     char fingerprint[112]; /* "SHA256:AB:CD:..." (the SHA-256 of the certificate) */
     char cert_path[512];   /* the file it came from */
     bool generated;        /* made just now */

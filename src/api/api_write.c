@@ -61,7 +61,8 @@ bool api_write_value_parse(const json_t *j, enum value_type type, struct value *
         }
         if (json_is_real(j)) {
             double d = json_real_value(j);
-            if (isfinite(d) && d == floor(d) && fabs(d) < 9.0e15 && (type == VALUE_INT64 || d >= 0)) {
+            if (isfinite(d) && d == floor(d) && fabs(d) < 9.0e15 &&
+                (type == VALUE_INT64 || d >= 0)) {
                 *out = type == VALUE_INT64 ? value_int64((int64_t)d) : value_uint64((uint64_t)d);
                 return true;
             }
@@ -124,10 +125,9 @@ static int64_t *last_write_slot(struct api_server *s, const char *path)
 static enum MHD_Result respond_refused(struct MHD_Connection *c, unsigned status,
                                        const char *verdict, const char *path, const char *message)
 {
-    json_t *body =
-        json_pack("{s:{s:i,s:o},s:s,s:o}", "error", "code", (int)status, "message",
-                  api_json_string(message, strlen(message)), "verdict", verdict, "path",
-                  path ? api_json_string(path, strlen(path)) : json_null());
+    json_t *body = json_pack("{s:{s:i,s:o},s:s,s:o}", "error", "code", (int)status, "message",
+                             api_json_string(message, strlen(message)), "verdict", verdict, "path",
+                             path ? api_json_string(path, strlen(path)) : json_null());
     return api_respond_json(c, status, body);
 }
 
@@ -210,7 +210,8 @@ enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection 
                                "the gateway's log)");
     }
     struct api_write_target target = {0};
-    if (!path_ok || !s->write_port.lookup || !s->write_port.lookup(s->write_port.arg, path, &target)) {
+    if (!path_ok || !s->write_port.lookup ||
+        !s->write_port.lookup(s->write_port.arg, path, &target)) {
         const char *message = s->write_port.lookup ? "no such tag"
                                                    : "this gateway cannot write to devices "
                                                      "(one-way mode)";
@@ -241,9 +242,9 @@ enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection 
     int64_t *last = last_write_slot(s, path);
     w.now_ns = clock_now_ns();
     w.last_write_ns = last ? *last : 0;
-    enum write_verdict verdict = write_gate_check(target.has_policy ? &target.policy : NULL,
-                                                  target.globally_enabled, &w, target.unit, why,
-                                                  sizeof why);
+    enum write_verdict verdict =
+        write_gate_check(target.has_policy ? &target.policy : NULL, target.globally_enabled, &w,
+                         target.unit, why, sizeof why);
     if (verdict == WRITE_REFUSED_TYPE && !typed) snprintf(why, sizeof why, "%s", type_why);
     if (verdict != WRITE_ALLOWED) {
         pthread_mutex_unlock(&s->write_lock);
@@ -256,10 +257,20 @@ enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection 
         json_decref(body.doc);
         return respond_refused(c, refusal_status(verdict), name, path, why);
     }
+    /* Fail closed: the allowed attempt is in the trail before anything
+     * reaches the device; the outcome record follows the write. */
+    if (!api_audit(s, actor, "write", path, old_text, new_text, body.reason, "allowed",
+                   "allowed by the gate; the outcome record follows")) {
+        pthread_mutex_unlock(&s->write_lock);
+        json_decref(body.doc);
+        return respond_refused(c, MHD_HTTP_SERVICE_UNAVAILABLE, "refused_no_audit_trail", path,
+                               "the write could not be recorded in the audit trail: nothing "
+                               "was written");
+    }
     if (last) *last = w.now_ns;
     struct api_write_result result = {0};
-    bool done = s->write_port.write(s->write_port.arg, path, &w.requested, WRITE_TIMEOUT_MS,
-                                    &result);
+    bool done = s->write_port.write(s->write_port.arg, path, target.generation, &w.requested,
+                                    WRITE_TIMEOUT_MS, &result);
     pthread_mutex_unlock(&s->write_lock);
 
     char read_text[64] = "";
@@ -279,19 +290,20 @@ enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection 
              result.error);
     log_info("gate", "write", "user=%s tag=%s old=%s new=%s outcome=%s", actor, path, old_text,
              new_text, outcome);
-    bool recorded = api_audit(s, actor, "write", path, old_text, new_text, body.reason, outcome,
-                              details);
+    bool recorded =
+        api_audit(s, actor, "write", path, old_text, new_text, body.reason, outcome, details);
     json_decref(body.doc);
     if (!done || !result.written)
         return respond_refused(c, MHD_HTTP_BAD_GATEWAY, "failed", path,
-                               result.error[0] ? result.error : "the device did not take the value");
+                               result.error[0] ? result.error
+                                               : "the device did not take the value");
     struct lvt_entry e = {.value = result.value_read, .quality = result.quality_read, .seq = 1};
     json_t *out = json_pack(
-        "{s:b,s:o,s:s,s:o,s:o,s:o,s:s,s:o}", "audited", recorded, "path", api_json_string(path, strlen(path)), "outcome",
-        outcome, "old_value", w.has_current ? json_string(old_text) : json_null(), "requested",
-        json_string(new_text), "read_back", result.read_back ? api_value_json(&e) : json_null(),
-        "read_back_quality", result.read_back ? quality_name(result.quality_read) : "none",
-        "error", result.error[0] ? api_json_string(result.error, strlen(result.error))
-                                 : json_null());
+        "{s:b,s:o,s:s,s:o,s:o,s:o,s:s,s:o}", "audited", recorded, "path",
+        api_json_string(path, strlen(path)), "outcome", outcome, "old_value",
+        w.has_current ? json_string(old_text) : json_null(), "requested", json_string(new_text),
+        "read_back", result.read_back ? api_value_json(&e) : json_null(), "read_back_quality",
+        result.read_back ? quality_name(result.quality_read) : "none", "error",
+        result.error[0] ? api_json_string(result.error, strlen(result.error)) : json_null());
     return api_respond_json(c, MHD_HTTP_OK, out);
 }

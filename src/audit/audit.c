@@ -819,14 +819,28 @@ void audit_list_free(struct audit_list *list)
 
 /* ------------------------------------------------------------ CSV */
 
+/* Whether a spreadsheet would take text for a formula: it starts with =,
+ * +, @, a tab or a carriage return, or with - and is not a plain number. */
+static bool looks_like_formula(const char *text)
+{
+    if (!*text) return false;
+    if (strchr("=+@\t\r", *text)) return true;
+    if (*text != '-') return false;
+    char *end = NULL;
+    strtod(text, &end);
+    return end == text || *end != '\0';
+}
+
 void audit_csv_field(FILE *out, const char *text)
 {
     text = text_or_empty(text);
-    if (!strpbrk(text, ",\"\r\n")) {
+    bool formula = looks_like_formula(text);
+    if (!formula && !strpbrk(text, ",\"\r\n")) {
         fputs(text, out);
         return;
     }
     fputc('"', out);
+    if (formula) fputc('\'', out); /* shown as text, never evaluated */
     for (const char *p = text; *p; p++) {
         if (*p == '"') fputc('"', out);
         fputc(*p, out);

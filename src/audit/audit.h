@@ -146,7 +146,9 @@ void audit_format_time(int64_t ts_ns, char out[AUDIT_TIME_TEXT_BYTES]);
  * outcome,details,prev_hash,hash. */
 void audit_csv_header(FILE *out);
 void audit_csv_record(FILE *out, const struct audit_record *rec);
-/* Writes one CSV field (quoted when it must be). */
+/* Writes one CSV field (quoted when it must be). A text a spreadsheet would
+ * take for a formula (=, +, @, tab, CR first, or - without being a plain
+ * number) is quoted with a leading ' so it is shown, never evaluated. */
 void audit_csv_field(FILE *out, const char *text);
 
 /* The lines that differ between two versions of a text (a configuration

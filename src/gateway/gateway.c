@@ -84,6 +84,7 @@ struct gateway {
      * driver being torn down. */
     pthread_mutex_t write_lock;
     struct api_write_port write_port;
+    uint64_t config_generation;        /* +1 per reload, under write_lock */
     struct alerts *alerts;             /* raised by the OT monitor and the API */
     struct ot_monitor_runner *monitor; /* NULL when monitor.enabled is false */
 };
@@ -511,21 +512,32 @@ static bool gateway_write_lookup(void *arg, const char *path, struct api_write_t
         out->type = t->tag.type;
         snprintf(out->unit, sizeof out->unit, "%s", t->tag.unit ? t->tag.unit : "");
         snprintf(out->device, sizeof out->device, "%s", g->ot.cfg.devices[d].name);
+        out->generation = g->config_generation;
     }
     pthread_mutex_unlock(&g->write_lock);
     return t != NULL;
 }
 
-static bool gateway_write_value(void *arg, const char *path, const struct value *v,
-                                int timeout_ms, struct api_write_result *out)
+static bool gateway_write_value(void *arg, const char *path, uint64_t generation,
+                                const struct value *v, int timeout_ms, struct api_write_result *out)
 {
     struct gateway *g = arg;
     size_t d, k;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&g->write_lock);
     bool ok = false;
-    if (!find_config_tag(&g->ot.cfg, path, &d, &k) || d >= g->ot.driver_count) {
+    const struct config_tag *t = find_config_tag(&g->ot.cfg, path, &d, &k);
+    if (generation != g->config_generation) {
+        /* The gate decided under the previous configuration. */
+        snprintf(out->error, sizeof out->error,
+                 "the configuration was reloaded while the write waited: nothing was written; "
+                 "send it again");
+    } else if (!t || d >= g->ot.driver_count) {
         snprintf(out->error, sizeof out->error, "the tag's device is not running");
+    } else if (!g->ot.cfg.write_gate_enabled || !t->write.enabled) {
+        /* A reload between the gate's decision and now turned it off. */
+        snprintf(out->error, sizeof out->error,
+                 "writes to this tag were switched off by a reload meanwhile: nothing was written");
     } else {
         struct driver_write_result r;
         memset(&r, 0, sizeof r);
@@ -761,7 +773,8 @@ static bool start_api(struct gateway *g, char *err, size_t err_len)
     g->api = api_start(g->http_listen, &ctx, err, err_len);
     g->http_tls = g->api && tls.cert_pem;
     if (g->api && tls.generated)
-        log_warn("api", "made a self-signed HTTPS certificate: check its fingerprint in the browser",
+        log_warn("api",
+                 "made a self-signed HTTPS certificate: check its fingerprint in the browser",
                  "cert=%s fingerprint=%s", tls.cert_path, tls.fingerprint);
     else if (g->api && tls.cert_pem)
         log_info("api", "HTTPS certificate", "cert=%s fingerprint=%s", tls.cert_path,
@@ -983,6 +996,7 @@ bool gateway_reload(struct gateway *g, struct config *cfg, char *err, size_t err
     }
 
     pthread_mutex_lock(&g->write_lock);
+    g->config_generation++;
     bool started = true;
     if (cfg) { /* FULL and OT: drivers stop and start again */
         ot_stop(&g->ot);
@@ -1026,7 +1040,7 @@ void gateway_stop(struct gateway *g)
 {
     if (!g) return;
     api_stop(g->api);
-    ot_monitor_stop(g->monitor); /* before the statistics go; alerts after the API */
+    ot_monitor_stop(g->monitor);     /* before the statistics go; alerts after the API */
     link_receiver_stop(g->receiver); /* IT mode: nothing more comes from the link */
     g->receiver = NULL;
     pthread_mutex_lock(&g->write_lock);

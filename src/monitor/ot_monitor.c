@@ -436,6 +436,13 @@ static bool identity_is_news(const struct ot_monitor *m, const struct device *d)
 static void check_identity(struct ot_monitor *m, struct device *d, const char *raw, int64_t now_ns)
 {
     if (!raw || !raw[0]) return;
+    if (strcmp(raw, "(none)") == 0) {
+        /* No identification: nothing for a device that never had one; a
+         * change for one that had (a replaced device must not slip by by
+         * refusing function 43). */
+        if (!d->identity[0]) return;
+        raw = "(none: the device no longer answers device identification)";
+    }
     /* Printable ASCII only: it goes into JSON, logs and messages. */
     char seen[OT_MONITOR_IDENTITY_BYTES];
     copy_printable(seen, sizeof seen, raw);

@@ -407,6 +407,17 @@ static bool replayed_session(struct link_receiver *r, const struct link_header *
     return h->sent_ns <= r->latest_sent_ns;
 }
 
+/* Whether every number from the window's start (or the session's low mark)
+ * up to the highest has arrived. */
+static bool window_complete(const struct link_rx_window *rx)
+{
+    uint64_t first = rx->highest >= LINK_RX_WINDOW - 1 ? rx->highest - (LINK_RX_WINDOW - 1) : 0;
+    if (first < rx->low_mark) first = rx->low_mark;
+    for (uint64_t s = first; s < rx->highest; s++)
+        if (!(rx->seen[(s % LINK_RX_WINDOW) / 64] >> (s % 64) & 1)) return false;
+    return true;
+}
+
 static void handle_datagram(struct link_receiver *r, const uint8_t *buf, size_t len, bool truncated)
 {
     char err[256];
@@ -453,6 +464,8 @@ static void handle_datagram(struct link_receiver *r, const uint8_t *buf, size_t 
     }
     if (v == LINK_RX_NEW && h->sequence > highest + 1 && r->gap_since_ms == 0)
         r->gap_since_ms = clock_mono_ms();
+    if (v == LINK_RX_REORDERED && r->gap_since_ms && window_complete(&r->rx))
+        r->gap_since_ms = 0; /* the gap filled: a later one starts its own wait */
     if (r->mark_pending) deliver_mark(r, LINK_QUALITY_LOSS);
     switch (h->type) {
     case LINK_BIRTH:

@@ -59,6 +59,7 @@ struct link_sender {
 
     pthread_mutex_t lock;          /* guards pending and counters */
     struct birth_table *pending;   /* a new table from link_sender_set_tags */
+    pthread_cond_t pending_taken;  /* signalled when the thread takes pending */
     struct link_sender_counters c; /* copied out under lock */
 
     /* The thread's own state. */
@@ -419,6 +420,7 @@ static bool take_pending_table(struct link_sender *s)
     pthread_mutex_lock(&s->lock);
     struct birth_table *next = s->pending;
     s->pending = NULL;
+    pthread_cond_broadcast(&s->pending_taken);
     pthread_mutex_unlock(&s->lock);
     if (!next) return false;
     pump(s, true);
@@ -538,6 +540,7 @@ static void sender_free(struct link_sender *s)
     free(s->control);
     free(s->staging);
     pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->pending_taken);
     OPENSSL_cleanse(&s->opt.key, sizeof s->opt.key);
     free((char *)s->opt.destination);
     free(s);
@@ -596,6 +599,7 @@ struct link_sender *link_sender_start(const struct link_sender_options *opt,
     s->fd = -1;
     s->opt = *opt;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->pending_taken, NULL);
     bool valid = check_options(&s->opt, err, err_len);
     s->opt.destination = valid ? strdup(opt->destination) : NULL;
     if (!s->opt.destination) {
@@ -655,6 +659,10 @@ bool link_sender_set_tags(struct link_sender *s, const struct tag_table *tags)
     pthread_mutex_lock(&s->lock);
     struct birth_table *old = s->pending;
     s->pending = t;
+    /* Return only once the thread has switched: every batch it takes from
+     * the boundary from now on goes out under the new session. */
+    while (s->pending == t)
+        pthread_cond_wait(&s->pending_taken, &s->lock);
     pthread_mutex_unlock(&s->lock);
     if (old) birth_table_free(old);
     free(old);

@@ -550,6 +550,17 @@ def audit_by_reason(gw, reason):
     return [r for r in audit(gw, action="write", limit=1000) if r["reason"] == reason]
 
 
+def allowed_then_outcome(gw, reason):
+    """An allowed write leaves two records, the attempt ("allowed", written
+    before anything reaches the device) and then its outcome: returns the
+    outcome record after checking the pair."""
+    outcome, allowed = audit_by_reason(gw, reason)  # newest first
+    assert allowed["outcome"] == "allowed" and allowed["id"] < outcome["id"], (allowed, outcome)
+    for k in ("actor", "object", "old_value", "new_value", "reason"):
+        assert allowed[k] == outcome[k], (k, allowed, outcome)
+    return outcome
+
+
 def good_value(gw, path):
     t = e2e.wait_until(lambda: (lambda t: t if t["quality"] == "Good" else None)(tag_value(gw, path)),
                        what=f"{path} Good")
@@ -573,7 +584,7 @@ def test_allowed_write_reaches_the_device(gw):
     assert doc["read_back_quality"] == "Good" and doc["error"] is None, doc
     assert sim_register(gw, 6) == new, "the simulator's register did not change"
     settle(gw, HIGH_SP, new)
-    [rec] = audit_by_reason(gw, reason)
+    rec = allowed_then_outcome(gw, reason)
     token_id = call(gw, "GET", "/api/v1/session", token=gw.tokens["operator"]).json()["token_id"]
     assert rec["actor"] == f"sec-operator (token {token_id})", rec
     assert rec["object"] == HIGH_SP and rec["outcome"] == "ok", rec
@@ -692,7 +703,7 @@ def test_write_with_a_session_needs_csrf(gw):
               headers={"X-CSRF-Token": csrf, "Origin": f"http://127.0.0.1:{gw.port}"})
     assert r.status == 200 and r.json()["outcome"] == "ok", r
     assert sim_register(gw, 6) == new
-    [rec] = audit_by_reason(gw, reason)
+    rec = allowed_then_outcome(gw, reason)
     assert rec["actor"] == "sec-operator", rec  # a session, not a token
     settle(gw, HIGH_SP, new)
 
@@ -718,11 +729,15 @@ def test_concurrent_writes_each_get_an_answer_and_a_record(gw):
         t.join(30)
     assert all(s in (200, 422) for s in results), results
     assert 200 in results, results
-    recs = [r for r in audit(gw, action="write", limit=1000) if f"concurrent {tag} " in (r["reason"] or "")]
+    every = [r for r in audit(gw, action="write", limit=1000)
+             if f"concurrent {tag} " in (r["reason"] or "")]
+    recs = [r for r in every if r["outcome"] != "allowed"]  # one outcome per attempt
     assert sorted(r["reason"] for r in recs) == sorted(f"concurrent {tag} {i}" for i in range(n))
     for i, status in enumerate(results):
         [rec] = [r for r in recs if r["reason"] == f"concurrent {tag} {i}"]
         assert (rec["outcome"] == "ok") == (status == 200), (i, status, rec)
+        allowed = [r for r in every if r["reason"] == rec["reason"] and r["outcome"] == "allowed"]
+        assert len(allowed) == (1 if status == 200 else 0), (i, status, allowed)
     assert gw.a.proc.alive()
 
 

@@ -505,6 +505,25 @@ static void test_csv(void)
     CHECK_STR(text, "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\"|\"cr\r\"|");
     free(text);
 
+    /* Formulas a spreadsheet would evaluate are shown as text; numbers stay. */
+    f = open_memstream(&text, &len);
+    const char *cells[] = {"=HYPERLINK(\"http://x\",\"y\")",
+                           "+1",
+                           "@SUM(A1)",
+                           "-5",
+                           "-2.5e3",
+                           "-cmd|' /C calc'!A0",
+                           "\tx",
+                           "a=b"};
+    for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+        audit_csv_field(f, cells[i]);
+        fputc('|', f);
+    }
+    fclose(f);
+    CHECK_STR(text, "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"|\"'+1\"|\"'@SUM(A1)\"|-5|-2.5e3|"
+                    "\"'-cmd|' /C calc'!A0\"|\"'\tx\"|a=b|");
+    free(text);
+
     struct audit_record r = {.id = 3,
                              .time_ns = 5,
                              .actor = "alice",

@@ -430,13 +430,15 @@ bool mb_devid_refresh(struct _modbus *ctx, uint8_t unit_id, uint16_t *transactio
                  identity);
         return true;
     case MB_DEVID_UNSUPPORTED:
-        device_stats_set_identity(stats, NULL);
+        /* Said, not left empty: a device recorded with an identity that
+         * stops answering is a changed device (docs/monitoring.md). */
+        device_stats_set_identity(stats, MB_DEVID_NONE);
         log_info("modbus", "no device identification", "device=%s reason=\"%s\"", device_name, why);
         return true;
     case MB_DEVID_FAILED:
         break;
     }
-    device_stats_set_identity(stats, NULL);
+    device_stats_set_identity(stats, MB_DEVID_NONE);
     log_warn("modbus", "device identification failed: not asked again", "device=%s reason=\"%s\"",
              device_name, why);
     return false;

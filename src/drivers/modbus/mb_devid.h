@@ -169,4 +169,8 @@ struct device_stats;
 bool mb_devid_refresh(struct _modbus *ctx, uint8_t unit_id, uint16_t *transaction_id,
                       int timeout_ms, struct device_stats *stats, const char *device_name);
 
+/* The identity recorded for a device that does not answer device
+ * identification (exception or no answer). */
+#define MB_DEVID_NONE "(none)"
+
 #endif
