@@ -669,6 +669,11 @@ static bool link_receive(struct gateway *g, const struct config *cfg, char *err,
                                              .on_loss = link_on_loss,
                                              .on_state = link_on_state,
                                              .ctx = g}};
+    /* The newest sender time accepted, kept across restarts (replays). */
+    char state_file[4096];
+    snprintf(state_file, sizeof state_file, "%s/link-%u.state",
+             cfg->data_dir ? cfg->data_dir : "./data", (unsigned)l->link_id);
+    if (fs_make_dirs(cfg->data_dir ? cfg->data_dir : "./data")) o.state_file = state_file;
     if (!load_link_key(cfg, o.key, err, err_len)) return false;
     g->receiver = link_receiver_start(&o, err, err_len);
     OPENSSL_cleanse(o.key, sizeof o.key);

@@ -73,6 +73,9 @@ struct link_receiver {
     uint32_t type_count;
     uint64_t table_session;
     int64_t latest_sent_ns; /* newest sender time of the current session */
+    int64_t persisted_sent_ns; /* newest sender time before this start (state file) */
+    int64_t saved_sent_ns;     /* what the state file holds now */
+    int64_t saved_at_ms;       /* when it was last written */
     int64_t last_heartbeat_ms;
     int64_t gap_since_ms; /* a number is missing since then; 0: none */
     bool mark_pending;
@@ -402,7 +405,10 @@ static void handle_heartbeat(struct link_receiver *r, const struct link_datagram
  * must be newer than anything of the current session. */
 static bool replayed_session(struct link_receiver *r, const struct link_header *h)
 {
-    if (!r->rx.started || h->session_id == r->rx.session_id) return false;
+    /* Before the first datagram of this run: nothing older than what was
+     * accepted before the restart (the state file). */
+    if (!r->rx.started) return h->sent_ns <= r->persisted_sent_ns;
+    if (h->session_id == r->rx.session_id) return false;
     if (r->rx.has_previous_session && h->session_id == r->rx.previous_session_id) return false;
     return h->sent_ns <= r->latest_sent_ns;
 }
@@ -514,6 +520,45 @@ static void log_counters(struct link_receiver *r, const char *msg)
              (unsigned long long)st->replayed, (unsigned long long)st->waiting_for_birth);
 }
 
+/* ---- the replay state file ------------------------------------------------------ */
+
+#define STATE_SAVE_INTERVAL_MS 1000
+
+/* Reads "sent_ns=<integer>" from the state file (absent: 0). */
+static int64_t load_state(const char *path)
+{
+    if (!path) return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[64] = "";
+    long long v = 0;
+    if (!fgets(line, sizeof line, f) || sscanf(line, "sent_ns=%lld", &v) != 1 || v < 0) v = 0;
+    fclose(f);
+    return (int64_t)v;
+}
+
+/* Writes the newest accepted sender time (temporary file and rename, so a
+ * crash leaves the old or the new value). At most once a second unless
+ * forced. */
+static void save_state(struct link_receiver *r, int64_t now_ms, bool force)
+{
+    if (!r->opt.state_file || r->latest_sent_ns <= r->saved_sent_ns) return;
+    if (!force && now_ms - r->saved_at_ms < STATE_SAVE_INTERVAL_MS) return;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", r->opt.state_file);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fprintf(f, "sent_ns=%lld\n", (long long)r->latest_sent_ns) > 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    if (ok && rename(tmp, r->opt.state_file) == 0) {
+        r->saved_sent_ns = r->latest_sent_ns;
+    } else {
+        unlink(tmp);
+        if (now_ms - r->saved_at_ms >= 60000)
+            log_warn("link", "cannot keep the replay state", "file=\"%s\"", r->opt.state_file);
+    }
+    r->saved_at_ms = now_ms;
+}
+
 /* Timers: numbers missing for longer than the reorder wait, the heartbeat
  * timeout, the loss report. */
 static void check_timers(struct link_receiver *r, int64_t now)
@@ -534,6 +579,7 @@ static void check_timers(struct link_receiver *r, int64_t now)
     }
     if (r->mark_pending) deliver_mark(r, LINK_QUALITY_LOSS);
     report_loss(r, now, false);
+    save_state(r, now, false);
 }
 
 static void *receiver_main(void *arg)
@@ -609,6 +655,7 @@ static void receiver_free(struct link_receiver *r)
     pthread_mutex_destroy(&r->lock);
     OPENSSL_cleanse(r->opt.key, sizeof r->opt.key);
     free((char *)r->opt.listen);
+    free((char *)r->opt.state_file);
     free(r);
 }
 
@@ -633,6 +680,7 @@ struct link_receiver *link_receiver_start(const struct link_receiver_options *op
     r->fd = -1;
     r->opt = *opt;
     r->opt.listen = NULL;
+    r->opt.state_file = NULL;
     pthread_mutex_init(&r->lock, NULL);
     apply_defaults(&r->opt);
     if (!opt->listen || !(r->opt.listen = strdup(opt->listen))) {
@@ -640,6 +688,12 @@ struct link_receiver *link_receiver_start(const struct link_receiver_options *op
         receiver_free(r);
         return NULL;
     }
+    if (opt->state_file && !(r->opt.state_file = strdup(opt->state_file))) {
+        errbuf_set(err, err_len, "out of memory");
+        receiver_free(r);
+        return NULL;
+    }
+    r->persisted_sent_ns = r->saved_sent_ns = load_state(r->opt.state_file);
     char why[256];
     if (link_decoder_init(&r->dec, r->opt.key, r->opt.link_id, r->opt.datagram_bytes, why,
                           sizeof why) != LINK_OK) {
@@ -695,6 +749,7 @@ void link_receiver_stop(struct link_receiver *r)
     if (!r) return;
     atomic_store(&r->stop, true);
     pthread_join(r->thread, NULL);
+    save_state(r, clock_mono_ms(), true);
     log_counters(r, "link receiver stopped");
     receiver_free(r);
 }

@@ -85,6 +85,11 @@ struct link_receiver_options {
     uint32_t reorder_wait_ms;      /* 0: default */
     uint32_t max_tags;             /* largest table accepted; 0: default */
     uint32_t stats_interval_ms;    /* counters logged this often; 0: default */
+    /* Where the newest sender time accepted is kept across restarts (at
+     * most a second behind), so that recordings of old datagrams replayed
+     * just after a restart are refused too; NULL: not kept (only while the
+     * receiver runs). */
+    const char *state_file;
     struct link_receiver_callbacks cb;
 };
 

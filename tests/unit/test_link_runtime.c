@@ -439,8 +439,9 @@ static void test_receiver_started_late(void)
     send_round(b, TAG_COUNT);
     CHECK(WAIT_FOR(seen_get().samples >= before + TAG_COUNT, 2000));
     CHECK_EQ_INT(seen_get().good_values, seen_get().samples);
+    /* The status is published after each burst of datagrams: wait for it. */
+    CHECK(WAIT_FOR(status_of(r)->have_tags, 2000));
     struct link_receiver_status *st = status_of(r);
-    CHECK(st->have_tags);
     CHECK(st->waiting_for_birth > 0); /* data came before the table */
     link_sender_stop(s);
     link_receiver_stop(r);
@@ -630,6 +631,70 @@ static void test_hostile_datagrams(void)
     close(w.fd);
 }
 
+/* The newest sender time survives a restart of the receiver (state file):
+ * a recording of an old session replayed right after the restart is
+ * refused, the real sender's next datagram is taken. */
+static void test_replay_after_restart(void)
+{
+    uint8_t key[LINK_KEY_BYTES];
+    make_key(key, 'r');
+    seen_reset();
+    char dir[] = "/tmp/airlock-test-link-XXXXXX", state[128], err[256];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(state, sizeof state, "%s/link.state", dir);
+    struct link_receiver_options o = {.listen = "127.0.0.1:0",
+                                      .link_id = LINK_ID,
+                                      .heartbeat_timeout_ms = 3000,
+                                      .reorder_wait_ms = 100,
+                                      .state_file = state,
+                                      .cb = {.on_tags = on_tags,
+                                             .on_batch = on_batch,
+                                             .on_mark_uncertain = on_mark,
+                                             .on_loss = on_loss,
+                                             .on_state = on_state}};
+    memcpy(o.key, key, LINK_KEY_BYTES);
+    struct link_encoder recorded, live;
+    int64_t now = clock_now_ns();
+    CHECK_EQ_INT(link_encoder_init(&recorded, key, LINK_ID, 4000, 0, NULL, 0), LINK_OK);
+    CHECK_EQ_INT(link_encoder_init(&live, key, LINK_ID, 5000, 0, NULL, 0), LINK_OK);
+    struct one_datagram *old = calloc(1, sizeof *old), *d = calloc(1, sizeof *d);
+    struct link_birth_tag bt = {.id = 0, .type = VALUE_DOUBLE, .path = "r/a/b/c", .path_len = 7};
+    /* What an attacker recorded earlier: a birth of another session. */
+    CHECK_EQ_INT(link_encode_birth(&recorded, &bt, 1, 1, now - 5000000000LL, keep_one, old, NULL, 0),
+                 LINK_OK);
+
+    struct link_receiver *r = link_receiver_start(&o, err, sizeof err);
+    CHECK(r != NULL);
+    if (!r) return;
+    struct raw w = {.fd = socket(AF_INET, SOCK_DGRAM, 0),
+                    .to = {.sin_family = AF_INET,
+                           .sin_port = htons(link_receiver_port(r)),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)}};
+    CHECK_EQ_INT(link_encode_birth(&live, &bt, 1, 1, now, keep_one, d, NULL, 0), LINK_OK);
+    raw_send(&w, d->buf, d->len);
+    CHECK(WAIT_FOR(seen_get().tables == 1, 2000));
+    link_receiver_stop(r); /* keeps the newest sender time in the file */
+
+    r = link_receiver_start(&o, err, sizeof err);
+    CHECK(r != NULL);
+    if (!r) return;
+    w.to.sin_port = htons(link_receiver_port(r));
+    raw_send(&w, old->buf, old->len); /* the replay, first after the restart */
+    CHECK(WAIT_FOR(status_of(r)->replayed == 1, 2000));
+    CHECK_EQ_INT(seen_get().tables, 1);
+    CHECK_EQ_INT(link_encode_birth(&live, &bt, 1, 1, now + 1000000, keep_one, d, NULL, 0), LINK_OK);
+    raw_send(&w, d->buf, d->len); /* the real sender goes on */
+    CHECK(WAIT_FOR(seen_get().tables == 2, 2000));
+    link_receiver_stop(r);
+    link_encoder_clear(&recorded);
+    link_encoder_clear(&live);
+    free(old);
+    free(d);
+    close(w.fd);
+    unlink(state);
+    rmdir(dir);
+}
+
 static void test_bad_options(void)
 {
     uint8_t key[LINK_KEY_BYTES];
@@ -809,6 +874,7 @@ int main(void)
     test_redundancy_and_rate_limit();
     test_wrong_key();
     test_hostile_datagrams();
+    test_replay_after_restart();
     test_bad_options();
     test_config_link();
     return test_summary();
