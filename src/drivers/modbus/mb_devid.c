@@ -19,30 +19,6 @@
 
 /* The MBAP header: COMPLETE with *h filled and consumed = the frame's size
  * when all of it is in buf. */
-static struct mb_frame_result parse_mbap(const uint8_t *buf, size_t len, struct mb_frame_header *h)
-{
-    if (len >= 4 && mb_get_u16(buf + 2) != 0)
-        return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
-                                    "protocol id at byte 2 is %u, expected 0 (Modbus)",
-                                    mb_get_u16(buf + 2));
-    if (len >= 6) {
-        uint16_t length = mb_get_u16(buf + 4);
-        if (length < 2 || length > MB_FRAME_MAX_LENGTH_FIELD)
-            return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
-                                        "length field at byte 4 is %u, expected 2..%u", length,
-                                        MB_FRAME_MAX_LENGTH_FIELD);
-        if (len >= (size_t)6 + length) {
-            h->transaction_id = mb_get_u16(buf);
-            h->protocol_id = 0;
-            h->length = length;
-            h->unit_id = buf[6];
-            return mb_frame_result_make(MB_FRAME_COMPLETE, (size_t)6 + length, 0, NULL);
-        }
-    }
-    return mb_frame_result_make(MB_FRAME_INCOMPLETE, 0, 0, "frame incomplete: %zu bytes so far",
-                                len);
-}
-
 static size_t put_mbap(uint8_t *out, uint16_t transaction_id, uint8_t unit_id, size_t pdu_len)
 {
     mb_put_u16(out, transaction_id);
@@ -69,7 +45,7 @@ struct mb_frame_result mb_devid_parse_request(const uint8_t *buf, size_t len,
                                               struct mb_devid_request *out)
 {
     memset(out, 0, sizeof *out);
-    struct mb_frame_result r = parse_mbap(buf, len, &out->header);
+    struct mb_frame_result r = mb_frame_parse_header(buf, len, &out->header);
     if (r.status != MB_FRAME_COMPLETE) return r;
     size_t total = r.consumed, pdu_len = out->header.length - 1u;
     const uint8_t *pdu = buf + MB_FRAME_MBAP_BYTES;
@@ -98,7 +74,7 @@ struct mb_frame_result mb_devid_parse_response(const uint8_t *buf, size_t len,
                                                struct mb_devid_response *out)
 {
     memset(out, 0, sizeof *out);
-    struct mb_frame_result r = parse_mbap(buf, len, &out->header);
+    struct mb_frame_result r = mb_frame_parse_header(buf, len, &out->header);
     if (r.status != MB_FRAME_COMPLETE) return r;
     size_t total = r.consumed, pdu_len = out->header.length - 1u;
     const uint8_t *pdu = buf + MB_FRAME_MBAP_BYTES;

@@ -47,8 +47,8 @@ static uint16_t bytes_for_bits(uint16_t bits)
 
 /* Checks the MBAP header of the frame at buf. On COMPLETE, fills *h and sets
  * consumed to the whole frame's size (header and PDU are all in buf). */
-static struct mb_frame_result parse_header(const uint8_t *buf, size_t len,
-                                           struct mb_frame_header *h)
+struct mb_frame_result mb_frame_parse_header(const uint8_t *buf, size_t len,
+                                             struct mb_frame_header *h)
 {
     if (len >= 4 && mb_get_u16(buf + 2) != 0)
         return mb_frame_result_make(MB_FRAME_INVALID, 0, 0,
@@ -137,7 +137,7 @@ struct mb_frame_result mb_frame_parse_request(const uint8_t *buf, size_t len,
                                               struct mb_frame_request *out)
 {
     memset(out, 0, sizeof *out);
-    struct mb_frame_result r = parse_header(buf, len, &out->header);
+    struct mb_frame_result r = mb_frame_parse_header(buf, len, &out->header);
     if (r.status != MB_FRAME_COMPLETE) return r;
     return parse_request_pdu(buf + MB_FRAME_MBAP_BYTES, out->header.length - 1u, r.consumed, out);
 }
@@ -200,7 +200,7 @@ struct mb_frame_result mb_frame_parse_response(const uint8_t *buf, size_t len,
                                                struct mb_frame_response *out)
 {
     memset(out, 0, sizeof *out);
-    struct mb_frame_result r = parse_header(buf, len, &out->header);
+    struct mb_frame_result r = mb_frame_parse_header(buf, len, &out->header);
     if (r.status != MB_FRAME_COMPLETE) return r;
     return parse_response_pdu(buf + MB_FRAME_MBAP_BYTES, out->header.length - 1u, r.consumed, out);
 }

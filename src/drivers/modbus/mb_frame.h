@@ -192,6 +192,13 @@ static inline void mb_put_u16(uint8_t *p, uint16_t v)
     p[1] = (uint8_t)v;
 }
 
+/* Checks and reads the MBAP header at buf (protocol id 0, length field
+ * 2..MB_FRAME_MAX_LENGTH_FIELD): MB_FRAME_COMPLETE with the frame's total
+ * size in consumed once the whole frame is there, MB_FRAME_INCOMPLETE
+ * before, MB_FRAME_INVALID naming the bad field. */
+struct mb_frame_result mb_frame_parse_header(const uint8_t *buf, size_t len,
+                                             struct mb_frame_header *h);
+
 /* A result with a printf-style reason (fmt NULL: none), for the codecs of
  * this folder. */
 struct mb_frame_result mb_frame_result_make(enum mb_frame_status status, size_t consumed,
