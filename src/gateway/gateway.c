@@ -175,8 +175,11 @@ static void *consume_boundary(void *arg)
     }
 }
 
-/* Waits until every batch sent so far has been applied. */
-static void drain_boundary(struct gateway *g)
+/* Waits (up to 1 s) until every batch sent so far has been taken. With
+ * for_new_table in OT mode, what the link has not taken by then is
+ * dropped (counted in the log): it must not be sent under the next tag
+ * table. */
+static void drain_boundary_for(struct gateway *g, bool for_new_table)
 {
     for (int i = 0; i < 500; i++) {
         struct boundary_counters c;
@@ -184,10 +187,28 @@ static void drain_boundary(struct gateway *g)
         if (c.queued == 0) break;
         clock_sleep_until_ms(clock_mono_ms() + 2);
     }
+    if (for_new_table && g->mode == GATEWAY_OT) {
+        /* What the link did not take within the wait must not be sent
+         * under the next tag table (ids would point at other tags). */
+        uint64_t dropped = 0;
+        struct sample_batch *b;
+        while ((b = boundary_receive(g->boundary, 0))) {
+            dropped += b->count;
+            sample_batch_free(b);
+        }
+        if (dropped)
+            log_warn("link", "samples of the previous configuration not sent (the link was behind)",
+                     "samples=%llu", (unsigned long long)dropped);
+    }
     /* The consumer may still hold the last batch it took: applying it takes
      * the LVT's write lock, so taking it once here waits for that. */
     pthread_rwlock_wrlock(&g->lvt->lock);
     pthread_rwlock_unlock(&g->lvt->lock);
+}
+
+static void drain_boundary(struct gateway *g)
+{
+    drain_boundary_for(g, false);
 }
 
 static bool build_tags(const struct config *cfg, struct tag_table *tags, uint32_t **ids_out,
@@ -1005,7 +1026,7 @@ bool gateway_reload(struct gateway *g, struct config *cfg, char *err, size_t err
     bool started = true;
     if (cfg) { /* FULL and OT: drivers stop and start again */
         ot_stop(&g->ot);
-        drain_boundary(g);
+        drain_boundary_for(g, true);
         north_swap(g, NULL);
         started = ot_from_config(g, cfg, err, err_len);
     }
