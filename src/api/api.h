@@ -60,6 +60,15 @@ struct api_write_port {
     void *arg;
 };
 
+/* What a reload asked for through the API did. */
+enum api_reload_outcome {
+    API_RELOAD_OK = 0,
+    API_RELOAD_REFUSED,     /* the file is invalid: the running configuration is kept */
+    API_RELOAD_FAILED,      /* valid, but it could not be applied */
+    API_RELOAD_NO_FILE,     /* nothing to reload (the demo plant) */
+    API_RELOAD_UNAVAILABLE, /* another reload is running, or no answer in time */
+};
+
 struct api_context {
     struct lvt *lvt;              /* the IT side's last-value table (read-only here) */
     struct stats_registry *stats; /* device statistics (read-only here); may be NULL */
@@ -89,6 +98,12 @@ struct api_context {
      * from the server's threads. */
     bool (*link_status)(void *arg, struct link_receiver_status *out);
     void *link_arg;
+    /* POST /api/v1/reload: reloads the configuration file as SIGHUP does,
+     * recorded in the audit trail with actor as who asked; blocks until
+     * done. Returns an enum api_reload_outcome, with a message (the
+     * error with file:line:col when refused). NULL: no reload possible. */
+    int (*reload)(void *arg, const char *actor, char *message, size_t message_len);
+    void *reload_arg;
     /* HTTPS: PEM certificate and private key (api_tls.h); both NULL for
      * plain HTTP. Copied by api_start. */
     const char *tls_cert_pem;

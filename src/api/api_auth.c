@@ -596,3 +596,25 @@ bool api_credential_still_valid(struct api_server *s, enum api_credential via, c
         return auth_session_verify(s->auth, secret, now, &who, NULL, err, sizeof err) == AUTH_OK;
     return false;
 }
+
+/* ------------------------------------------------------------ reload */
+
+enum MHD_Result api_route_reload(struct api_server *s, struct MHD_Connection *c,
+                                 struct api_request *req)
+{
+    if (!s->reload) return api_respond_error(c, MHD_HTTP_CONFLICT, "this gateway cannot reload");
+    char actor[AUTH_NAME_MAX + 32], message[1024] = "";
+    api_actor_text(req, actor, sizeof actor);
+    int outcome = s->reload(s->reload_arg, actor, message, sizeof message);
+    static const char *const names[] = {"ok", "refused", "failed", "no_file", "unavailable"};
+    static const unsigned statuses[] = {MHD_HTTP_OK, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                                        MHD_HTTP_INTERNAL_SERVER_ERROR, MHD_HTTP_CONFLICT,
+                                        MHD_HTTP_SERVICE_UNAVAILABLE};
+    if (outcome < 0 || outcome > API_RELOAD_UNAVAILABLE) outcome = API_RELOAD_FAILED;
+    if (outcome == API_RELOAD_OK)
+        return api_respond_json(c, MHD_HTTP_OK, json_pack("{s:s}", "outcome", "ok"));
+    json_t *body =
+        json_pack("{s:{s:i,s:o},s:s}", "error", "code", (int)statuses[outcome], "message",
+                  api_json_string(message, strlen(message)), "outcome", names[outcome]);
+    return api_respond_json(c, statuses[outcome], body);
+}

@@ -28,6 +28,7 @@ const struct api_route api_routes[] = {
     {API_ROUTE_USERS, "GET", "/api/v1/users", API_SHAPE_EXACT, AUTH_ROLE_ADMIN},
     {API_ROUTE_TOKENS, "GET", "/api/v1/tokens", API_SHAPE_EXACT, AUTH_ROLE_ADMIN},
     {API_ROUTE_METRICS, "GET", "/metrics", API_SHAPE_EXACT, AUTH_ROLE_VIEWER},
+    {API_ROUTE_RELOAD, "POST", "/api/v1/reload", API_SHAPE_EXACT, AUTH_ROLE_ENGINEER},
     /* The dashboard's files: the application shell and its login form,
      * with no plant data in them (everything shown comes from the routes
      * above). */

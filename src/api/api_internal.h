@@ -58,6 +58,7 @@ enum api_route_id {
     API_ROUTE_USERS,
     API_ROUTE_TOKENS,
     API_ROUTE_METRICS,
+    API_ROUTE_RELOAD,
     API_ROUTE_ASSET,
 };
 
@@ -213,7 +214,9 @@ struct api_server {
     bool tls;              /* serving HTTPS (cookies get Secure) */
     char *tls_cert_pem;    /* owned copies while the daemon runs */
     char *tls_key_pem;
-    struct api_write_port write_port;   /* a copy; lookup NULL when writes are impossible */
+    struct api_write_port write_port; /* a copy; lookup NULL when writes are impossible */
+    int (*reload)(void *arg, const char *actor, char *message, size_t message_len);
+    void *reload_arg;
     pthread_mutex_t write_lock;         /* one write at a time (gate check to read-back) */
     struct api_last_write *last_writes; /* per tag path: the last allowed write */
     size_t last_write_count, last_write_cap;
@@ -364,6 +367,8 @@ enum MHD_Result api_route_session(struct api_server *s, struct MHD_Connection *c
 enum MHD_Result api_route_users(struct api_server *s, struct MHD_Connection *c);  /* api_auth.c */
 enum MHD_Result api_route_tokens(struct api_server *s, struct MHD_Connection *c); /* api_auth.c */
 enum MHD_Result api_route_audit(struct api_server *s, struct MHD_Connection *c);  /* api_audit.c */
+enum MHD_Result api_route_reload(struct api_server *s, struct MHD_Connection *c,
+                                 struct api_request *req); /* api_auth.c */
 /* GET /api/v1/alerts from alerts (NULL: 503). api_alerts.c */
 enum MHD_Result api_alerts_respond(struct alerts *alerts, struct MHD_Connection *c);
 enum MHD_Result api_route_tag_write(struct api_server *s, struct MHD_Connection *c,

@@ -212,6 +212,8 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c,
         return api_route_tokens(s, c);
     case API_ROUTE_METRICS:
         return api_route_metrics(s, c);
+    case API_ROUTE_RELOAD:
+        return api_route_reload(s, c, req);
     case API_ROUTE_ASSET:
         return api_route_asset(c, api_find_asset(url));
     }
@@ -457,6 +459,8 @@ static struct api_server *server_new(const struct api_context *ctx)
     s->audit = ctx->audit;
     s->alerts = ctx->alerts;
     if (ctx->write_port) s->write_port = *ctx->write_port;
+    s->reload = ctx->reload;
+    s->reload_arg = ctx->reload_arg;
     pthread_mutex_init(&s->write_lock, NULL);
     pthread_mutex_init(&s->refusal_lock, NULL);
     s->gateway_name = strdup(ctx->gateway_name ? ctx->gateway_name : "airlock");

@@ -7,14 +7,18 @@
  * at start and after every reload. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "api/api.h"
 #include "audit/audit.h"
 #include "auth/auth.h"
 #include "cli/commands.h"
@@ -281,8 +285,8 @@ static void first_user(struct auth *users, struct audit *au, bool demo, const ch
     for (size_t i = 0; i < sizeof random; i++) /* 15 characters of 57: ~87 bits */
         password[k++] = alphabet[random[i] % (sizeof alphabet - 1)];
     password[k] = '\0';
-    if (auth_user_add(users, "admin", AUTH_ROLE_ADMIN, password, clock_now_ns(), err,
-                      sizeof err) != AUTH_OK) {
+    if (auth_user_add(users, "admin", AUTH_ROLE_ADMIN, password, clock_now_ns(), err, sizeof err) !=
+        AUTH_OK) {
         log_error("auth", "cannot create the demo's admin user", "error=\"%s\"", err);
         return;
     }
@@ -294,12 +298,12 @@ static void first_user(struct auth *users, struct audit *au, bool demo, const ch
     audit_system(au, "user_add", "admin", "admin", "ok", "demo start: one-time password");
 }
 
-/* Appends a record by actor "system"; a failure is logged at level error. */
-static void audit_system(struct audit *au, const char *action, const char *object,
-                         const char *new_value, const char *outcome, const char *details)
+/* Appends a record by actor; a failure is logged at level error. */
+static void audit_as(struct audit *au, const char *actor, const char *action, const char *object,
+                     const char *new_value, const char *outcome, const char *details)
 {
     if (!au) return;
-    struct audit_record r = {.actor = "system",
+    struct audit_record r = {.actor = actor,
                              .action = action,
                              .object = object ? object : "",
                              .new_value = new_value ? new_value : "",
@@ -309,6 +313,13 @@ static void audit_system(struct audit *au, const char *action, const char *objec
     if (audit_append(au, &r, err, sizeof err) < 0)
         log_error("audit", "cannot append to the audit trail", "action=%s error=\"%s\"", action,
                   err);
+}
+
+/* Appends a record by actor "system". */
+static void audit_system(struct audit *au, const char *action, const char *object,
+                         const char *new_value, const char *outcome, const char *details)
+{
+    audit_as(au, "system", action, object, new_value, outcome, details);
 }
 
 /* The whole file as a string (for the reload diff); NULL if unreadable. */
@@ -367,6 +378,138 @@ static bool load_config(const struct run_args *a, const char *demo_yaml, struct 
     return true;
 }
 
+/* What a reload needs from the running gateway. */
+struct reload_ctx {
+    struct run_args *a;
+    struct gateway *g;
+    struct audit *au;
+    const char *config_name;
+    char **config_text; /* the file as running, for the diff */
+};
+
+/* Reloads the configuration file (SIGHUP, or POST /api/v1/reload by actor):
+ * an invalid file is refused and the running configuration kept; every
+ * outcome is in the audit trail as config_change by actor (with the diff
+ * when applied). message receives the error, if any. Main thread only. */
+static enum api_reload_outcome reload_config(struct reload_ctx *rc, const char *actor,
+                                             char *message, size_t message_len)
+{
+    struct run_args *a = rc->a;
+    message[0] = '\0';
+    if (!a->config_file) {
+        snprintf(message, message_len, "the demo plant has no configuration file to reload");
+        log_info("gateway", "reload ignored: the demo plant has no configuration file", NULL);
+        return API_RELOAD_NO_FILE;
+    }
+    struct config next;
+    struct config_error cerr;
+    char err[512];
+    char *next_text = read_text_file(a->config_file);
+    if (!config_load(a->config_file, &next, &cerr)) {
+        config_error_format(&cerr, message, message_len);
+        log_error("gateway",
+                  "reload refused: the new configuration is invalid; the running one is kept",
+                  "error=\"%s\" by=\"%s\"", message, actor);
+        audit_as(rc->au, actor, "config_change", rc->config_name, NULL, "refused", message);
+        free(next_text);
+        return API_RELOAD_REFUSED;
+    }
+    if (!apply_command_line(a, &next, err, sizeof err)) {
+        snprintf(message, message_len, "%s", err);
+        log_error("gateway",
+                  "reload refused: the command line options cannot be applied; the running "
+                  "configuration is kept",
+                  "error=\"%s\" by=\"%s\"", err, actor);
+        audit_as(rc->au, actor, "config_change", rc->config_name, NULL, "refused", err);
+        config_free(&next);
+        free(next_text);
+        return API_RELOAD_REFUSED;
+    }
+    enum api_reload_outcome outcome;
+    if (gateway_reload(rc->g, &next, err, sizeof err)) {
+        log_info("gateway", "configuration reloaded", "config=\"%s\" by=\"%s\"", a->config_file,
+                 actor);
+        /* Only an applied change has a diff worth recording. */
+        char *diff = audit_text_diff(*rc->config_text, next_text, AUDIT_DIFF_MAX_BYTES);
+        audit_as(rc->au, actor, "config_change", rc->config_name, NULL, "ok", diff);
+        free(diff);
+        free(*rc->config_text);
+        *rc->config_text = next_text;
+        next_text = NULL;
+        outcome = API_RELOAD_OK;
+    } else {
+        snprintf(message, message_len, "%s", err);
+        log_error("gateway", "reload failed", "error=\"%s\" by=\"%s\"", err, actor);
+        audit_as(rc->au, actor, "config_change", rc->config_name, NULL, "failed", err);
+        outcome = API_RELOAD_FAILED;
+    }
+    free(next_text);
+    return outcome;
+}
+
+/* A reload asked for over the API: an HTTP thread posts it here and wakes
+ * the main thread with SIGUSR1; the main thread, which alone reloads (as for
+ * SIGHUP), answers. One at a time. */
+#define API_RELOAD_WAIT_S 120
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    bool pending, finished;
+    char actor[160];
+    enum api_reload_outcome outcome;
+    char message[1024];
+} api_reload = {.lock = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+
+static int request_reload(void *arg, const char *actor, char *message, size_t message_len)
+{
+    (void)arg;
+    pthread_mutex_lock(&api_reload.lock);
+    if (api_reload.pending) {
+        pthread_mutex_unlock(&api_reload.lock);
+        snprintf(message, message_len, "another reload is running; try again");
+        return API_RELOAD_UNAVAILABLE;
+    }
+    api_reload.pending = true;
+    api_reload.finished = false;
+    snprintf(api_reload.actor, sizeof api_reload.actor, "%s", actor);
+    kill(getpid(), SIGUSR1);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += API_RELOAD_WAIT_S;
+    while (!api_reload.finished)
+        if (pthread_cond_timedwait(&api_reload.done, &api_reload.lock, &until) != 0) break;
+    enum api_reload_outcome outcome = API_RELOAD_UNAVAILABLE;
+    if (api_reload.finished) {
+        outcome = api_reload.outcome;
+        snprintf(message, message_len, "%s", api_reload.message);
+        api_reload.pending = false;
+    } else {
+        snprintf(message, message_len, "no answer from the gateway within %d s", API_RELOAD_WAIT_S);
+        /* pending stays set: the main thread clears it when it gets there */
+    }
+    pthread_mutex_unlock(&api_reload.lock);
+    return (int)outcome;
+}
+
+/* The main thread's side: runs a posted reload, if any. */
+static void serve_api_reload(struct reload_ctx *rc)
+{
+    char actor[160];
+    pthread_mutex_lock(&api_reload.lock);
+    bool run = api_reload.pending && !api_reload.finished;
+    snprintf(actor, sizeof actor, "%s", api_reload.actor);
+    pthread_mutex_unlock(&api_reload.lock);
+    if (!run) return;
+    char message[1024];
+    enum api_reload_outcome outcome = reload_config(rc, actor, message, sizeof message);
+    pthread_mutex_lock(&api_reload.lock);
+    api_reload.outcome = outcome;
+    snprintf(api_reload.message, sizeof api_reload.message, "%s", message);
+    api_reload.finished = true;
+    pthread_cond_broadcast(&api_reload.done);
+    pthread_mutex_unlock(&api_reload.lock);
+}
+
 int cmd_run(int argc, char **argv)
 {
     return cmd_run_mode(argc, argv, GATEWAY_FULL);
@@ -386,6 +529,7 @@ int cmd_run_mode(int argc, char **argv, enum gateway_mode mode)
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGUSR1); /* a reload asked for over the API */
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -429,8 +573,11 @@ int cmd_run_mode(int argc, char **argv, enum gateway_mode mode)
              : cfg.link.listen    ? cfg.link.listen
                                   : "");
     first_user(users, au, !a.config_file, audit_dir);
-    struct gateway_options gopt = {
-        .mode = a.mode, .http_listen = a.http, .audit = au, .auth = users};
+    struct gateway_options gopt = {.mode = a.mode,
+                                   .http_listen = a.http,
+                                   .audit = au,
+                                   .auth = users,
+                                   .reload = a.config_file ? request_reload : NULL};
     struct gateway *g = gateway_start(&cfg, &gopt, err, sizeof err);
     if (!g) {
         fprintf(stderr, "airlock %s: %s\n", a.cmd, err);
@@ -475,53 +622,18 @@ int cmd_run_mode(int argc, char **argv, enum gateway_mode mode)
         audit_system(au, "start", config_name, AIRLOCK_VERSION, "ok", details);
     }
 
+    struct reload_ctx reload = {
+        .a = &a, .g = g, .au = au, .config_name = config_name, .config_text = &config_text};
     for (;;) {
         int sig = 0;
         if (sigwait(&signals, &sig) != 0) continue;
         if (sig == SIGHUP) {
-            if (!a.config_file) {
-                log_info("gateway", "SIGHUP ignored: the demo plant has no configuration file",
-                         NULL);
-                continue;
-            }
-            struct config next;
-            struct config_error cerr;
-            char *next_text = read_text_file(a.config_file);
-            if (!config_load(a.config_file, &next, &cerr)) {
-                char msg[1024];
-                config_error_format(&cerr, msg, sizeof msg);
-                log_error("gateway",
-                          "reload refused: the new configuration is invalid; the "
-                          "running one is kept",
-                          "error=\"%s\"", msg);
-                audit_system(au, "config_change", config_name, NULL, "refused", msg);
-                free(next_text);
-                continue;
-            }
-            if (!apply_command_line(&a, &next, err, sizeof err)) {
-                log_error("gateway",
-                          "reload refused: the command line options cannot be applied; the "
-                          "running configuration is kept",
-                          "error=\"%s\"", err);
-                audit_system(au, "config_change", config_name, NULL, "refused", err);
-                config_free(&next);
-                free(next_text);
-                continue;
-            }
-            if (gateway_reload(g, &next, err, sizeof err)) {
-                log_info("gateway", "configuration reloaded", "config=\"%s\"", a.config_file);
-                /* Only an applied change has a diff worth recording. */
-                char *diff = audit_text_diff(config_text, next_text, AUDIT_DIFF_MAX_BYTES);
-                audit_system(au, "config_change", config_name, NULL, "ok", diff);
-                free(diff);
-                free(config_text);
-                config_text = next_text;
-                next_text = NULL;
-            } else {
-                log_error("gateway", "reload failed", "error=\"%s\"", err);
-                audit_system(au, "config_change", config_name, NULL, "failed", err);
-            }
-            free(next_text);
+            char message[1024];
+            reload_config(&reload, "system", message, sizeof message);
+            continue;
+        }
+        if (sig == SIGUSR1) {
+            serve_api_reload(&reload);
             continue;
         }
         log_info("gateway", "stopping", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");

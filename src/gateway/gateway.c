@@ -71,7 +71,9 @@ struct gateway {
     bool http_tls; /* the API serves HTTPS now */
     char *name;
     struct audit *audit; /* the caller's; may be NULL */
-    struct auth *auth;   /* the caller's; may be NULL */
+    int (*reload)(void *arg, const char *actor, char *message, size_t message_len);
+    void *reload_arg;
+    struct auth *auth; /* the caller's; may be NULL */
     /* One-way mode (docs/oneway.md). */
     enum gateway_mode mode;
     bool consumer_running;          /* not in OT mode: the link sender consumes */
@@ -789,6 +791,8 @@ static bool start_api(struct gateway *g, char *err, size_t err_len)
         .auth = g->auth,
         .alerts = g->alerts,
         .write_port = g->mode == GATEWAY_IT ? NULL : &g->write_port,
+        .reload = g->reload,
+        .reload_arg = g->reload_arg,
         .link_status = g->mode == GATEWAY_IT ? api_link_status : NULL,
         .link_arg = g,
     };
@@ -893,6 +897,8 @@ struct gateway *gateway_start(struct config *cfg, const struct gateway_options *
     g->http_listen_pinned = opt && opt->http_listen;
     bool tls_ok = tls_settings_take(g, cfg);
     g->audit = opt ? opt->audit : NULL;
+    g->reload = opt ? opt->reload : NULL;
+    g->reload_arg = opt ? opt->reload_arg : NULL;
     g->auth = opt ? opt->auth : NULL;
     g->mode = opt ? opt->mode : GATEWAY_FULL;
     g->link_id = cfg->link.link_id;

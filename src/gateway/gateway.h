@@ -41,6 +41,9 @@ struct gateway_options {
      * the API refuses every request but health (there is nobody to log in). */
     struct audit *audit;
     struct auth *auth;
+    /* POST /api/v1/reload (see api.h): the caller's reload; NULL: none. */
+    int (*reload)(void *arg, const char *actor, char *message, size_t message_len);
+    void *reload_arg;
 };
 
 /* Starts everything for cfg, taking ownership of its contents (cfg is left
