@@ -99,6 +99,8 @@ static json_t *link_health_json(struct api_server *s, bool *degraded)
         {"samples_invalid", st->samples_invalid},
         {"births_installed", st->births_installed},
         {"link_downs", st->link_downs},
+        {"device_sets", st->device_sets},
+        {"devices", st->devices},
     };
     json_t *ranges = json_array();
     for (size_t i = 0; o && ranges && i < st->recent_count; i++) {

@@ -81,9 +81,18 @@ static void free_devices(struct device_stats *d, size_t count)
 
 struct device_stats *stats_registry_reset(struct stats_registry *r, size_t count)
 {
+    return stats_registry_reset_init(r, count, NULL, NULL);
+}
+
+struct device_stats *stats_registry_reset_init(struct stats_registry *r, size_t count,
+                                               device_stats_init_fn init, void *ctx)
+{
     struct device_stats *d = calloc(count ? count : 1, sizeof *d);
     if (!d) return NULL;
-    for (size_t i = 0; i < count; i++) pthread_mutex_init(&d[i].error_lock, NULL);
+    for (size_t i = 0; i < count; i++) {
+        pthread_mutex_init(&d[i].error_lock, NULL);
+        if (init) init(&d[i], i, ctx);
+    }
     pthread_mutex_lock(&r->lock);
     struct device_stats *old = r->devices;
     size_t old_count = r->count;

@@ -76,6 +76,12 @@ void stats_registry_init(struct stats_registry *r);
  * by the caller while it holds no lock: entries are not visible to anyone
  * else before the drivers start). Returns the array, or NULL on ENOMEM. */
 struct device_stats *stats_registry_reset(struct stats_registry *r, size_t count);
+/* The same, but init (when not NULL) fills each fresh entry i before the set
+ * becomes visible to readers (for where readers already run: the IT side of
+ * a one-way link, which copies the OT side's devices). */
+typedef void (*device_stats_init_fn)(struct device_stats *d, size_t i, void *ctx);
+struct device_stats *stats_registry_reset_init(struct stats_registry *r, size_t count,
+                                               device_stats_init_fn init, void *ctx);
 void stats_registry_destroy(struct stats_registry *r);
 
 #endif

@@ -603,7 +603,8 @@ static bool link_send_tags(struct gateway *g, const struct config *cfg, char *er
                                     .rate_limit_datagrams_per_s = l->rate_limit_datagrams_per_s,
                                     .birth_interval_ms = l->birth_interval_ms,
                                     .heartbeat_interval_ms = l->heartbeat_interval_ms,
-                                    .source = g->boundary};
+                                    .source = g->boundary,
+                                    .stats = &g->stats};
     if (!load_link_key(cfg, o.key, err, err_len)) return false;
     g->sender = link_sender_start(&o, &g->lvt->tags, err, err_len);
     OPENSSL_cleanse(o.key, sizeof o.key);
@@ -679,6 +680,63 @@ static void link_on_state(void *arg, enum link_state state, const char *details)
                details);
 }
 
+/* Stores the values of a device received over the link into *d, atomically
+ * as the drivers do (the texts only when init: they are fixed for a set). */
+static void link_store_device(struct device_stats *d, const struct link_device *src, bool init)
+{
+    if (init) {
+        snprintf(d->name, sizeof d->name, "%s", src->name);
+        snprintf(d->protocol, sizeof d->protocol, "%s", src->protocol);
+        snprintf(d->endpoint, sizeof d->endpoint, "%s", src->endpoint);
+    }
+    atomic_store(&d->polls, src->polls);
+    atomic_store(&d->requests, src->requests);
+    atomic_store(&d->errors, src->errors);
+    atomic_store(&d->exceptions, src->exceptions);
+    atomic_store(&d->timeouts, src->timeouts);
+    atomic_store(&d->reconnects, src->reconnects);
+    atomic_store(&d->values, src->values);
+    atomic_store(&d->skipped_polls, src->skipped_polls);
+    for (int i = 0; i < LINK_DEVICE_BUCKETS; i++)
+        atomic_store(&d->latency_bucket[i], src->latency_bucket[i]);
+    atomic_store(&d->latency_sum_us, src->latency_sum_us);
+    atomic_store(&d->latency_count, src->latency_count);
+    atomic_store(&d->state, (int)src->state);
+    atomic_store(&d->last_success_ns, src->last_success_ns);
+    atomic_store(&d->last_error_ns, src->last_error_ns);
+    pthread_mutex_lock(&d->error_lock);
+    snprintf(d->last_error, sizeof d->last_error, "%s", src->last_error);
+    pthread_mutex_unlock(&d->error_lock);
+}
+
+static void link_init_device(struct device_stats *d, size_t i, void *ctx)
+{
+    link_store_device(d, (const struct link_device *)ctx + i, true);
+}
+
+/* IT mode: the OT side's device statistics replace the registry's values.
+ * The same devices (names, protocols, endpoints, in order): values updated
+ * in place; otherwise a fresh set, filled before readers see it. */
+static void link_on_devices(void *arg, const struct link_device *devices, size_t n)
+{
+    struct gateway *g = arg;
+    struct stats_registry *r = &g->stats;
+    pthread_mutex_lock(&r->lock);
+    bool same = r->count == n;
+    for (size_t i = 0; same && i < n; i++)
+        same = strcmp(r->devices[i].name, devices[i].name) == 0 &&
+               strcmp(r->devices[i].protocol, devices[i].protocol) == 0 &&
+               strcmp(r->devices[i].endpoint, devices[i].endpoint) == 0;
+    for (size_t i = 0; same && i < n; i++)
+        link_store_device(&r->devices[i], &devices[i], false);
+    pthread_mutex_unlock(&r->lock);
+    if (same) return;
+    if (!stats_registry_reset_init(r, n, link_init_device, (void *)devices))
+        log_error("link", "out of memory installing device statistics", "devices=%zu", n);
+    else
+        log_info("link", "device set received", "devices=%zu", n);
+}
+
 static bool link_receive(struct gateway *g, const struct config *cfg, char *err, size_t err_len)
 {
     const struct config_link *l = &cfg->link;
@@ -691,6 +749,7 @@ static bool link_receive(struct gateway *g, const struct config *cfg, char *err,
                                              .on_mark_uncertain = link_on_mark,
                                              .on_loss = link_on_loss,
                                              .on_state = link_on_state,
+                                             .on_devices = link_on_devices,
                                              .ctx = g}};
     /* The newest sender time accepted, kept across restarts (replays). */
     char state_file[4096];

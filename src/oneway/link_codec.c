@@ -45,6 +45,18 @@
 
 #define HEARTBEAT_PAYLOAD_BYTES 24
 
+/* DEVICES: u32 snapshot, u16 device total, u16 part, u16 parts, u16 first,
+ * u16 count, entries. An entry: name, protocol, endpoint (each a length byte
+ * and bytes), state, the 10 counters and the bucket count (u8) with its
+ * buckets as varints, the two times (zigzag varints), the last error (a
+ * length byte and bytes). */
+#define DEVICES_PREFIX_BYTES 14
+#define DEVICE_COUNTERS 10
+/* name len, 1 name byte, protocol len, endpoint len, state, counters,
+ * bucket count, buckets, two times, error len */
+#define DEVICE_ENTRY_MIN_BYTES (5 + DEVICE_COUNTERS + 1 + LINK_DEVICE_BUCKETS + 2 + 1)
+#define DEVICES_MAX_PARTS 65535u
+
 #define MAX_PER_DATAGRAM 65535u /* u16 counts */
 
 static const char key_label[] = "airlock one-way link key v1";
@@ -527,6 +539,206 @@ enum link_status link_encode_heartbeat(struct link_encoder *enc, uint32_t epoch,
     return seal(enc, LINK_HEARTBEAT, sent_ns, out, HEARTBEAT_PAYLOAD_BYTES, out_len, err, err_len);
 }
 
+/* ---- DEVICES ------------------------------------------------------------------- */
+
+static void put_u16le(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+void link_device_from_stats(struct device_stats *s, struct link_device *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%.*s", (int)strnlen(s->name, sizeof s->name), s->name);
+    snprintf(out->protocol, sizeof out->protocol, "%.*s",
+             (int)strnlen(s->protocol, sizeof s->protocol), s->protocol);
+    snprintf(out->endpoint, sizeof out->endpoint, "%.*s",
+             (int)strnlen(s->endpoint, sizeof s->endpoint), s->endpoint);
+    device_stats_get_error(s, out->last_error, sizeof out->last_error);
+    int state = atomic_load(&s->state);
+    out->state = state < 0 || state > DEVICE_STOPPED ? DEVICE_STOPPED : (uint8_t)state;
+    out->polls = atomic_load(&s->polls);
+    out->requests = atomic_load(&s->requests);
+    out->errors = atomic_load(&s->errors);
+    out->exceptions = atomic_load(&s->exceptions);
+    out->timeouts = atomic_load(&s->timeouts);
+    out->reconnects = atomic_load(&s->reconnects);
+    out->values = atomic_load(&s->values);
+    out->skipped_polls = atomic_load(&s->skipped_polls);
+    out->latency_count = atomic_load(&s->latency_count);
+    out->latency_sum_us = atomic_load(&s->latency_sum_us);
+    for (int i = 0; i < LINK_DEVICE_BUCKETS; i++)
+        out->latency_bucket[i] = atomic_load(&s->latency_bucket[i]);
+    out->last_success_ns = atomic_load(&s->last_success_ns);
+    out->last_error_ns = atomic_load(&s->last_error_ns);
+}
+
+/* The ten counters in wire order. */
+static void device_counters(const struct link_device *d, uint64_t out[DEVICE_COUNTERS])
+{
+    const uint64_t c[DEVICE_COUNTERS] = {
+        d->polls,      d->requests, d->errors,        d->exceptions,    d->timeouts,
+        d->reconnects, d->values,   d->skipped_polls, d->latency_count, d->latency_sum_us};
+    memcpy(out, c, sizeof c);
+}
+
+static bool text_printable(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((uint8_t)p[i] < 0x20 || (uint8_t)p[i] == 0x7F) return false;
+    return true;
+}
+
+/* The entry's text lengths, or false when it cannot be encoded. */
+static bool device_texts(const struct link_device *d, size_t len[4])
+{
+    len[0] = strnlen(d->name, sizeof d->name);
+    len[1] = strnlen(d->protocol, sizeof d->protocol);
+    len[2] = strnlen(d->endpoint, sizeof d->endpoint);
+    len[3] = strnlen(d->last_error, sizeof d->last_error);
+    return len[0] > 0 && len[0] < sizeof d->name && len[1] < sizeof d->protocol &&
+           len[2] < sizeof d->endpoint && len[3] < sizeof d->last_error &&
+           text_printable(d->name, len[0]) && text_printable(d->protocol, len[1]) &&
+           text_printable(d->endpoint, len[2]) && d->state <= DEVICE_STOPPED;
+}
+
+/* Encoded size of an entry whose last error is error_len bytes long. */
+static size_t device_entry_size(const struct link_device *d, const size_t len[4], size_t error_len)
+{
+    uint64_t c[DEVICE_COUNTERS];
+    device_counters(d, c);
+    size_t n = 3 + len[0] + len[1] + len[2] + 1 + 1 + 1 + error_len;
+    for (int i = 0; i < DEVICE_COUNTERS; i++)
+        n += uvarint_len(c[i]);
+    for (int i = 0; i < LINK_DEVICE_BUCKETS; i++)
+        n += uvarint_len(d->latency_bucket[i]);
+    return n + uvarint_len(zigzag(d->last_success_ns)) + uvarint_len(zigzag(d->last_error_ns));
+}
+
+/* The last error's length once cut so that the entry fits room bytes (at
+ * a UTF-8 character boundary). */
+static size_t device_error_fit(const struct link_device *d, const size_t len[4], size_t room)
+{
+    size_t fixed = device_entry_size(d, len, 0);
+    size_t keep = len[3];
+    if (fixed + keep <= room) return keep;
+    keep = room > fixed ? room - fixed : 0;
+    while (keep > 0 && ((uint8_t)d->last_error[keep] & 0xC0) == 0x80)
+        keep--;
+    return keep;
+}
+
+static uint8_t *put_text(uint8_t *p, const char *text, size_t len)
+{
+    *p++ = (uint8_t)len;
+    if (len) memcpy(p, text, len);
+    return p + len;
+}
+
+static uint8_t *put_device_entry(uint8_t *p, const struct link_device *d, const size_t len[4],
+                                 size_t error_len)
+{
+    p = put_text(p, d->name, len[0]);
+    p = put_text(p, d->protocol, len[1]);
+    p = put_text(p, d->endpoint, len[2]);
+    *p++ = d->state;
+    uint64_t c[DEVICE_COUNTERS];
+    device_counters(d, c);
+    for (int i = 0; i < DEVICE_COUNTERS; i++)
+        p = put_uvarint_fast(p, c[i]);
+    *p++ = LINK_DEVICE_BUCKETS;
+    for (int i = 0; i < LINK_DEVICE_BUCKETS; i++)
+        p = put_uvarint_fast(p, d->latency_bucket[i]);
+    p = put_uvarint_fast(p, zigzag(d->last_success_ns));
+    p = put_uvarint_fast(p, zigzag(d->last_error_ns));
+    return put_text(p, d->last_error, error_len);
+}
+
+/* How many entries from devices[start..n) fit one DEVICES datagram of room
+ * bytes (at least one: an entry with its error cut always fits). */
+static size_t devices_fit(const struct link_device *devices, size_t start, size_t n, size_t room)
+{
+    size_t pos = LINK_HEADER_BYTES + DEVICES_PREFIX_BYTES, end = room - LINK_MAC_BYTES;
+    size_t k = start, len[4];
+    while (k < n) {
+        (void)device_texts(&devices[k], len);
+        size_t size = k == start ? device_entry_size(&devices[k], len,
+                                                     device_error_fit(&devices[k], len, end - pos))
+                                 : device_entry_size(&devices[k], len, len[3]);
+        if (size > end - pos) break;
+        pos += size;
+        k++;
+    }
+    return k - start;
+}
+
+enum link_status link_encode_devices(struct link_encoder *enc, const struct link_device *devices,
+                                     size_t n, uint32_t snapshot, int64_t sent_ns,
+                                     link_emit_fn emit, void *ctx, char *err, size_t err_len)
+{
+    if (n > LINK_DEVICES_MAX || (n && !devices)) {
+        errbuf_set(err, err_len, "device set of %zu entries (at most %u)", n, LINK_DEVICES_MAX);
+        return LINK_ERR_ARGUMENT;
+    }
+    size_t len[4];
+    for (size_t i = 0; i < n; i++) {
+        if (!device_texts(&devices[i], len)) {
+            errbuf_set(err, err_len,
+                       "device %zu: empty name, control character, text without its end or "
+                       "state %u cannot be sent",
+                       i, devices[i].state);
+            return LINK_ERR_ARGUMENT;
+        }
+    }
+    const size_t room = enc->max_datagram_bytes;
+    size_t parts = 0;
+    for (size_t start = 0, k; start < n; start += k) {
+        k = devices_fit(devices, start, n, room);
+        if (k == 0) { /* cannot happen: LINK_MIN_DATAGRAM_BYTES leaves room */
+            errbuf_set(err, err_len, "device %zu does not fit a datagram", start);
+            return LINK_ERR_TOO_LARGE;
+        }
+        parts++;
+    }
+    if (parts == 0) parts = 1;
+    uint8_t *buf = malloc(room);
+    if (!buf) {
+        errbuf_set(err, err_len, "out of memory");
+        return LINK_ERR_NO_MEMORY;
+    }
+    enum link_status st = LINK_OK;
+    size_t start = 0;
+    for (size_t part = 0; part < parts && st == LINK_OK; part++) {
+        size_t count = devices_fit(devices, start, n, room);
+        uint8_t *p = buf + LINK_HEADER_BYTES;
+        put_u32le(p, snapshot);
+        put_u16le(p + 4, (uint16_t)n);
+        put_u16le(p + 6, (uint16_t)part);
+        put_u16le(p + 8, (uint16_t)parts);
+        put_u16le(p + 10, (uint16_t)start);
+        put_u16le(p + 12, (uint16_t)count);
+        p += DEVICES_PREFIX_BYTES;
+        const size_t end = room - LINK_MAC_BYTES;
+        for (size_t i = start; i < start + count; i++) {
+            (void)device_texts(&devices[i], len);
+            size_t error_len =
+                i == start ? device_error_fit(&devices[i], len, end - (size_t)(p - buf)) : len[3];
+            p = put_device_entry(p, &devices[i], len, error_len);
+        }
+        size_t out_len;
+        st = seal(enc, LINK_DEVICES, sent_ns, buf, (size_t)(p - buf) - LINK_HEADER_BYTES, &out_len,
+                  err, err_len);
+        if (st == LINK_OK && !emit(ctx, buf, out_len)) {
+            errbuf_set(err, err_len, "stopped by the caller at part %zu", part);
+            st = LINK_ERR_ARGUMENT;
+        }
+        start += count;
+    }
+    free(buf);
+    return st;
+}
+
 /* ---- Decoder ------------------------------------------------------------------- */
 
 enum link_status link_decoder_init(struct link_decoder *dec, const uint8_t key[LINK_KEY_BYTES],
@@ -539,9 +751,11 @@ enum link_status link_decoder_init(struct link_decoder *dec, const uint8_t key[L
     size_t payload = max_datagram_bytes - LINK_OVERHEAD_BYTES;
     size_t samples = (payload - DATA_PREFIX_BYTES) / SAMPLE_MIN_BYTES;
     size_t tags = (payload - BIRTH_PREFIX_BYTES) / BIRTH_ENTRY_MIN_BYTES;
+    size_t devices = (payload - DEVICES_PREFIX_BYTES) / DEVICE_ENTRY_MIN_BYTES;
     dec->samples = calloc(samples, sizeof *dec->samples);
     dec->tags = calloc(tags, sizeof *dec->tags);
-    if (!dec->samples || !dec->tags) {
+    dec->devices = calloc(devices, sizeof *dec->devices);
+    if (!dec->samples || !dec->tags || !dec->devices) {
         link_decoder_clear(dec);
         errbuf_set(err, err_len, "out of memory");
         return LINK_ERR_NO_MEMORY;
@@ -553,6 +767,7 @@ enum link_status link_decoder_init(struct link_decoder *dec, const uint8_t key[L
     }
     dec->samples_cap = (uint32_t)samples;
     dec->tags_cap = (uint32_t)tags;
+    dec->devices_cap = (uint32_t)devices;
     dec->link_id = link_id;
     dec->max_datagram_bytes = max_datagram_bytes;
     return LINK_OK;
@@ -563,9 +778,11 @@ void link_decoder_clear(struct link_decoder *dec)
     link_mac_clear(&dec->mac);
     free(dec->samples);
     free(dec->tags);
+    free(dec->devices);
     dec->samples = NULL;
     dec->tags = NULL;
-    dec->samples_cap = dec->tags_cap = 0;
+    dec->devices = NULL;
+    dec->samples_cap = dec->tags_cap = dec->devices_cap = 0;
 }
 
 /* A bounds-checked reader over the payload; offsets in messages are from the
@@ -821,6 +1038,98 @@ static enum link_status decode_birth(struct link_decoder *dec, struct rd *r,
     return LINK_OK;
 }
 
+/* A text of a DEVICES entry: a length byte (at most max) and the bytes, no
+ * NUL and, when printable, no control character; copied NUL-terminated. */
+static bool decode_device_text(struct rd *r, uint32_t index, const char *what, size_t max,
+                               bool printable, char *out)
+{
+    size_t at = r->pos;
+    uint8_t len;
+    if (!rd_u8(r, &len, what)) return false;
+    if (len > max)
+        return rd_fail(r, at, "DEVICES entry %u: %s of %u bytes, at most %zu", index, what, len,
+                       max);
+    if (!rd_need(r, len, what)) return false;
+    const uint8_t *p = r->buf + r->pos;
+    if (memchr(p, '\0', len))
+        return rd_fail(r, at, "DEVICES entry %u: NUL byte in %s", index, what);
+    if (printable && !unit_bytes_valid(p, len))
+        return rd_fail(r, at, "DEVICES entry %u: control character in %s", index, what);
+    memcpy(out, p, len);
+    out[len] = '\0';
+    r->pos += len;
+    return true;
+}
+
+static bool decode_device_entry(struct rd *r, uint32_t index, struct link_device *d)
+{
+    memset(d, 0, sizeof *d);
+    size_t at = r->pos;
+    if (!decode_device_text(r, index, "device name", LINK_DEVICE_NAME_MAX_BYTES, true, d->name))
+        return false;
+    if (d->name[0] == '\0') return rd_fail(r, at, "DEVICES entry %u: empty device name", index);
+    if (!decode_device_text(r, index, "device protocol", LINK_DEVICE_PROTOCOL_MAX_BYTES, true,
+                            d->protocol) ||
+        !decode_device_text(r, index, "device endpoint", LINK_DEVICE_ENDPOINT_MAX_BYTES, true,
+                            d->endpoint))
+        return false;
+    at = r->pos;
+    if (!rd_u8(r, &d->state, "device state")) return false;
+    if (d->state > DEVICE_STOPPED)
+        return rd_fail(r, at, "DEVICES entry %u: unknown device state %u", index, d->state);
+    uint64_t *counters[DEVICE_COUNTERS] = {
+        &d->polls,      &d->requests, &d->errors,        &d->exceptions,    &d->timeouts,
+        &d->reconnects, &d->values,   &d->skipped_polls, &d->latency_count, &d->latency_sum_us};
+    for (int i = 0; i < DEVICE_COUNTERS; i++)
+        if (!rd_uvarint(r, counters[i], "device counter")) return false;
+    at = r->pos;
+    uint8_t buckets;
+    if (!rd_u8(r, &buckets, "latency bucket count")) return false;
+    if (buckets != LINK_DEVICE_BUCKETS)
+        return rd_fail(r, at, "DEVICES entry %u: %u latency buckets, this code has %d", index,
+                       buckets, LINK_DEVICE_BUCKETS);
+    for (int i = 0; i < LINK_DEVICE_BUCKETS; i++)
+        if (!rd_uvarint(r, &d->latency_bucket[i], "latency bucket")) return false;
+    uint64_t success, error;
+    if (!rd_uvarint(r, &success, "last success time") || !rd_uvarint(r, &error, "last error time"))
+        return false;
+    d->last_success_ns = unzigzag(success);
+    d->last_error_ns = unzigzag(error);
+    return decode_device_text(r, index, "last error", LINK_DEVICE_ERROR_MAX_BYTES, false,
+                              d->last_error);
+}
+
+static enum link_status decode_devices(struct link_decoder *dec, struct rd *r,
+                                       struct link_datagram *out)
+{
+    size_t at = r->pos;
+    struct link_devices_info *v = &out->devices_info;
+    uint16_t count;
+    if (!rd_u32(r, &v->snapshot, "DEVICES snapshot") ||
+        !rd_u16(r, &v->device_total, "DEVICES device total") ||
+        !rd_u16(r, &v->part, "DEVICES part") || !rd_u16(r, &v->parts, "DEVICES parts") ||
+        !rd_u16(r, &v->first, "DEVICES first entry") || !rd_u16(r, &count, "DEVICES entry count"))
+        return LINK_ERR_MALFORMED;
+    if (v->parts == 0 || v->part >= v->parts) {
+        rd_fail(r, at + 6, "DEVICES part %u of %u", v->part, v->parts);
+        return LINK_ERR_MALFORMED;
+    }
+    if ((uint32_t)v->first + count > v->device_total || (count == 0 && v->device_total != 0)) {
+        rd_fail(r, at + 10, "DEVICES entries %u..%u+%u of a set of %u", v->first, v->first, count,
+                v->device_total);
+        return LINK_ERR_MALFORMED;
+    }
+    if ((size_t)count * DEVICE_ENTRY_MIN_BYTES > r->end - r->pos || count > dec->devices_cap) {
+        rd_fail(r, at + 12, "DEVICES claims %u entries, %zu bytes left", count, r->end - r->pos);
+        return LINK_ERR_MALFORMED;
+    }
+    for (uint32_t i = 0; i < count; i++)
+        if (!decode_device_entry(r, i, &dec->devices[i])) return LINK_ERR_MALFORMED;
+    out->devices = dec->devices;
+    out->device_count = count;
+    return LINK_OK;
+}
+
 static enum link_status decode_heartbeat(struct rd *r, struct link_datagram *out)
 {
     struct link_heartbeat *h = &out->heartbeat;
@@ -865,7 +1174,7 @@ enum link_status link_decode(struct link_decoder *dec, const uint8_t *buf, size_
         return LINK_ERR_VERSION;
     }
     uint8_t type = buf[OFF_TYPE];
-    if (type < LINK_BIRTH || type > LINK_HEARTBEAT) {
+    if (type < LINK_BIRTH || type > LINK_DEVICES) {
         errbuf_set(err, err_len, "unknown datagram type %u at offset %d", type, OFF_TYPE);
         return LINK_ERR_TYPE;
     }
@@ -898,6 +1207,9 @@ enum link_status link_decode(struct link_decoder *dec, const uint8_t *buf, size_
         break;
     case LINK_HEARTBEAT:
         st = decode_heartbeat(&r, out);
+        break;
+    case LINK_DEVICES:
+        st = decode_devices(dec, &r, out);
         break;
     }
     if (st == LINK_OK && r.pos != r.end) {

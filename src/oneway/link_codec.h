@@ -6,8 +6,9 @@
  * session id, sequence number, sender time, payload length), a payload, and
  * the first 16 bytes of HMAC-SHA256 under a pre-shared key over everything
  * before it. Types: BIRTH (a part of the tag table: id, path, type, unit),
- * DATA (samples), HEARTBEAT (birth epoch and the sender's counters). Every
- * multi-byte integer is little-endian.
+ * DATA (samples), HEARTBEAT (birth epoch and the sender's counters), DEVICES
+ * (a part of the OT side's device statistics). Every multi-byte integer is
+ * little-endian.
  *
  * The decoder verifies the HMAC (constant-time) before it looks at any other
  * byte, then checks every length against the bytes left. The receiver window
@@ -21,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/sample.h"
+#include "core/stats.h"
 #include "core/value.h"
 
 #define LINK_VERSION 1
@@ -45,6 +47,7 @@ enum link_type {
     LINK_BIRTH = 1,
     LINK_DATA = 2,
     LINK_HEARTBEAT = 3,
+    LINK_DEVICES = 4,
 };
 
 enum link_status {
@@ -163,6 +166,49 @@ enum link_status link_encode_heartbeat(struct link_encoder *enc, uint32_t epoch,
                                        int64_t sent_ns, uint8_t *out, size_t out_cap,
                                        size_t *out_len, char *err, size_t err_len);
 
+/* Longest texts of a DEVICES entry: the sizes of struct device_stats's
+ * fields (core/stats.h) less their NUL. */
+#define LINK_DEVICE_NAME_MAX_BYTES 63
+#define LINK_DEVICE_PROTOCOL_MAX_BYTES 23
+#define LINK_DEVICE_ENDPOINT_MAX_BYTES 159
+#define LINK_DEVICE_ERROR_MAX_BYTES 255
+/* Latency histogram buckets carried: STATS_LATENCY_BUCKETS and +Inf. */
+#define LINK_DEVICE_BUCKETS (STATS_LATENCY_BUCKETS + 1)
+/* The most devices a DEVICES set holds (u16 counts). */
+#define LINK_DEVICES_MAX 65535u
+
+/* One device's statistics as DEVICES carries them: a plain copy of struct
+ * device_stats (no atomics, no lock). Texts are NUL-terminated; name is not
+ * empty; name, protocol and endpoint hold no control characters. */
+struct link_device {
+    char name[LINK_DEVICE_NAME_MAX_BYTES + 1];
+    char protocol[LINK_DEVICE_PROTOCOL_MAX_BYTES + 1];
+    char endpoint[LINK_DEVICE_ENDPOINT_MAX_BYTES + 1];
+    char last_error[LINK_DEVICE_ERROR_MAX_BYTES + 1];
+    uint8_t state; /* enum device_state, at most DEVICE_STOPPED */
+    uint64_t polls, requests, errors, exceptions, timeouts, reconnects, values, skipped_polls;
+    uint64_t latency_count, latency_sum_us;
+    uint64_t latency_bucket[LINK_DEVICE_BUCKETS];
+    int64_t last_success_ns, last_error_ns; /* UTC; 0: never */
+};
+
+/* Copies the statistics of *s into *out (counters read one by one with
+ * atomic loads, last error under its lock; texts cut to their size). */
+void link_device_from_stats(struct device_stats *s, struct link_device *out);
+
+/* Encodes the device set devices[0..n) as DEVICES datagrams (parts 0..p-1
+ * of p, each self-contained, in order: part i starts at entry "first")
+ * under the snapshot number (the receiver applies a set once all its parts
+ * arrived, and never one older than the last applied of the session) and
+ * hands each to emit. n may be 0 (one empty part). A last error too long
+ * for an empty datagram is cut (at a UTF-8 character boundary) so the entry
+ * fits. LINK_ERR_ARGUMENT when n exceeds LINK_DEVICES_MAX or an entry is
+ * invalid (empty name, control character, a text without its NUL, a state
+ * beyond DEVICE_STOPPED); nothing is emitted then. */
+enum link_status link_encode_devices(struct link_encoder *enc, const struct link_device *devices,
+                                     size_t n, uint32_t snapshot, int64_t sent_ns,
+                                     link_emit_fn emit, void *ctx, char *err, size_t err_len);
+
 /* ---- Decoder --------------------------------------------------------------------- */
 
 struct link_header {
@@ -182,6 +228,14 @@ struct link_birth_info {
     uint16_t parts;
 };
 
+struct link_devices_info {
+    uint32_t snapshot;
+    uint16_t device_total; /* devices in the whole set (all parts) */
+    uint16_t part;         /* 0-based, < parts */
+    uint16_t parts;
+    uint16_t first; /* index in the set of this part's first entry */
+};
+
 struct link_heartbeat {
     uint32_t epoch;
     uint32_t tag_count;
@@ -190,7 +244,8 @@ struct link_heartbeat {
 };
 
 /* A decoded datagram. Arrays belong to the decoder and string pointers
- * (sample strings, paths, units) point into the datagram's bytes: both stay
+ * (sample strings, paths, units; not device texts, which are copied) point
+ * into the datagram's bytes: both stay
  * valid until the next link_decode or until those bytes change. */
 struct link_datagram {
     struct link_header header;
@@ -203,6 +258,10 @@ struct link_datagram {
     uint32_t tag_count;
     /* LINK_HEARTBEAT */
     struct link_heartbeat heartbeat;
+    /* LINK_DEVICES: entries first..first+device_count-1 of the set */
+    struct link_devices_info devices_info;
+    struct link_device *devices;
+    uint32_t device_count;
 };
 
 struct link_decoder {
@@ -213,6 +272,8 @@ struct link_decoder {
     uint32_t samples_cap;
     struct link_birth_tag *tags;
     uint32_t tags_cap;
+    struct link_device *devices;
+    uint32_t devices_cap;
 };
 
 /* Prepares a decoder for one link (datagrams of other links are refused).

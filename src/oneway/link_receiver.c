@@ -52,6 +52,18 @@ struct assembly {
     size_t pool_len, pool_cap;
 };
 
+/* A device set being collected from the DEVICES parts of one snapshot. */
+struct device_assembly {
+    bool active;
+    uint64_t session_id;
+    uint32_t snapshot;
+    uint16_t total, parts;
+    uint32_t parts_seen, filled;
+    uint8_t *part_seen;          /* parts entries */
+    uint8_t *entry_seen;         /* total entries */
+    struct link_device *devices; /* total entries */
+};
+
 enum refused_kind { REFUSED_MAC, REFUSED_MALFORMED, REFUSED_OTHER_LINK, REFUSED_REPLAY, REFUSED_N };
 
 struct link_receiver {
@@ -69,10 +81,14 @@ struct link_receiver {
     struct link_decoder dec;
     struct link_rx_window rx;
     struct assembly asm_;
-    uint8_t *types; /* the installed table's value types, by tag id */
+    struct device_assembly dev_asm;
+    bool devices_applied; /* a set of devices_session was handed over */
+    uint64_t devices_session;
+    uint32_t devices_snapshot; /* the last one handed over */
+    uint8_t *types;            /* the installed table's value types, by tag id */
     uint32_t type_count;
     uint64_t table_session;
-    int64_t latest_sent_ns; /* newest sender time of the current session */
+    int64_t latest_sent_ns;    /* newest sender time of the current session */
     int64_t persisted_sent_ns; /* newest sender time before this start (state file) */
     int64_t saved_sent_ns;     /* what the state file holds now */
     int64_t saved_at_ms;       /* when it was last written */
@@ -399,6 +415,110 @@ static void handle_heartbeat(struct link_receiver *r, const struct link_datagram
     }
 }
 
+/* ---- DEVICES ------------------------------------------------------------------- */
+
+static void device_assembly_clear(struct device_assembly *a)
+{
+    free(a->part_seen);
+    free(a->entry_seen);
+    free(a->devices);
+    memset(a, 0, sizeof *a);
+}
+
+static bool device_assembly_begin(struct device_assembly *a, uint64_t session_id,
+                                  const struct link_devices_info *v)
+{
+    device_assembly_clear(a);
+    size_t total = v->device_total ? v->device_total : 1;
+    a->part_seen = calloc(v->parts, 1);
+    a->entry_seen = calloc(total, 1);
+    a->devices = calloc(total, sizeof *a->devices);
+    if (!a->part_seen || !a->entry_seen || !a->devices) {
+        device_assembly_clear(a);
+        return false;
+    }
+    a->active = true;
+    a->session_id = session_id;
+    a->snapshot = v->snapshot;
+    a->total = v->device_total;
+    a->parts = v->parts;
+    return true;
+}
+
+/* Whether names[0..n) are unique (n is small: at most 65535). */
+static bool device_names_unique(const struct link_device *d, size_t n, size_t *dup)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(d[i].name, d[j].name) == 0) {
+                *dup = i;
+                return false;
+            }
+    return true;
+}
+
+static void handle_devices(struct link_receiver *r, const struct link_datagram *d)
+{
+    const struct link_devices_info *v = &d->devices_info;
+    const uint64_t session = d->header.session_id;
+    struct device_assembly *a = &r->dev_asm;
+    char err[200];
+    /* Wrap-safe "not newer than the last applied" within a session. */
+    if (v->device_total > LINK_RECEIVER_MAX_DEVICES) {
+        snprintf(err, sizeof err, "device set of %u devices, this receiver takes %u",
+                 v->device_total, LINK_RECEIVER_MAX_DEVICES);
+        refused(r, REFUSED_MALFORMED, &r->st.malformed, "device statistics refused", err);
+        return;
+    }
+    if (r->devices_applied && r->devices_session == session &&
+        (int32_t)(v->snapshot - r->devices_snapshot) <= 0)
+        return;
+    if (a->active && a->session_id == session && (int32_t)(v->snapshot - a->snapshot) < 0)
+        return; /* a part of an older snapshot than the one being collected */
+    if (!a->active || a->session_id != session || a->snapshot != v->snapshot ||
+        a->total != v->device_total || a->parts != v->parts) {
+        if (!device_assembly_begin(a, session, v)) {
+            log_error("link", "out of memory receiving device statistics", "devices=%u",
+                      v->device_total);
+            return;
+        }
+    }
+    if (a->part_seen[v->part]) return;
+    for (uint32_t i = 0; i < d->device_count; i++) {
+        uint32_t at = (uint32_t)v->first + i;
+        if (a->entry_seen[at]) {
+            snprintf(err, sizeof err, "DEVICES part %u: entry %u given twice", v->part, at);
+            refused(r, REFUSED_MALFORMED, &r->st.malformed, "device statistics refused", err);
+            device_assembly_clear(a);
+            return;
+        }
+        a->entry_seen[at] = 1;
+        a->devices[at] = d->devices[i];
+        a->filled++;
+    }
+    a->part_seen[v->part] = 1;
+    a->parts_seen++;
+    if (a->parts_seen < a->parts) return;
+    size_t dup = 0;
+    if (a->filled != a->total || !device_names_unique(a->devices, a->total, &dup)) {
+        if (a->filled != a->total)
+            snprintf(err, sizeof err, "all %u DEVICES parts hold %u of %u devices", a->parts,
+                     a->filled, a->total);
+        else
+            snprintf(err, sizeof err, "device name \"%s\" given twice", a->devices[dup].name);
+        refused(r, REFUSED_MALFORMED, &r->st.malformed, "device statistics refused", err);
+        device_assembly_clear(a);
+        return;
+    }
+    if (r->opt.cb.on_devices) r->opt.cb.on_devices(r->opt.cb.ctx, a->devices, a->total);
+    r->devices_applied = true;
+    r->devices_session = session;
+    r->devices_snapshot = a->snapshot;
+    r->st.device_sets++;
+    r->st.devices = a->total;
+    device_assembly_clear(a);
+}
+
 /* ---- one datagram -------------------------------------------------------------- */
 
 /* A datagram of a session other than the current and the previous one
@@ -482,6 +602,9 @@ static void handle_datagram(struct link_receiver *r, const uint8_t *buf, size_t 
         break;
     case LINK_HEARTBEAT:
         handle_heartbeat(r, &d);
+        break;
+    case LINK_DEVICES:
+        handle_devices(r, &d);
         break;
     }
 }
@@ -649,6 +772,7 @@ static void receiver_free(struct link_receiver *r)
     if (r->fd >= 0) close(r->fd);
     link_decoder_clear(&r->dec);
     assembly_clear(&r->asm_);
+    device_assembly_clear(&r->dev_asm);
     free(r->types);
     sample_batch_free(r->batch);
     free(r->buffers);

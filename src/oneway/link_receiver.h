@@ -11,6 +11,11 @@
  *   counted as "waiting for birth" and dropped.
  * - DATA samples (known id, the type the BIRTH gave) go to on_batch.
  * - HEARTBEAT keeps the link up; none for heartbeat_timeout_ms: link down.
+ * - DEVICES parts of one snapshot are collected until the whole device set
+ *   is known (every entry once, unique names) and then handed to
+ *   on_devices; a snapshot older than the last one handed over in the same
+ *   session (reordered) is ignored, and an incomplete one is dropped when a
+ *   newer one starts.
  *
  * Loss: a missing sequence number is reported when it leaves the window or
  * when no datagram filled it within reorder_wait_ms after a later one
@@ -38,6 +43,8 @@
 #define LINK_RECEIVER_DEFAULT_REORDER_WAIT_MS 500u
 #define LINK_RECEIVER_DEFAULT_MAX_TAGS 1000000u
 #define LINK_RECEIVER_DEFAULT_STATS_INTERVAL_MS 60000u
+/* Largest device set accepted (DEVICES): bounds what a set may allocate. */
+#define LINK_RECEIVER_MAX_DEVICES 4096u
 /* Lost ranges kept for /api/v1/health. */
 #define LINK_RECEIVER_RECENT_RANGES 256
 /* Quality given to every tag when loss is detected: the value shown is the
@@ -73,6 +80,10 @@ struct link_receiver_callbacks {
     void (*on_loss)(void *ctx, const char *ranges, uint64_t numbers);
     /* The link went up (first heartbeat, or after down) or down. */
     void (*on_state)(void *ctx, enum link_state state, const char *details);
+    /* The OT side's device statistics: a complete set (n may be 0), in the
+     * sender's order, names unique. The array is the receiver's (valid
+     * during the call). */
+    void (*on_devices)(void *ctx, const struct link_device *devices, size_t n);
     void *ctx;
 };
 
@@ -131,6 +142,8 @@ struct link_receiver_status {
     uint64_t samples_invalid;   /* unknown tag id or wrong type: dropped */
     uint64_t births_installed;  /* tag tables installed */
     uint64_t link_downs;
+    uint64_t device_sets; /* DEVICES sets handed to on_devices */
+    uint32_t devices;     /* devices in the last of them */
     /* The newest lost ranges, oldest first. */
     size_t recent_count;
     struct link_lost_range recent[LINK_RECEIVER_RECENT_RANGES];

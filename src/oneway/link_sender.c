@@ -70,7 +70,10 @@ struct link_sender {
     size_t slot_cap, head, queued;
     double tokens;
     int64_t tokens_ms;
-    uint8_t *control; /* buffer for one BIRTH or HEARTBEAT datagram */
+    uint8_t *control;            /* buffer for one BIRTH or HEARTBEAT datagram */
+    struct link_device *devices; /* the snapshot being sent */
+    size_t devices_cap;
+    uint32_t devices_snapshot;
     struct sample *staging;
     size_t staging_cap;
     struct mmsghdr vec[SEND_VECTOR];
@@ -332,6 +335,66 @@ static void send_heartbeat(struct link_sender *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+static bool emit_devices(void *ctx, const uint8_t *datagram, size_t len)
+{
+    struct link_sender *s = ctx;
+    send_control(s, datagram, len, get_u64le(datagram + LINK_SEQUENCE_OFFSET));
+    pthread_mutex_lock(&s->lock);
+    s->c.devices++;
+    s->c.datagrams++;
+    pthread_mutex_unlock(&s->lock);
+    return true;
+}
+
+/* Copies the registry's devices (under its lock) into s->devices; their
+ * count, or SIZE_MAX when out of memory. */
+static size_t snapshot_devices(struct link_sender *s)
+{
+    struct stats_registry *reg = s->opt.stats;
+    pthread_mutex_lock(&reg->lock);
+    size_t n = reg->count;
+    if (n > LINK_DEVICES_MAX) n = LINK_DEVICES_MAX;
+    if (n > s->devices_cap) {
+        struct link_device *grown = realloc(s->devices, n * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&reg->lock);
+            return SIZE_MAX;
+        }
+        s->devices = grown;
+        s->devices_cap = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        link_device_from_stats(&reg->devices[i], &s->devices[i]);
+    pthread_mutex_unlock(&reg->lock);
+    /* A name the codec refuses (empty, control characters) is made
+     * printable rather than holding back the whole set. */
+    for (size_t i = 0; i < n; i++) {
+        struct link_device *d = &s->devices[i];
+        if (!d->name[0]) snprintf(d->name, sizeof d->name, "device-%zu", i);
+        char *texts[] = {d->name, d->protocol, d->endpoint};
+        for (size_t t = 0; t < 3; t++)
+            for (char *c = texts[t]; *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == 0x7F) *c = '?';
+    }
+    return n;
+}
+
+/* Sends the device statistics (after a heartbeat). */
+static void send_devices(struct link_sender *s)
+{
+    if (!s->opt.stats) return;
+    char err[256];
+    size_t n = snapshot_devices(s);
+    if (n == SIZE_MAX) {
+        log_error("link", "out of memory copying device statistics", NULL);
+        return;
+    }
+    s->devices_snapshot++;
+    if (link_encode_devices(&s->enc, s->devices, n, s->devices_snapshot, clock_now_ns(),
+                            emit_devices, s, err, sizeof err) != LINK_OK)
+        log_error("link", "cannot send device statistics", "error=\"%s\"", err);
+}
+
 /* Room for one more DATA datagram at the tail of the queue: without a rate
  * limit a full queue is sent; with one, its oldest datagram is dropped. */
 static struct slot *tail_slot(struct link_sender *s)
@@ -478,6 +541,7 @@ static void *sender_main(void *arg)
         }
         if (now >= next_heartbeat) {
             send_heartbeat(s);
+            send_devices(s);
             next_heartbeat = now + s->opt.heartbeat_interval_ms;
         }
         if (now >= next_stats) {
@@ -538,6 +602,7 @@ static void sender_free(struct link_sender *s)
     free(s->slots);
     free(s->slot_memory);
     free(s->control);
+    free(s->devices);
     free(s->staging);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->pending_taken);

@@ -5,9 +5,11 @@
  *
  * One thread. Besides DATA it sends the tag table as BIRTH datagrams at start,
  * every birth interval and whenever the table changes, and a HEARTBEAT every
- * heartbeat interval. A change of the tag table also starts a new session
- * (a new random session id, numbers from 1), so that the receiver never
- * applies samples to the wrong table: a session is bound to one table.
+ * heartbeat interval, followed by the device statistics (DEVICES) of the
+ * stats registry given in the options, if any. A change of the tag table
+ * also starts a new session (a new random session id, numbers from 1), so
+ * that the receiver never applies samples to the wrong table: a session is
+ * bound to one table.
  *
  * Redundancy k sends every datagram k times (the same bytes). A rate limit
  * (datagrams per second on the wire, copies included; a token bucket) holds
@@ -26,6 +28,7 @@
 #include <sys/socket.h>
 
 #include "boundary/boundary.h"
+#include "core/stats.h"
 #include "core/tag.h"
 #include "oneway/link_codec.h"
 
@@ -51,7 +54,10 @@ struct link_sender_options {
     uint32_t heartbeat_interval_ms;      /* 0: default */
     uint32_t stats_interval_ms;          /* counters logged this often; 0: default */
     struct boundary *source;             /* the batches to send (this thread receives them) */
-    link_sender_skip_fn skip;            /* NULL in production */
+    /* The OT side's device statistics, sent after every heartbeat (read
+     * under its lock); NULL: no DEVICES datagrams. */
+    struct stats_registry *stats;
+    link_sender_skip_fn skip; /* NULL in production */
     void *skip_ctx;
 };
 
@@ -61,6 +67,7 @@ struct link_sender_counters {
     uint64_t data_datagrams;  /* of which DATA */
     uint64_t birth_datagrams; /* of which BIRTH */
     uint64_t heartbeats;      /* of which HEARTBEAT */
+    uint64_t devices;         /* of which DEVICES */
     uint64_t copies_sent;     /* datagrams handed to the kernel, copies included */
     uint64_t samples;         /* samples in DATA datagrams made */
     uint64_t bytes;           /* bytes handed to the kernel (UDP payload), copies included */

@@ -9,6 +9,9 @@ neighbour discovery). In the OT namespace: the demo plant simulator and
 
 - data arrives complete: every tag of the plant is on the IT side's
   /api/v1/tags, Good, with values moving;
+- the OT side's device statistics cross the link: the IT side's
+  /api/v1/health lists every device of the plant as connected, and its
+  /metrics has the airlock_device_* families for them;
 - nothing comes back: a capture on the OT side's interface (inbound) holds
   zero packets for the whole run, and `ss` shows no listening socket of the
   `airlock ot` process;
@@ -214,6 +217,13 @@ def it_get(port, token, path):
     return json.loads(r.stdout)
 
 
+def it_get_text(port, token, path):
+    """GET on the IT side's API, the body as text."""
+    r = ns(NS_IT, "curl", "-s", "--max-time", "5", "-H", f"Authorization: Bearer {token}",
+           f"http://127.0.0.1:{port}{path}")
+    return r.stdout
+
+
 def listening_sockets_of(pid):
     """Lines of `ss -lnptu` in the OT namespace that belong to pid."""
     out = ns(NS_OT, "ss", "-H", "-lnptu").stdout
@@ -331,6 +341,28 @@ def test_oneway_between_namespaces(namespaces, procs, tmp_path):
     assert health["link"]["state"] == "up", health["link"]
     assert health["link"]["tags"] == expected_tags
     assert health["link"]["bad_mac"] == 0 and health["link"]["malformed"] == 0
+
+    # The OT side's devices, as its drivers see them, on the IT side.
+    plant_devices = [line.split(": ", 1)[1] for line in plant.splitlines()
+                     if line.startswith("  - name: ")]
+    assert len(plant_devices) >= 6, plant_devices
+
+    def devices_connected():
+        devices = it_get(http_port, token, "/api/v1/health")["devices"]
+        by_name = {d["name"]: d for d in devices}
+        if sorted(by_name) != sorted(plant_devices):
+            return None
+        return devices if all(d["state"] == "connected" for d in devices) else None
+
+    devices = e2e.wait_until(devices_connected, timeout_s=15,
+                             what="the OT side's devices connected on the IT side")
+    assert all(d["protocol"] and d["endpoint"] and d["last_success"] for d in devices), devices
+    link = it_get(http_port, token, "/api/v1/health")["link"]
+    assert link["devices"] == len(plant_devices) and link["device_sets"] > 0, link
+    metrics = it_get_text(http_port, token, "/metrics")
+    for name in plant_devices:
+        assert f'airlock_device_up{{device="{name}"' in metrics, f"no device series for {name}"
+        assert f'airlock_polls_total{{device="{name}"' in metrics, name
 
     # 2. The OT process listens on nothing (TCP or UDP).
     assert ot.alive(), ot.stderr()

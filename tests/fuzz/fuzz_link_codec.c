@@ -5,8 +5,10 @@
  * 2. The input minus its last 16 bytes as the authenticated part, with the
  *    HMAC computed over it and appended, so the parser behind the HMAC is
  *    reached. A DATA or HEARTBEAT datagram that decodes re-encodes to exactly
- *    its bytes (the format has one encoding per content); BIRTH entries point
- *    inside the datagram; a failure always says why.
+ *    its bytes (the format has one encoding per content), and so does a
+ *    DEVICES datagram holding a whole set; BIRTH entries point inside the
+ *    datagram; DEVICES texts are terminated, names not empty, states and
+ *    entry ranges valid; a failure always says why.
  * 3. The input as (session, sequence) pairs for the receiver window: within
  *    a session no number is both accepted and reported lost, none twice, and
  *    the counters add up.
@@ -48,6 +50,30 @@ static int inside(const void *p, size_t len, const uint8_t *buf, size_t buf_len)
     return len == 0 || (q >= buf && q + len <= buf + buf_len);
 }
 
+/* Takes the single datagram link_encode_devices emits for a whole set. */
+struct emitted {
+    int count;
+    size_t len;
+};
+
+static bool emit_once(void *ctx, const uint8_t *datagram, size_t len)
+{
+    struct emitted *em = ctx;
+    em->count++;
+    em->len = len;
+    if (len <= sizeof again) memcpy(again, datagram, len);
+    return true;
+}
+
+static int text_ok(const char *text, size_t size, int may_be_empty)
+{
+    size_t n = strnlen(text, size);
+    if (n == size || (!may_be_empty && n == 0)) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((uint8_t)text[i] < 0x20 || (uint8_t)text[i] == 0x7F) return 0;
+    return 1;
+}
+
 static void check_reencodes(const struct link_datagram *d, const uint8_t *buf, size_t len)
 {
     struct link_encoder enc;
@@ -59,6 +85,12 @@ static void check_reencodes(const struct link_datagram *d, const uint8_t *buf, s
         check(link_encode_data(&enc, d->samples, d->sample_count, d->header.sent_ns, again,
                                sizeof again, &out_len, &taken, NULL, 0) == LINK_OK);
         check(taken == d->sample_count);
+    } else if (d->header.type == LINK_DEVICES) {
+        struct emitted em = {0};
+        check(link_encode_devices(&enc, d->devices, d->device_count, d->devices_info.snapshot,
+                                  d->header.sent_ns, emit_once, &em, NULL, 0) == LINK_OK);
+        check(em.count == 1);
+        out_len = em.len;
     } else {
         enc.datagrams_sent = d->heartbeat.datagrams_sent;
         enc.samples_sent = d->heartbeat.samples_sent;
@@ -95,6 +127,21 @@ static void decode_and_check(const uint8_t *buf, size_t len)
     case LINK_HEARTBEAT:
         check_reencodes(&d, buf, len);
         break;
+    case LINK_DEVICES: {
+        const struct link_devices_info *v = &d.devices_info;
+        check(v->part < v->parts && (uint32_t)v->first + d.device_count <= v->device_total);
+        check(d.device_count <= dec.devices_cap && (d.device_count > 0 || v->device_total == 0));
+        for (uint32_t i = 0; i < d.device_count; i++) {
+            const struct link_device *e = &d.devices[i];
+            check(text_ok(e->name, sizeof e->name, 0) &&
+                  text_ok(e->protocol, sizeof e->protocol, 1));
+            check(text_ok(e->endpoint, sizeof e->endpoint, 1));
+            check(strnlen(e->last_error, sizeof e->last_error) < sizeof e->last_error);
+            check(e->state <= DEVICE_STOPPED);
+        }
+        if (v->parts == 1 && d.device_count == v->device_total) check_reencodes(&d, buf, len);
+        break;
+    }
     case LINK_BIRTH:
         check(d.birth.part < d.birth.parts && d.tag_count <= d.birth.tag_total);
         for (uint32_t i = 0; i < d.tag_count; i++) {

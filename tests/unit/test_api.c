@@ -1883,6 +1883,7 @@ static void test_route_match(void)
         {"GET", "/api/v1/users", API_ROUTE_USERS, "", AUTH_ROLE_ADMIN},
         {"GET", "/api/v1/tokens", API_ROUTE_TOKENS, "", AUTH_ROLE_ADMIN},
         {"GET", "/metrics", API_ROUTE_METRICS, "", AUTH_ROLE_VIEWER},
+        {"POST", "/api/v1/reload", API_ROUTE_RELOAD, "", AUTH_ROLE_ENGINEER},
         {"GET", "/", API_ROUTE_ASSET, "", API_PUBLIC},
     };
     size_t n = sizeof routes / sizeof routes[0];

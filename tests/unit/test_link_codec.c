@@ -2,7 +2,10 @@
  * (oneway/link_codec.h): round trips of DATA (every value type, strings,
  * extreme values), BIRTH (one and many parts) and HEARTBEAT; size limits;
  * a tampered byte anywhere, a wrong key, a wrong link and every truncation
- * fail authentication; malformed payloads behind a valid HMAC name what and
+ * fail authentication; DEVICES round trips (many parts, extreme counters,
+ * the last error cut to fit the smallest datagram at a UTF-8 boundary, the
+ * empty set) and invalid sets refused before anything is emitted;
+ * malformed payloads behind a valid HMAC name what and
  * where; key derivation and key files; the receiver's duplicate, reordering,
  * gap and restart accounting, including 5 % random loss whose reported gaps
  * are exactly the dropped numbers. Prints encode+decode throughput. */
@@ -545,7 +548,7 @@ static void test_malformed(void)
     CHECK_EQ_INT(forge_decode(&f, &dec, err, sizeof err, true), LINK_ERR_VERSION);
     CHECK(contains(err, "version 2 at offset 2"));
     expect_malformed(&dec, &f, 0, "", LINK_ERR_TYPE, "type 0 at offset 3");
-    expect_malformed(&dec, &f, 4, "", LINK_ERR_TYPE, "type 4 at offset 3");
+    expect_malformed(&dec, &f, 5, "", LINK_ERR_TYPE, "type 5 at offset 3");
     forge_begin(&f, LINK_DATA);
     forge_bytes(&f, "0100 00 05 00 01");
     put_u32le(f.buf + 32, 5);
@@ -607,6 +610,88 @@ static void test_malformed(void)
                      "control character in unit at offset 57");
     expect_malformed(&dec, &f, LINK_BIRTH, "01000000 01000000 0000 0100 0100 05 03 03 612F62 05 41",
                      LINK_ERR_MALFORMED, "BIRTH unit truncated");
+    /* DEVICES: snapshot, total, part, parts, first, count, entries (the
+     * entry starts at offset 50: name length, "a", protocol, endpoint,
+     * state at 54, 10 counters, bucket count at 65, 13 buckets, 2 times,
+     * error length at 81). */
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 01 61 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 00",
+                     LINK_OK, "");
+    expect_malformed(&dec, &f, LINK_DEVICES, "01000000 0000 0000 0100 0000 0000", LINK_OK, "");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0000 0000 0100 01 61 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 00",
+                     LINK_ERR_MALFORMED, "DEVICES part 0 of 0 at offset 42");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0100 0100 0000 0100 01 61 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 00",
+                     LINK_ERR_MALFORMED, "part 1 of 1");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0100 0100 01 61 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 00",
+                     LINK_ERR_MALFORMED, "entries 1..1+1 of a set of 1 at offset 46");
+    expect_malformed(&dec, &f, LINK_DEVICES, "01000000 0100 0000 0100 0000 0000",
+                     LINK_ERR_MALFORMED, "of a set of 1");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0900 0000 0100 0000 0200 01 61 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 00",
+                     LINK_ERR_MALFORMED, "claims 2 entries");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 FFFF 0000 0100 0000 FFFF 01 61 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 00",
+                     LINK_ERR_MALFORMED, "claims 65535 entries");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 40 "
+                     "61616161616161616161616161616161616161616161616161616161616161616161616161616"
+                     "161616161616161616161616161616161616161616161616161 00 00 01 "
+                     "00000000000000000000 0D 00000000000000000000000000 00 00 00",
+                     LINK_ERR_MALFORMED, "device name of 64 bytes, at most 63 at offset 50");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 00 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 00 00",
+                     LINK_ERR_MALFORMED, "empty device name at offset 50");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 01 0A 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 00",
+                     LINK_ERR_MALFORMED, "control character in device name at offset 50");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 01 61 01 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 00",
+                     LINK_ERR_MALFORMED, "NUL byte in device protocol at offset 52");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 01 61 00 00 06 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 00",
+                     LINK_ERR_MALFORMED, "unknown device state 6 at offset 54");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 01 61 00 00 01 00000000000000000000 0C "
+                     "000000000000000000000000 00 00 00 00",
+                     LINK_ERR_MALFORMED, "12 latency buckets, this code has 13 at offset 65");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 01 61 00 00 01 80000000000000000000 0D "
+                     "00000000000000000000000000 00 00 00",
+                     LINK_ERR_MALFORMED,
+                     "device counter varint not in its shortest form at offset 55");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 01 61 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 03 0A0D09",
+                     LINK_OK, "");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 01 61 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 02 6100",
+                     LINK_ERR_MALFORMED, "NUL byte in last error at offset 81");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 01 61 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 05 61",
+                     LINK_ERR_MALFORMED, "last error truncated");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 01 61 00 1E "
+                     "656565656565656565656565656565656565656565656565656565656565 01 0000",
+                     LINK_ERR_MALFORMED, "device counter varint truncated");
+    expect_malformed(&dec, &f, LINK_DEVICES,
+                     "01000000 0100 0000 0100 0000 0100 01 61 00 00 01 00000000000000000000 0D "
+                     "00000000000000000000000000 00 00 00 00",
+                     LINK_ERR_MALFORMED, "1 bytes after the last field");
     /* HEARTBEAT: exactly 24 bytes. */
     expect_malformed(&dec, &f, LINK_HEARTBEAT, "010000000200000003000000000000000400000000000000",
                      LINK_OK, "");
@@ -615,6 +700,173 @@ static void test_malformed(void)
     expect_malformed(&dec, &f, LINK_HEARTBEAT, "01000000020000000300000000000000040000000000000000",
                      LINK_ERR_MALFORMED, "1 bytes after the last field");
     link_mac_clear(&f.mac);
+    link_decoder_clear(&dec);
+}
+
+/* ---- DEVICES ---- */
+
+static void fill_device(struct link_device *d, uint32_t i)
+{
+    memset(d, 0, sizeof *d);
+    snprintf(d->name, sizeof d->name, "plc-%03u", i);
+    snprintf(d->protocol, sizeof d->protocol, "%s", i % 2 ? "modbus-tcp" : "opcua");
+    snprintf(d->endpoint, sizeof d->endpoint, "10.0.%u.%u:502 unit %u", i / 250, i % 250, i % 7);
+    if (i % 3) snprintf(d->last_error, sizeof d->last_error, "timeout after 1000 ms (%u)", i);
+    d->state = (uint8_t)(i % (DEVICE_STOPPED + 1));
+    d->polls = i * 1000003u;
+    d->requests = i % 5 == 0 ? UINT64_MAX : i * 7u;
+    d->errors = i;
+    d->exceptions = i / 2;
+    d->timeouts = i / 3;
+    d->reconnects = i % 4;
+    d->values = (uint64_t)i << 40;
+    d->skipped_polls = 1;
+    d->latency_count = 12345;
+    d->latency_sum_us = 987654321;
+    for (int b = 0; b < LINK_DEVICE_BUCKETS; b++)
+        d->latency_bucket[b] = (uint64_t)b * i;
+    d->last_success_ns = i % 4 == 0 ? 0 : T0 + i;
+    d->last_error_ns = i % 6 == 5 ? INT64_MIN : -(int64_t)i;
+}
+
+static bool device_fields_equal(const struct link_device *a, const struct link_device *b)
+{
+    return strcmp(a->name, b->name) == 0 && strcmp(a->protocol, b->protocol) == 0 &&
+           strcmp(a->endpoint, b->endpoint) == 0 && strcmp(a->last_error, b->last_error) == 0 &&
+           a->state == b->state && a->polls == b->polls && a->requests == b->requests &&
+           a->errors == b->errors && a->exceptions == b->exceptions && a->timeouts == b->timeouts &&
+           a->reconnects == b->reconnects && a->values == b->values &&
+           a->skipped_polls == b->skipped_polls && a->latency_count == b->latency_count &&
+           a->latency_sum_us == b->latency_sum_us &&
+           memcmp(a->latency_bucket, b->latency_bucket, sizeof a->latency_bucket) == 0 &&
+           a->last_success_ns == b->last_success_ns && a->last_error_ns == b->last_error_ns;
+}
+
+/* Decodes the captured parts of one set into out[] (by their first index)
+ * and checks the part bookkeeping. */
+static size_t decode_device_parts(struct link_decoder *dec, struct capture *cap, uint32_t snapshot,
+                                  size_t total, struct link_device *out, size_t max_bytes)
+{
+    char err[256] = "";
+    size_t filled = 0;
+    for (size_t k = 0; k < cap->count; k++) {
+        struct link_datagram d;
+        CHECK(cap->lens[k] <= max_bytes);
+        if (link_decode(dec, cap->bufs[k], cap->lens[k], &d, err, sizeof err) != LINK_OK) {
+            fprintf(stderr, "devices part %zu: %s\n", k, err);
+            CHECK(false);
+            continue;
+        }
+        CHECK_EQ_INT(d.header.type, LINK_DEVICES);
+        CHECK_EQ_INT(d.devices_info.snapshot, snapshot);
+        CHECK_EQ_INT(d.devices_info.device_total, total);
+        CHECK_EQ_INT(d.devices_info.part, k);
+        CHECK_EQ_INT(d.devices_info.parts, cap->count);
+        CHECK_EQ_INT(d.devices_info.first, filled);
+        CHECK(total == 0 || d.device_count > 0);
+        for (uint32_t i = 0; i < d.device_count && filled < total; i++)
+            out[filled++] = d.devices[i];
+    }
+    return filled;
+}
+
+static void test_devices(void)
+{
+    char err[256] = "";
+    struct link_encoder enc;
+    struct link_decoder dec;
+    CHECK_EQ_INT(link_encoder_init(&enc, test_key, LINK_ID, 11, 0, err, sizeof err), LINK_OK);
+    CHECK_EQ_INT(link_decoder_init(&dec, test_key, LINK_ID, 0, err, sizeof err), LINK_OK);
+
+    /* 40 devices at the default size: several parts, exact round trip. */
+    enum { n = 40 };
+    static struct link_device devs[n], got[n];
+    for (uint32_t i = 0; i < n; i++)
+        fill_device(&devs[i], i);
+    /* The longest texts and a 255-byte error. */
+    memset(devs[7].name, 'n', LINK_DEVICE_NAME_MAX_BYTES);
+    memset(devs[7].protocol, 'p', LINK_DEVICE_PROTOCOL_MAX_BYTES);
+    memset(devs[7].endpoint, 'e', LINK_DEVICE_ENDPOINT_MAX_BYTES);
+    memset(devs[7].last_error, 'x', LINK_DEVICE_ERROR_MAX_BYTES);
+    struct capture cap = {0};
+    CHECK_EQ_INT(link_encode_devices(&enc, devs, n, 3, T0, capture_emit, &cap, err, sizeof err),
+                 LINK_OK);
+    CHECK(cap.count >= 2);
+    CHECK_EQ_INT(decode_device_parts(&dec, &cap, 3, n, got, LINK_DEFAULT_DATAGRAM_BYTES), n);
+    bool same = true;
+    for (uint32_t i = 0; i < n; i++)
+        same &= device_fields_equal(&devs[i], &got[i]);
+    CHECK(same);
+    CHECK_EQ_INT(enc.datagrams_sent, cap.count);
+    capture_free(&cap);
+
+    /* The empty set: one part without entries. */
+    CHECK_EQ_INT(link_encode_devices(&enc, NULL, 0, 4, T0, capture_emit, &cap, err, sizeof err),
+                 LINK_OK);
+    CHECK_EQ_INT(cap.count, 1);
+    CHECK_EQ_INT(decode_device_parts(&dec, &cap, 4, 0, got, LINK_DEFAULT_DATAGRAM_BYTES), 0);
+    capture_free(&cap);
+
+    /* The smallest datagram and the largest entry: the last error is cut,
+     * not in the middle of a 2-byte character; everything else intact. */
+    struct link_encoder small;
+    struct link_decoder small_dec;
+    CHECK_EQ_INT(
+        link_encoder_init(&small, test_key, LINK_ID, 12, LINK_MIN_DATAGRAM_BYTES, err, sizeof err),
+        LINK_OK);
+    CHECK_EQ_INT(
+        link_decoder_init(&small_dec, test_key, LINK_ID, LINK_MIN_DATAGRAM_BYTES, err, sizeof err),
+        LINK_OK);
+    struct link_device big = devs[7];
+    big.polls = big.requests = big.errors = big.values = big.latency_sum_us = UINT64_MAX;
+    for (int b = 0; b < LINK_DEVICE_BUCKETS; b++)
+        big.latency_bucket[b] = UINT64_MAX;
+    big.last_success_ns = INT64_MAX;
+    big.last_error_ns = INT64_MIN;
+    for (int i = 0; i + 1 < LINK_DEVICE_ERROR_MAX_BYTES; i += 2)
+        memcpy(big.last_error + i, "\xc3\xa9", 2); /* "é" */
+    big.last_error[LINK_DEVICE_ERROR_MAX_BYTES - 1] = 'z';
+    struct link_device pair[2] = {big, devs[1]};
+    CHECK_EQ_INT(link_encode_devices(&small, pair, 2, 9, T0, capture_emit, &cap, err, sizeof err),
+                 LINK_OK);
+    CHECK_EQ_INT(cap.count, 2);
+    CHECK_EQ_INT(decode_device_parts(&small_dec, &cap, 9, 2, got, LINK_MIN_DATAGRAM_BYTES), 2);
+    size_t cut = strlen(got[0].last_error);
+    CHECK(cut > 0 && cut < strlen(big.last_error) && cut % 2 == 0);
+    CHECK(strncmp(got[0].last_error, big.last_error, cut) == 0);
+    struct link_device expect = big;
+    snprintf(expect.last_error, sizeof expect.last_error, "%s", got[0].last_error);
+    CHECK(device_fields_equal(&expect, &got[0]));
+    CHECK(device_fields_equal(&devs[1], &got[1]));
+    capture_free(&cap);
+    link_encoder_clear(&small);
+    link_decoder_clear(&small_dec);
+
+    /* Entries that cannot be sent: nothing is emitted, no number used. */
+    uint64_t before = enc.next_sequence;
+    struct link_device bad = devs[2];
+    bad.name[0] = '\0';
+    CHECK_EQ_INT(link_encode_devices(&enc, &bad, 1, 5, T0, capture_emit, &cap, err, sizeof err),
+                 LINK_ERR_ARGUMENT);
+    CHECK(contains(err, "device 0"));
+    bad = devs[2];
+    bad.endpoint[2] = '\n';
+    CHECK_EQ_INT(link_encode_devices(&enc, &bad, 1, 5, T0, capture_emit, &cap, err, sizeof err),
+                 LINK_ERR_ARGUMENT);
+    bad = devs[2];
+    bad.state = DEVICE_STOPPED + 1;
+    CHECK_EQ_INT(link_encode_devices(&enc, &bad, 1, 5, T0, capture_emit, &cap, err, sizeof err),
+                 LINK_ERR_ARGUMENT);
+    bad = devs[2];
+    memset(bad.protocol, 'p', sizeof bad.protocol); /* no NUL */
+    CHECK_EQ_INT(link_encode_devices(&enc, &bad, 1, 5, T0, capture_emit, &cap, err, sizeof err),
+                 LINK_ERR_ARGUMENT);
+    CHECK_EQ_INT(link_encode_devices(&enc, devs, LINK_DEVICES_MAX + 1u, 5, T0, capture_emit, &cap,
+                                     err, sizeof err),
+                 LINK_ERR_ARGUMENT);
+    CHECK_EQ_INT(cap.count, 0);
+    CHECK(enc.next_sequence == before);
+    link_encoder_clear(&enc);
     link_decoder_clear(&dec);
 }
 
@@ -870,6 +1122,7 @@ int main(void)
     test_size_limits();
     test_birth();
     test_heartbeat();
+    test_devices();
     test_authentication();
     test_malformed();
     test_keys();

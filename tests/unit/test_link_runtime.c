@@ -8,7 +8,9 @@
  * redundancy and the rate limit are counted; a wrong key is refused and
  * counted; hostile datagrams (garbage, truncated, oversized, replayed, of
  * another link, of an older session) are counted and the receiver keeps
- * going. */
+ * going; the OT side's device statistics (DEVICES) arrive after the
+ * heartbeats, follow changes of counters, state and last error, and a new
+ * device set replaces the old one. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -23,6 +25,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "core/tag.h"
 #include "oneway/link_receiver.h"
 #include "oneway/link_sender.h"
@@ -44,6 +47,9 @@ struct seen {
     int ups, downs;
     int loss_reports;
     char last_loss[4096];
+    int device_sets;
+    size_t device_count;
+    struct link_device devices[4];
 };
 
 static struct seen seen;
@@ -120,6 +126,17 @@ static void on_state(void *ctx, enum link_state st, const char *details)
     pthread_mutex_unlock(&seen.lock);
 }
 
+static void on_devices(void *ctx, const struct link_device *devices, size_t n)
+{
+    (void)ctx;
+    pthread_mutex_lock(&seen.lock);
+    seen.device_sets++;
+    seen.device_count = n;
+    for (size_t i = 0; i < n && i < 4; i++)
+        seen.devices[i] = devices[i];
+    pthread_mutex_unlock(&seen.lock);
+}
+
 static void seen_reset(void)
 {
     pthread_mutex_lock(&seen.lock);
@@ -188,7 +205,8 @@ static struct link_receiver *start_receiver(const uint8_t key[LINK_KEY_BYTES], u
                                              .on_batch = on_batch,
                                              .on_mark_uncertain = on_mark,
                                              .on_loss = on_loss,
-                                             .on_state = on_state}};
+                                             .on_state = on_state,
+                                             .on_devices = on_devices}};
     memcpy(o.key, key, LINK_KEY_BYTES);
     struct link_receiver *r = link_receiver_start(&o, err, sizeof err);
     if (!r) fprintf(stderr, "receiver: %s\n", err);
@@ -202,6 +220,7 @@ struct sender_setup {
     uint32_t birth_interval_ms;
     link_sender_skip_fn skip;
     void *skip_ctx;
+    struct stats_registry *stats;
 };
 
 static struct link_sender *start_sender(const uint8_t key[LINK_KEY_BYTES], uint16_t port,
@@ -219,7 +238,8 @@ static struct link_sender *start_sender(const uint8_t key[LINK_KEY_BYTES], uint1
                                     .heartbeat_interval_ms = 50,
                                     .source = b,
                                     .skip = su ? su->skip : NULL,
-                                    .skip_ctx = su ? su->skip_ctx : NULL};
+                                    .skip_ctx = su ? su->skip_ctx : NULL,
+                                    .stats = su ? su->stats : NULL};
     memcpy(o.key, key, LINK_KEY_BYTES);
     struct link_sender *s = link_sender_start(&o, tags, err, sizeof err);
     if (!s) fprintf(stderr, "sender: %s\n", err);
@@ -651,7 +671,8 @@ static void test_replay_after_restart(void)
                                              .on_batch = on_batch,
                                              .on_mark_uncertain = on_mark,
                                              .on_loss = on_loss,
-                                             .on_state = on_state}};
+                                             .on_state = on_state,
+                                             .on_devices = on_devices}};
     memcpy(o.key, key, LINK_KEY_BYTES);
     struct link_encoder recorded, live;
     int64_t now = clock_now_ns();
@@ -660,8 +681,9 @@ static void test_replay_after_restart(void)
     struct one_datagram *old = calloc(1, sizeof *old), *d = calloc(1, sizeof *d);
     struct link_birth_tag bt = {.id = 0, .type = VALUE_DOUBLE, .path = "r/a/b/c", .path_len = 7};
     /* What an attacker recorded earlier: a birth of another session. */
-    CHECK_EQ_INT(link_encode_birth(&recorded, &bt, 1, 1, now - 5000000000LL, keep_one, old, NULL, 0),
-                 LINK_OK);
+    CHECK_EQ_INT(
+        link_encode_birth(&recorded, &bt, 1, 1, now - 5000000000LL, keep_one, old, NULL, 0),
+        LINK_OK);
 
     struct link_receiver *r = link_receiver_start(&o, err, sizeof err);
     CHECK(r != NULL);
@@ -864,6 +886,89 @@ static void test_config_link(void)
     rmdir(dir);
 }
 
+/* Names device i of a registry (as the gateway does before drivers start). */
+static void name_device(struct device_stats *d, const char *name, const char *protocol)
+{
+    snprintf(d->name, sizeof d->name, "%s", name);
+    snprintf(d->protocol, sizeof d->protocol, "%s", protocol);
+    snprintf(d->endpoint, sizeof d->endpoint, "127.0.0.1:502 unit 1");
+}
+
+static bool seen_device(size_t i, const char *name, int state, uint64_t polls, const char *error)
+{
+    struct seen s = seen_get();
+    return s.device_count > i && strcmp(s.devices[i].name, name) == 0 &&
+           s.devices[i].state == state && s.devices[i].polls == polls &&
+           strcmp(s.devices[i].last_error, error) == 0;
+}
+
+static void test_device_statistics(void)
+{
+    uint8_t key[LINK_KEY_BYTES];
+    make_key(key, 'd');
+    seen_reset();
+    struct stats_registry reg;
+    stats_registry_init(&reg);
+    struct device_stats *d = stats_registry_reset(&reg, 3);
+    name_device(&d[0], "plc1", "modbus-tcp");
+    name_device(&d[1], "plc2", "modbus-tcp");
+    name_device(&d[2], "ua1", "opcua");
+    atomic_store(&d[0].state, DEVICE_CONNECTED);
+    atomic_store(&d[0].polls, 17);
+    atomic_store(&d[0].last_success_ns, 1780000000000000000);
+    device_stats_observe_latency(&d[0], 3000000); /* 3 ms: the 5 ms bucket */
+    atomic_store(&d[1].state, DEVICE_BACKOFF);
+    device_stats_set_error(&d[1], "connect: Connection refused");
+
+    struct link_receiver *r = start_receiver(key, 0, 1000);
+    struct boundary *b = boundary_create(64, 200);
+    struct tag_table tags;
+    make_tags(&tags, "dev/site", 5);
+    struct sender_setup su = {.redundancy = 1, .stats = &reg};
+    struct link_sender *s = start_sender(key, link_receiver_port(r), b, &tags, &su);
+
+    /* The set arrives with the heartbeats, in order, every field. */
+    CHECK(WAIT_FOR(seen_device(0, "plc1", DEVICE_CONNECTED, 17, ""), 3000));
+    struct seen got = seen_get();
+    CHECK_EQ_INT(got.device_count, 3);
+    CHECK_STR(got.devices[1].name, "plc2");
+    CHECK_STR(got.devices[1].last_error, "connect: Connection refused");
+    CHECK_EQ_INT(got.devices[1].state, DEVICE_BACKOFF);
+    CHECK(got.devices[1].last_error_ns > 0);
+    CHECK_STR(got.devices[2].protocol, "opcua");
+    CHECK_STR(got.devices[2].endpoint, "127.0.0.1:502 unit 1");
+    CHECK(got.devices[0].last_success_ns == 1780000000000000000);
+    CHECK_EQ_INT(got.devices[0].latency_count, 1);
+    CHECK_EQ_INT(got.devices[0].latency_sum_us, 3000);
+    CHECK_EQ_INT(got.devices[0].latency_bucket[3], 1);
+    CHECK(WAIT_FOR(status_of(r)->device_sets >= 2, 2000)); /* one per heartbeat */
+    CHECK_EQ_INT(status_of(r)->devices, 3);
+
+    /* Changes follow: counters, state, last error. */
+    atomic_store(&d[0].polls, 18);
+    atomic_store(&d[1].state, DEVICE_CONNECTED);
+    device_stats_set_error(&d[1], "timeout");
+    CHECK(WAIT_FOR(seen_device(1, "plc2", DEVICE_CONNECTED, 0, "timeout"), 3000));
+    CHECK(seen_device(0, "plc1", DEVICE_CONNECTED, 18, ""));
+
+    /* A new set (a reload on the OT side) replaces the old one. */
+    d = stats_registry_reset(&reg, 1);
+    name_device(&d[0], "plc9", "modbus-tcp");
+    CHECK(WAIT_FOR(seen_get().device_count == 1 && seen_device(0, "plc9", DEVICE_STARTING, 0, ""),
+                   3000));
+
+    struct link_sender_counters c;
+    link_sender_get_counters(s, &c);
+    CHECK(c.devices >= 3);
+    CHECK(c.datagrams >= c.devices + c.heartbeats + c.birth_datagrams);
+    CHECK_EQ_INT(status_of(r)->malformed, 0);
+    link_sender_stop(s);
+    link_receiver_stop(r);
+    boundary_destroy(b);
+    tag_table_clear(&tags);
+    stats_registry_destroy(&reg);
+}
+
 int main(void)
 {
     pthread_mutex_init(&seen.lock, NULL);
@@ -877,5 +982,6 @@ int main(void)
     test_replay_after_restart();
     test_bad_options();
     test_config_link();
+    test_device_statistics();
     return test_summary();
 }
