@@ -60,35 +60,6 @@ void api_actor_text(const struct api_request *req, char *out, size_t len)
         snprintf(out, len, "%s", req->who.user);
 }
 
-/* A response with the common headers and a JSON error body, not yet queued
- * (so headers can be added). NULL on ENOMEM. */
-static struct MHD_Response *error_with_headers(unsigned status, const char *message)
-{
-    json_t *body = json_pack("{s:{s:i,s:o*}}", "error", "code", (int)status, "message",
-                             api_json_string(message, strlen(message)));
-    char *text = body ? api_json_dump(body) : NULL;
-    json_decref(body);
-    if (!text) return NULL;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return NULL;
-    }
-    api_add_common_headers(r);
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    return r;
-}
-
-static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
-{
-    if (!r) return MHD_NO;
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
 /* The Set-Cookie value that sets (id non-NULL) or clears the session. */
 static void session_cookie(const struct api_server *s, const char *id, char *out, size_t len)
 {
@@ -105,7 +76,7 @@ static void session_cookie(const struct api_server *s, const char *id, char *out
 static enum MHD_Result unauthorized(struct api_server *s, struct MHD_Connection *c,
                                     const char *message, bool clear_cookie)
 {
-    struct MHD_Response *r = error_with_headers(MHD_HTTP_UNAUTHORIZED, message);
+    struct MHD_Response *r = api_error_response(MHD_HTTP_UNAUTHORIZED, message);
     if (r) {
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"airlock\"");
         if (clear_cookie) {
@@ -114,7 +85,7 @@ static enum MHD_Result unauthorized(struct api_server *s, struct MHD_Connection 
             MHD_add_response_header(r, "Set-Cookie", cookie);
         }
     }
-    return queue(c, MHD_HTTP_UNAUTHORIZED, r);
+    return api_queue(c, MHD_HTTP_UNAUTHORIZED, r);
 }
 
 /* True for methods that change state (need CSRF protection with cookies). */
@@ -171,10 +142,10 @@ enum authn {
 };
 
 /* Checks the token or session cookie of the request; on AUTHN_OK fills
- * req->via / req->who and, for a session, csrf. */
+ * req->via / req->who and, for a session, req->session_id and req->csrf
+ * (and records the session's activity, in the same lookup). */
 static enum authn authenticate(struct api_server *s, struct MHD_Connection *c,
-                               struct api_request *req, int64_t now,
-                               char csrf[AUTH_SECRET_TEXT_SIZE])
+                               struct api_request *req, int64_t now)
 {
     char err[256];
     const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -196,7 +167,7 @@ static enum authn authenticate(struct api_server *s, struct MHD_Connection *c,
     }
     if (cookie) {
         if (strlen(cookie) >= sizeof req->session_id ||
-            auth_session_verify(s->auth, cookie, now, &req->who, csrf, err, sizeof err) !=
+            auth_session_use(s->auth, cookie, now, &req->who, req->csrf, err, sizeof err) !=
                 AUTH_OK) {
             api_note_auth_failure(s, req, "invalid session cookies");
             return AUTHN_BAD_SESSION;
@@ -213,11 +184,10 @@ bool api_authorize(struct api_server *s, struct MHD_Connection *c, const char *m
 {
     unsigned need = req->route->need;
     int64_t now = clock_now_ns();
-    char csrf[AUTH_SECRET_TEXT_SIZE] = "";
     if (need == API_PUBLIC) {
         /* Health tells more to someone logged in; never refused. */
         if (req->route->id == API_ROUTE_HEALTH && s->auth &&
-            authenticate(s, c, req, now, csrf) != AUTHN_OK)
+            authenticate(s, c, req, now) != AUTHN_OK)
             req->via = API_CRED_NONE;
         return true;
     }
@@ -227,7 +197,7 @@ bool api_authorize(struct api_server *s, struct MHD_Connection *c, const char *m
                                     "be opened (see the gateway's log)");
         return false;
     }
-    switch (authenticate(s, c, req, now, csrf)) {
+    switch (authenticate(s, c, req, now)) {
     case AUTHN_OK:
         break;
     case AUTHN_NONE:
@@ -260,17 +230,13 @@ bool api_authorize(struct api_server *s, struct MHD_Connection *c, const char *m
             api_access_name(need), req->who.user, auth_role_name(req->who.role));
         return false;
     }
-    if (req->via == API_CRED_SESSION) {
-        const char *why = NULL;
-        if (state_changing(method) && !csrf_ok(c, csrf, &why)) {
-            req->refusal = "refused_csrf";
-            log_warn("auth", "request refused by the CSRF check", "peer=%s user=%s reason=\"%s\"",
-                     req->peer, req->who.user, why);
-            *queued = api_respond_error(c, MHD_HTTP_FORBIDDEN, "%s", why);
-            return false;
-        }
-        char err[256];
-        auth_session_touch(s->auth, req->session_id, now, err, sizeof err);
+    const char *why = NULL;
+    if (req->via == API_CRED_SESSION && state_changing(method) && !csrf_ok(c, req->csrf, &why)) {
+        req->refusal = "refused_csrf";
+        log_warn("auth", "request refused by the CSRF check", "peer=%s user=%s reason=\"%s\"",
+                 req->peer, req->who.user, why);
+        *queued = api_respond_error(c, MHD_HTTP_FORBIDDEN, "%s", why);
+        return false;
     }
     return true;
 }
@@ -364,9 +330,9 @@ enum MHD_Result api_route_login(struct api_server *s, struct MHD_Connection *c,
         atomic_fetch_sub(&s->logins_in_flight, 1);
         json_decref(doc);
         struct MHD_Response *r =
-            error_with_headers(MHD_HTTP_TOO_MANY_REQUESTS, "too many logins at once; retry");
+            api_error_response(MHD_HTTP_TOO_MANY_REQUESTS, "too many logins at once; retry");
         if (r) MHD_add_response_header(r, "Retry-After", "1");
-        return queue(c, MHD_HTTP_TOO_MANY_REQUESTS, r);
+        return api_queue(c, MHD_HTTP_TOO_MANY_REQUESTS, r);
     }
     int64_t now = clock_now_ns();
     struct auth_principal who;
@@ -396,26 +362,15 @@ enum MHD_Result api_route_login(struct api_server *s, struct MHD_Connection *c,
     log_info("auth", "login", "user=%s role=%s peer=%s", who.user, auth_role_name(who.role),
              req->peer);
     api_audit(s, who.user, "login", who.user, NULL, NULL, NULL, "ok", details);
-    json_t *body = json_pack("{s:s,s:s,s:s,s:I,s:I}", "user", who.user, "role",
-                             auth_role_name(who.role), "csrf_token", csrf, "idle_timeout_s",
-                             (json_int_t)(AUTH_SESSION_IDLE_NS / 1000000000LL), "max_age_s",
-                             (json_int_t)(AUTH_SESSION_MAX_NS / 1000000000LL));
-    char *text = body ? api_json_dump(body) : NULL;
-    json_decref(body);
-    if (!text) return MHD_NO;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return MHD_NO;
-    }
-    api_add_common_headers(r);
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    struct MHD_Response *r = api_json_response(json_pack(
+        "{s:s,s:s,s:s,s:I,s:I}", "user", who.user, "role", auth_role_name(who.role), "csrf_token",
+        csrf, "idle_timeout_s", (json_int_t)(AUTH_SESSION_IDLE_NS / 1000000000LL), "max_age_s",
+        (json_int_t)(AUTH_SESSION_MAX_NS / 1000000000LL)));
+    if (!r) return MHD_NO;
     char cookie[160];
     session_cookie(s, id, cookie, sizeof cookie);
     MHD_add_response_header(r, "Set-Cookie", cookie);
-    return queue(c, MHD_HTTP_OK, r);
+    return api_queue(c, MHD_HTTP_OK, r);
 }
 
 enum MHD_Result api_route_logout(struct api_server *s, struct MHD_Connection *c,
@@ -431,28 +386,17 @@ enum MHD_Result api_route_logout(struct api_server *s, struct MHD_Connection *c,
     snprintf(details, sizeof details, "from=%s", req->peer);
     api_audit(s, req->who.user, "logout", req->who.user, NULL, NULL, NULL, "ok", details);
     log_info("auth", "logout", "user=%s peer=%s", req->who.user, req->peer);
-    const char *text = "{\"logged_out\":true}";
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = api_json_response(json_pack("{s:b}", "logged_out", 1));
     if (!r) return MHD_NO;
-    api_add_common_headers(r);
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
     char cookie[160];
     session_cookie(s, NULL, cookie, sizeof cookie);
     MHD_add_response_header(r, "Set-Cookie", cookie);
-    return queue(c, MHD_HTTP_OK, r);
+    return api_queue(c, MHD_HTTP_OK, r);
 }
 
-enum MHD_Result api_route_session(struct api_server *s, struct MHD_Connection *c,
-                                  struct api_request *req)
+enum MHD_Result api_route_session(struct MHD_Connection *c, const struct api_request *req)
 {
-    char csrf[AUTH_SECRET_TEXT_SIZE] = "";
-    if (req->via == API_CRED_SESSION) {
-        struct auth_principal who;
-        char err[256];
-        auth_session_verify(s->auth, req->session_id, clock_now_ns(), &who, csrf, err, sizeof err);
-    }
+    const char *csrf = req->via == API_CRED_SESSION ? req->csrf : "";
     json_t *body = json_pack(
         "{s:s,s:s,s:s,s:o,s:o}", "user", req->who.user, "role", auth_role_name(req->who.role),
         "via", req->via == API_CRED_TOKEN ? "token" : "session", "csrf_token",

@@ -115,8 +115,9 @@ struct api_request {
     enum api_credential via;
     struct auth_principal who;
     char session_id[AUTH_SECRET_TEXT_SIZE];
-    char token[64]; /* the API token presented (for streams to check it again) */
-    char *body;     /* the request body, NUL-terminated (POST) */
+    char csrf[AUTH_SECRET_TEXT_SIZE]; /* the session's CSRF token */
+    char token[64];                   /* the API token presented (for streams to check it again) */
+    char *body;                       /* the request body, NUL-terminated (POST) */
     size_t body_len;
     bool body_too_large;
     char peer[64];       /* the client's address, for logs and the audit trail */
@@ -300,6 +301,13 @@ bool api_append_tags(struct api_server *s, const char *prefix, struct api_buf *o
 /* Adds the headers every response carries (nosniff, frame denial, no
  * referrer). */
 void api_add_common_headers(struct MHD_Response *r);
+/* Responses not yet queued, for callers that add headers (Set-Cookie,
+ * WWW-Authenticate, Retry-After) first; NULL on ENOMEM. api_json_response
+ * takes body in every case. api_queue queues r (NULL: MHD_NO) and drops
+ * the caller's reference. */
+struct MHD_Response *api_json_response(json_t *body);
+struct MHD_Response *api_error_response(unsigned status, const char *message);
+enum MHD_Result api_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r);
 /* Queues body (taken in every case) as application/json. */
 enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *body);
 /* Queues the text in b (taken in every case) with content_type. */
@@ -362,8 +370,8 @@ enum MHD_Result api_route_login(struct api_server *s, struct MHD_Connection *c,
                                 struct api_request *req); /* api_auth.c */
 enum MHD_Result api_route_logout(struct api_server *s, struct MHD_Connection *c,
                                  struct api_request *req); /* api_auth.c */
-enum MHD_Result api_route_session(struct api_server *s, struct MHD_Connection *c,
-                                  struct api_request *req);                       /* api_auth.c */
+enum MHD_Result api_route_session(struct MHD_Connection *c,
+                                  const struct api_request *req);                 /* api_auth.c */
 enum MHD_Result api_route_users(struct api_server *s, struct MHD_Connection *c);  /* api_auth.c */
 enum MHD_Result api_route_tokens(struct api_server *s, struct MHD_Connection *c); /* api_auth.c */
 enum MHD_Result api_route_audit(struct api_server *s, struct MHD_Connection *c);  /* api_audit.c */

@@ -28,8 +28,7 @@ void api_add_common_headers(struct MHD_Response *r)
 }
 
 /* Queues a response and drops our reference to it. */
-static enum MHD_Result queue_and_release(struct MHD_Connection *c, unsigned status,
-                                         struct MHD_Response *r)
+enum MHD_Result api_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
 {
     if (!r) return MHD_NO;
     enum MHD_Result ret = MHD_queue_response(c, status, r);
@@ -66,7 +65,14 @@ enum MHD_Result api_respond_buf(struct MHD_Connection *c, unsigned status, const
     }
     struct MHD_Response *r = text_response(b->data, b->len, content_type);
     api_buf_init(b); /* the text now belongs to the response */
-    return queue_and_release(c, status, r);
+    return api_queue(c, status, r);
+}
+
+struct MHD_Response *api_json_response(json_t *body)
+{
+    char *text = body ? api_json_dump(body) : NULL;
+    json_decref(body);
+    return text ? json_response(text) : NULL;
 }
 
 enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *body)
@@ -74,7 +80,7 @@ enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json
     char *text = body ? api_json_dump(body) : NULL;
     json_decref(body);
     if (!text) return MHD_NO; /* out of memory: MHD closes the connection */
-    return queue_and_release(c, status, json_response(text));
+    return api_queue(c, status, json_response(text));
 }
 
 /* {"error": {"code": status, "message": message}}, NULL on ENOMEM. */
@@ -84,7 +90,7 @@ static json_t *error_body(unsigned status, const char *message)
                      api_json_string(message, strlen(message)));
 }
 
-static struct MHD_Response *error_response(unsigned status, const char *message)
+struct MHD_Response *api_error_response(unsigned status, const char *message)
 {
     json_t *body = error_body(status, message);
     char *text = body ? api_json_dump(body) : NULL;
@@ -99,16 +105,16 @@ enum MHD_Result api_respond_error(struct MHD_Connection *c, unsigned status, con
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    return queue_and_release(c, status, error_response(status, message));
+    return api_queue(c, status, api_error_response(status, message));
 }
 
 static enum MHD_Result respond_method_not_allowed(struct MHD_Connection *c, const char *allow)
 {
     char message[160];
     snprintf(message, sizeof message, "method not allowed: this resource answers %s", allow);
-    struct MHD_Response *r = error_response(MHD_HTTP_METHOD_NOT_ALLOWED, message);
+    struct MHD_Response *r = api_error_response(MHD_HTTP_METHOD_NOT_ALLOWED, message);
     if (r) MHD_add_response_header(r, "Allow", allow);
-    return queue_and_release(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+    return api_queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
 }
 
 const char *api_query_arg(struct MHD_Connection *c, const char *name, bool *bad)
@@ -167,6 +173,7 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **req_cl
     free(req->body);
     OPENSSL_cleanse(req->session_id, sizeof req->session_id);
     OPENSSL_cleanse(req->token, sizeof req->token);
+    OPENSSL_cleanse(req->csrf, sizeof req->csrf);
     free(req);
     *req_cls = NULL;
 }
@@ -183,7 +190,7 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c,
     case API_ROUTE_LOGOUT:
         return api_route_logout(s, c, req);
     case API_ROUTE_SESSION:
-        return api_route_session(s, c, req);
+        return api_route_session(c, req);
     case API_ROUTE_TAGS:
         return api_route_tags(s, c);
     case API_ROUTE_TAG:

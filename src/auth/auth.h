@@ -29,7 +29,7 @@
 #define AUTH_SESSION_IDLE_NS (30LL * 60 * 1000000000)  /* without a touch */
 #define AUTH_SESSION_MAX_NS (12LL * 3600 * 1000000000) /* absolute lifetime */
 #define AUTH_USAGE_STAMP_NS (60LL * 1000000000) /* token last use / session touch granularity */
-#define AUTH_NAME_MAX 64                               /* user names and token labels, bytes */
+#define AUTH_NAME_MAX 64                        /* user names and token labels, bytes */
 
 /* scrypt parameters of new hashes: N = 2^15, r = 8, p = 1 (32 MiB, about
  * 50-100 ms per hash on one core). Stored hashes carry their own. */
@@ -219,6 +219,11 @@ enum auth_status auth_session_verify(struct auth *a, const char *id, int64_t now
                                      struct auth_principal *who,
                                      char csrf_out[AUTH_SECRET_TEXT_SIZE], char *err,
                                      size_t err_len);
+/* auth_session_verify and auth_session_touch in one lookup: what a request
+ * made with the session cookie does. */
+enum auth_status auth_session_use(struct auth *a, const char *id, int64_t now_ns,
+                                  struct auth_principal *who, char csrf_out[AUTH_SECRET_TEXT_SIZE],
+                                  char *err, size_t err_len);
 /* Records activity (restarts the idle period) on a valid session; the
  * stored time moves at most once per AUTH_USAGE_STAMP_NS. */
 enum auth_status auth_session_touch(struct auth *a, const char *id, int64_t now_ns, char *err,

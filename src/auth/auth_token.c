@@ -349,24 +349,12 @@ static enum auth_status check_session(struct auth *a, const uint8_t hash[AUTH_SH
     return st;
 }
 
-enum auth_status auth_session_verify(struct auth *a, const char *id, int64_t now_ns,
-                                     struct auth_principal *who,
-                                     char csrf_out[AUTH_SECRET_TEXT_SIZE], char *err,
-                                     size_t err_len)
-{
-    uint8_t hash[AUTH_SHA256_BYTES];
-    if (!hash_secret(id, hash)) {
-        errbuf_set(err, err_len, "malformed session id");
-        return AUTH_ERR_NOT_FOUND;
-    }
-    pthread_mutex_lock(&a->lock);
-    enum auth_status st = check_session(a, hash, now_ns, who, csrf_out, NULL, err, err_len);
-    pthread_mutex_unlock(&a->lock);
-    return st;
-}
-
-enum auth_status auth_session_touch(struct auth *a, const char *id, int64_t now_ns, char *err,
-                                    size_t err_len)
+/* Checks a session and, when touch is set, records activity (the stored
+ * time moves at most once per AUTH_USAGE_STAMP_NS): one lookup under one
+ * hold of the lock. */
+static enum auth_status use_session(struct auth *a, const char *id, int64_t now_ns, bool touch,
+                                    struct auth_principal *who,
+                                    char csrf_out[AUTH_SECRET_TEXT_SIZE], char *err, size_t err_len)
 {
     uint8_t hash[AUTH_SHA256_BYTES];
     if (!hash_secret(id, hash)) {
@@ -375,9 +363,9 @@ enum auth_status auth_session_touch(struct auth *a, const char *id, int64_t now_
     }
     pthread_mutex_lock(&a->lock);
     int64_t last_seen = 0;
-    enum auth_status st = check_session(a, hash, now_ns, NULL, NULL, &last_seen, err, err_len);
+    enum auth_status st = check_session(a, hash, now_ns, who, csrf_out, &last_seen, err, err_len);
     sqlite3_stmt *q;
-    if (st == AUTH_OK && now_ns - last_seen >= AUTH_USAGE_STAMP_NS) {
+    if (touch && st == AUTH_OK && now_ns - last_seen >= AUTH_USAGE_STAMP_NS) {
         if (sqlite3_prepare_v2(a->db,
                                "UPDATE sessions SET last_seen=? WHERE id_hash=? AND last_seen<?",
                                -1, &q, NULL) != SQLITE_OK) {
@@ -393,6 +381,27 @@ enum auth_status auth_session_touch(struct auth *a, const char *id, int64_t now_
     }
     pthread_mutex_unlock(&a->lock);
     return st;
+}
+
+enum auth_status auth_session_verify(struct auth *a, const char *id, int64_t now_ns,
+                                     struct auth_principal *who,
+                                     char csrf_out[AUTH_SECRET_TEXT_SIZE], char *err,
+                                     size_t err_len)
+{
+    return use_session(a, id, now_ns, false, who, csrf_out, err, err_len);
+}
+
+enum auth_status auth_session_use(struct auth *a, const char *id, int64_t now_ns,
+                                  struct auth_principal *who, char csrf_out[AUTH_SECRET_TEXT_SIZE],
+                                  char *err, size_t err_len)
+{
+    return use_session(a, id, now_ns, true, who, csrf_out, err, err_len);
+}
+
+enum auth_status auth_session_touch(struct auth *a, const char *id, int64_t now_ns, char *err,
+                                    size_t err_len)
+{
+    return use_session(a, id, now_ns, true, NULL, NULL, err, err_len);
 }
 
 enum auth_status auth_session_destroy(struct auth *a, const char *id, char *err, size_t err_len)
