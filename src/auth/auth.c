@@ -386,7 +386,8 @@ static void read_user_row(sqlite3_stmt *q, struct auth_user_info *u)
 
 #define USER_COLUMNS "name, role, disabled, failed_count, locked_until, created, changed"
 
-enum auth_status auth_user_list(struct auth *a, struct auth_user_info **out, size_t *count,
+enum auth_status auth_list_rows(struct auth *a, const char *sql, const char *what, size_t elem_size,
+                                void (*row)(sqlite3_stmt *q, void *elem), void **out, size_t *count,
                                 char *err, size_t err_len)
 {
     *out = NULL;
@@ -394,35 +395,54 @@ enum auth_status auth_user_list(struct auth *a, struct auth_user_info **out, siz
     pthread_mutex_lock(&a->lock);
     enum auth_status st = AUTH_OK;
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(a->db, "SELECT " USER_COLUMNS " FROM users ORDER BY name", -1, &q,
-                           NULL) != SQLITE_OK) {
-        st = auth_db_error(a, "listing users", err, err_len);
+    if (sqlite3_prepare_v2(a->db, sql, -1, &q, NULL) != SQLITE_OK) {
+        st = auth_db_error(a, what, err, err_len);
         goto out;
     }
     size_t cap = 0;
     int rc;
+    char *items = NULL;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         if (*count == cap) {
             cap = cap ? cap * 2 : 16;
-            struct auth_user_info *grown = realloc(*out, cap * sizeof **out);
+            char *grown = realloc(items, cap * elem_size);
             if (!grown) {
                 errbuf_set(err, err_len, "out of memory");
                 st = AUTH_ERR_INTERNAL;
                 break;
             }
-            *out = grown;
+            items = grown;
         }
-        read_user_row(q, &(*out)[(*count)++]);
+        void *elem = items + (*count)++ * elem_size;
+        memset(elem, 0, elem_size);
+        row(q, elem);
     }
-    if (st == AUTH_OK && rc != SQLITE_DONE) st = auth_db_error(a, "listing users", err, err_len);
+    if (st == AUTH_OK && rc != SQLITE_DONE) st = auth_db_error(a, what, err, err_len);
     sqlite3_finalize(q);
     if (st != AUTH_OK) {
-        free(*out);
-        *out = NULL;
+        free(items);
+        items = NULL;
         *count = 0;
     }
+    *out = items;
 out:
     pthread_mutex_unlock(&a->lock);
+    return st;
+}
+
+static void user_row(sqlite3_stmt *q, void *elem)
+{
+    read_user_row(q, elem);
+}
+
+enum auth_status auth_user_list(struct auth *a, struct auth_user_info **out, size_t *count,
+                                char *err, size_t err_len)
+{
+    void *rows = NULL;
+    enum auth_status st =
+        auth_list_rows(a, "SELECT " USER_COLUMNS " FROM users ORDER BY name", "listing users",
+                       sizeof **out, user_row, &rows, count, err, err_len);
+    *out = rows;
     return st;
 }
 

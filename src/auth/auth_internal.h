@@ -43,6 +43,13 @@ enum auth_status auth_db_error(struct auth *a, const char *what, char *err, size
  * AUTH_ERR_NOT_FOUND with a message when absent. */
 enum auth_status auth_user_lookup(struct auth *a, const char *name, int64_t *id,
                                   enum auth_role *role, bool *disabled, char *err, size_t err_len);
+/* Runs sql (no parameters) and collects its rows into a malloc'd array of
+ * elem_size items, each zeroed and then filled by row; *out / *count are
+ * NULL / 0 on failure (err says what, naming what the query was for).
+ * Takes the lock. */
+enum auth_status auth_list_rows(struct auth *a, const char *sql, const char *what, size_t elem_size,
+                                void (*row)(sqlite3_stmt *q, void *elem), void **out, size_t *count,
+                                char *err, size_t err_len);
 /* Deletes the sessions of a user row (under the lock). */
 bool auth_sessions_delete_user(struct auth *a, int64_t user_id);
 

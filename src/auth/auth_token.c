@@ -105,53 +105,28 @@ out:
     return st;
 }
 
+static void token_row(sqlite3_stmt *q, void *elem)
+{
+    struct auth_token_info *t = elem;
+    t->id = sqlite3_column_int64(q, 0);
+    snprintf(t->name, sizeof t->name, "%s", (const char *)sqlite3_column_text(q, 1));
+    snprintf(t->user, sizeof t->user, "%s", (const char *)sqlite3_column_text(q, 2));
+    if (!auth_role_parse((const char *)sqlite3_column_text(q, 3), &t->role)) t->role = 0;
+    t->created_ns = sqlite3_column_int64(q, 4);
+    t->last_used_ns = sqlite3_column_int64(q, 5);
+    t->revoked_ns = sqlite3_column_int64(q, 6);
+}
+
 enum auth_status auth_token_list(struct auth *a, struct auth_token_info **out, size_t *count,
                                  char *err, size_t err_len)
 {
-    *out = NULL;
-    *count = 0;
-    pthread_mutex_lock(&a->lock);
-    enum auth_status st = AUTH_OK;
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(a->db,
-                           "SELECT t.id, t.name, u.name, t.role, t.created, t.last_used, t.revoked"
-                           " FROM tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id",
-                           -1, &q, NULL) != SQLITE_OK) {
-        st = auth_db_error(a, "listing tokens", err, err_len);
-        goto out;
-    }
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (*count == cap) {
-            cap = cap ? cap * 2 : 16;
-            struct auth_token_info *grown = realloc(*out, cap * sizeof **out);
-            if (!grown) {
-                errbuf_set(err, err_len, "out of memory");
-                st = AUTH_ERR_INTERNAL;
-                break;
-            }
-            *out = grown;
-        }
-        struct auth_token_info *t = &(*out)[(*count)++];
-        memset(t, 0, sizeof *t);
-        t->id = sqlite3_column_int64(q, 0);
-        snprintf(t->name, sizeof t->name, "%s", (const char *)sqlite3_column_text(q, 1));
-        snprintf(t->user, sizeof t->user, "%s", (const char *)sqlite3_column_text(q, 2));
-        if (!auth_role_parse((const char *)sqlite3_column_text(q, 3), &t->role)) t->role = 0;
-        t->created_ns = sqlite3_column_int64(q, 4);
-        t->last_used_ns = sqlite3_column_int64(q, 5);
-        t->revoked_ns = sqlite3_column_int64(q, 6);
-    }
-    if (st == AUTH_OK && rc != SQLITE_DONE) st = auth_db_error(a, "listing tokens", err, err_len);
-    sqlite3_finalize(q);
-    if (st != AUTH_OK) {
-        free(*out);
-        *out = NULL;
-        *count = 0;
-    }
-out:
-    pthread_mutex_unlock(&a->lock);
+    void *rows = NULL;
+    enum auth_status st =
+        auth_list_rows(a,
+                       "SELECT t.id, t.name, u.name, t.role, t.created, t.last_used, t.revoked"
+                       " FROM tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id",
+                       "listing tokens", sizeof **out, token_row, &rows, count, err, err_len);
+    *out = rows;
     return st;
 }
 
